@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the release Worker into build/ with worker-build, using Debian's wasm-capable
+# rustc and the npm-provided esbuild/wasm-opt (see scripts/env.sh). Also wrangler's
+# [build] command, so `wrangler dev` and `wrangler deploy` build the same way.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/env.sh"
+cd "$ROOT"
+for tool in worker-build wasm-bindgen "$ESBUILD_BIN" "$WASM_OPT_BIN"; do
+  command -v "$tool" >/dev/null || { echo "build: $tool missing; run scripts/bootstrap.sh" >&2; exit 1; }
+done
+# Debian's cargo/rustc first: rustup's toolchain has no wasm32 standard library.
+PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" CARGO="$DEB_CARGO" \
+  CARGO_TARGET_DIR="$ROOT/target" worker-build --release "$@"

@@ -1,0 +1,12 @@
+# Sourced by the other scripts: tool locations shared by build, dev and test.
+# Debian's rustc/cargo (1.96, with a wasm32 std installed by bootstrap.sh) build the
+# Worker; rustup's toolchain in ~/.cargo/bin has no wasm32 std and serves native work.
+ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+export DEB_RUSTC=/usr/bin/rustc
+export DEB_CARGO=/usr/bin/cargo
+export PATH="$HOME/.cargo/bin:$ROOT/tests/node_modules/.bin:$PATH"
+# worker-build would otherwise download these from outside the registries.
+export ESBUILD_BIN="$ROOT/tests/node_modules/.bin/esbuild"
+export WASM_OPT_BIN="$ROOT/tests/node_modules/.bin/wasm-opt"
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WRANGLER_SEND_METRICS=false

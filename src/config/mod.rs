@@ -1,0 +1,503 @@
+//! Configuration (API.md section 2): read once per isolate from the Worker's variables
+//! and secrets, validated completely, never half-applied. Errors name the setting and
+//! the rule it breaks, never the value (it may be a secret).
+
+use crate::crypto::KeyRing;
+use std::fmt;
+
+/// Where settings come from: the Worker's `env` in production, a map in tests.
+/// Values arrive as text; non-text TOML values (numbers, booleans, arrays) are given
+/// as their JSON text by the runtime glue.
+pub trait VarSource {
+    /// The value of `name`, if set.
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+impl VarSource for std::collections::HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+/// A configuration problem: which setting, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct ConfigError {
+    /// The variable's name, e.g. `COOKIE_KEYS`.
+    pub setting: &'static str,
+    /// What is wrong (never the value itself).
+    pub reason: String,
+}
+
+fn err(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// How the client authenticates at the token and revocation endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with client id and secret (default).
+    SecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    SecretPost,
+    /// Public client: `client_id` in the body, no secret.
+    None,
+}
+
+/// Where sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    /// Everything sealed in cookies (default).
+    Cookie,
+    /// Opaque id in a cookie, tokens in Workers KV (`SESSIONS` binding).
+    Kv,
+}
+
+/// Whether a proxied route adds the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteToken {
+    /// Session required; `Authorization: Bearer` added.
+    Access,
+    /// No session needed; nothing added.
+    None,
+}
+
+/// One entry of `API_ROUTES`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRoute {
+    /// Path prefix on the public origin, e.g. `/api/`.
+    pub prefix: String,
+    /// Upstream base URL the rest of the path is appended to.
+    pub upstream: url::Url,
+    /// Allowed methods (upper case); `None` allows all.
+    pub methods: Option<Vec<String>>,
+    /// Token handling.
+    pub token: RouteToken,
+}
+
+/// The client secret: no `Debug` text, no `Display`.
+#[derive(Clone)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// The secret's text, for the token request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret([redacted])")
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// `OIDC_ISSUER`, exactly as configured (compared exactly with the provider's).
+    pub issuer: String,
+    /// `CLIENT_ID`.
+    pub client_id: String,
+    /// `CLIENT_SECRET` (absent only with `CLIENT_AUTH=none`).
+    pub client_secret: Option<ClientSecret>,
+    /// `CLIENT_AUTH`.
+    pub client_auth: ClientAuth,
+    /// `PUBLIC_ORIGIN` without a trailing slash.
+    pub public_origin: String,
+    /// `AUTH_PATH`, starting with `/`, no trailing slash.
+    pub auth_path: String,
+    /// `SCOPES`, `openid` first, no duplicates.
+    pub scopes: Vec<String>,
+    /// `API_ROUTES`.
+    pub api_routes: Vec<ApiRoute>,
+    /// `SESSION_STORE`.
+    pub session_store: SessionStoreKind,
+    /// `COOKIE_KEYS`.
+    pub cookie_keys: KeyRing,
+    /// `COOKIE_PREFIX`.
+    pub cookie_prefix: String,
+    /// `SESSION_MAX_AGE` in seconds.
+    pub session_max_age: u64,
+    /// `SESSION_IDLE_TIMEOUT` in seconds, 0 = off.
+    pub session_idle_timeout: u64,
+    /// `TRUSTED_ORIGINS`.
+    pub trusted_origins: Vec<String>,
+    /// `POST_LOGOUT_REDIRECT_URI`.
+    pub post_logout_redirect_uri: String,
+    /// `ALLOWED_AUTH_PARAMS`.
+    pub allowed_auth_params: Vec<String>,
+    /// `LOGIN_ERROR_PATH`.
+    pub login_error_path: String,
+}
+
+/// Default `SCOPES`.
+pub const DEFAULT_SCOPES: &str = "openid profile email";
+/// Default `ALLOWED_AUTH_PARAMS`.
+pub const DEFAULT_AUTH_PARAMS: &str = "prompt login_hint ui_locales acr_values max_age";
+/// Default `SESSION_MAX_AGE` (8 h).
+pub const DEFAULT_SESSION_MAX_AGE: u64 = 28_800;
+
+/// Parameters edge-bff itself sets on the authorization request; never caller-supplied.
+const RESERVED_AUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "response_mode",
+    "request",
+    "request_uri",
+];
+
+impl Config {
+    /// The redirect URI registered at the provider.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}{}/callback", self.public_origin, self.auth_path)
+    }
+
+    /// Name of the session cookie (chunks append `.1`, `.2`, …).
+    pub fn session_cookie_name(&self) -> String {
+        format!("{}-session", self.cookie_prefix)
+    }
+
+    /// Name of the login cookie.
+    pub fn login_cookie_name(&self) -> String {
+        format!("{}-login", self.cookie_prefix)
+    }
+
+    /// Whether `origin` may call with credentials (own origin or trusted).
+    pub fn is_allowed_origin(&self, origin: &str) -> bool {
+        origin == self.public_origin || self.trusted_origins.iter().any(|o| o == origin)
+    }
+
+    /// Read and validate every setting.
+    pub fn from_vars(vars: &dyn VarSource) -> Result<Self, ConfigError> {
+        let get = |name: &'static str| {
+            vars.var(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |name: &'static str| get(name).ok_or_else(|| err(name, "is required"));
+
+        let issuer = required("OIDC_ISSUER")?;
+        check_endpoint_url(&issuer).map_err(|r| err("OIDC_ISSUER", r))?;
+
+        let client_id = required("CLIENT_ID")?;
+        let client_auth = match get("CLIENT_AUTH").as_deref() {
+            None | Some("client_secret_basic") => ClientAuth::SecretBasic,
+            Some("client_secret_post") => ClientAuth::SecretPost,
+            Some("none") => ClientAuth::None,
+            Some(_) => {
+                return Err(err(
+                    "CLIENT_AUTH",
+                    "must be client_secret_basic, client_secret_post or none",
+                ))
+            }
+        };
+        let client_secret = match client_auth {
+            ClientAuth::None => None,
+            _ => Some(ClientSecret(
+                vars.var("CLIENT_SECRET")
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| err("CLIENT_SECRET", "is required unless CLIENT_AUTH=none"))?,
+            )),
+        };
+
+        let public_origin = required("PUBLIC_ORIGIN")?;
+        let public_origin = parse_origin(&public_origin).map_err(|r| err("PUBLIC_ORIGIN", r))?;
+
+        let auth_path = get("AUTH_PATH").unwrap_or_else(|| "/auth".into());
+        let auth_path = auth_path.trim_end_matches('/').to_string();
+        if !auth_path.starts_with('/') || auth_path.len() < 2 || !is_plain_path(&auth_path) {
+            return Err(err(
+                "AUTH_PATH",
+                "must be a path like /auth (letters, digits, - _ . /)",
+            ));
+        }
+
+        let mut scopes: Vec<String> = vec!["openid".into()];
+        for scope in list(get("SCOPES").as_deref().unwrap_or(DEFAULT_SCOPES))
+            .map_err(|r| err("SCOPES", r))?
+        {
+            if !scope
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+            {
+                return Err(err(
+                    "SCOPES",
+                    "a scope has characters not allowed by RFC 6749",
+                ));
+            }
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+
+        let session_store = match get("SESSION_STORE").as_deref() {
+            None | Some("cookie") => SessionStoreKind::Cookie,
+            Some("kv") => SessionStoreKind::Kv,
+            Some(_) => return Err(err("SESSION_STORE", "must be cookie or kv")),
+        };
+
+        let cookie_keys = KeyRing::parse(&vars.var("COOKIE_KEYS").unwrap_or_default())
+            .map_err(|e| err("COOKIE_KEYS", e.to_string()))?;
+
+        let cookie_prefix = get("COOKIE_PREFIX").unwrap_or_else(|| "__Host-bff".into());
+        if cookie_prefix.len() > 64
+            || !cookie_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            return Err(err(
+                "COOKIE_PREFIX",
+                "must be 1-64 characters of A-Z a-z 0-9 _ -",
+            ));
+        }
+
+        let session_max_age = seconds(get("SESSION_MAX_AGE"), DEFAULT_SESSION_MAX_AGE)
+            .map_err(|r| err("SESSION_MAX_AGE", r))?;
+        if session_max_age < 60 {
+            return Err(err("SESSION_MAX_AGE", "must be at least 60 seconds"));
+        }
+        let session_idle_timeout =
+            seconds(get("SESSION_IDLE_TIMEOUT"), 0).map_err(|r| err("SESSION_IDLE_TIMEOUT", r))?;
+
+        let mut trusted_origins = Vec::new();
+        for origin in list(get("TRUSTED_ORIGINS").as_deref().unwrap_or(""))
+            .map_err(|r| err("TRUSTED_ORIGINS", r))?
+        {
+            trusted_origins.push(parse_origin(&origin).map_err(|r| err("TRUSTED_ORIGINS", r))?);
+        }
+
+        let post_logout_redirect_uri = match get("POST_LOGOUT_REDIRECT_URI") {
+            Some(uri) => {
+                url::Url::parse(&uri)
+                    .map_err(|_| err("POST_LOGOUT_REDIRECT_URI", "is not an absolute URL"))?;
+                uri
+            }
+            None => format!("{public_origin}/"),
+        };
+
+        let allowed_auth_params = list(
+            get("ALLOWED_AUTH_PARAMS")
+                .as_deref()
+                .unwrap_or(DEFAULT_AUTH_PARAMS),
+        )
+        .map_err(|r| err("ALLOWED_AUTH_PARAMS", r))?;
+        if let Some(p) = allowed_auth_params
+            .iter()
+            .find(|p| RESERVED_AUTH_PARAMS.contains(&p.as_str()))
+        {
+            return Err(err(
+                "ALLOWED_AUTH_PARAMS",
+                format!("{p} is set by edge-bff and cannot be allowed"),
+            ));
+        }
+
+        let login_error_path = get("LOGIN_ERROR_PATH").unwrap_or_else(|| "/".into());
+        if !is_local_path(&login_error_path)
+            || login_error_path.contains('?')
+            || login_error_path.contains('#')
+        {
+            return Err(err(
+                "LOGIN_ERROR_PATH",
+                "must be a same-origin path starting with / (no query)",
+            ));
+        }
+
+        let api_routes =
+            parse_api_routes(get("API_ROUTES").as_deref().unwrap_or("[]"), &auth_path)?;
+
+        Ok(Self {
+            issuer,
+            client_id,
+            client_secret,
+            client_auth,
+            public_origin,
+            auth_path,
+            scopes,
+            api_routes,
+            session_store,
+            cookie_keys,
+            cookie_prefix,
+            session_max_age,
+            session_idle_timeout,
+            trusted_origins,
+            post_logout_redirect_uri,
+            allowed_auth_params,
+            login_error_path,
+        })
+    }
+}
+
+/// A space-separated list, or a JSON array of strings (a TOML array in `[vars]`).
+fn list(text: &str) -> Result<Vec<String>, String> {
+    let text = text.trim();
+    if text.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(text)
+            .map_err(|_| "is not a list of strings".to_string())
+    } else {
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
+}
+
+fn seconds(value: Option<String>, default: u64) -> Result<u64, String> {
+    match value {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n <= 31_536_000 => Ok(n),
+            _ => Err("must be a whole number of seconds up to one year".into()),
+        },
+    }
+}
+
+/// `https://`, or `http://` only for `localhost` and `127.0.0.1` (API.md section 2).
+pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|_| "is not an absolute URL".to_string())?;
+    let local = matches!(url.host_str(), Some("localhost") | Some("127.0.0.1"));
+    match url.scheme() {
+        "https" => {}
+        "http" if local => {}
+        _ => return Err("must use https:// (http:// only for localhost and 127.0.0.1)".into()),
+    }
+    if url.host_str().is_none()
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.fragment().is_some()
+    {
+        return Err("must have a host and no credentials or fragment".into());
+    }
+    Ok(url)
+}
+
+/// An origin (`scheme://host[:port]`), normalised without a trailing slash.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let url = check_endpoint_url(text)?;
+    if url.path() != "/" || url.query().is_some() {
+        return Err("must be an origin (scheme://host[:port]) with no path".into());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+fn is_plain_path(path: &str) -> bool {
+    path.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        && !path.contains("//")
+        && !path.contains("/.")
+}
+
+/// A same-origin absolute path: starts with one `/`, no backslash, no control characters.
+pub fn is_local_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && !path.contains('\\')
+        && !path.chars().any(|c| c.is_control() || c == ' ')
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    upstream: String,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, ConfigError> {
+    const S: &str = "API_ROUTES";
+    let raw: Vec<RawRoute> = serde_json::from_str(text).map_err(|e| {
+        err(
+            S,
+            format!("is not a JSON array of routes ({})", e.classify_name()),
+        )
+    })?;
+    let mut routes: Vec<ApiRoute> = Vec::new();
+    for (i, r) in raw.into_iter().enumerate() {
+        let n = i + 1;
+        if !r.prefix.starts_with('/') || !r.prefix.ends_with('/') || !is_plain_path(&r.prefix) {
+            return Err(err(
+                S,
+                format!("route {n}: prefix must start and end with / (e.g. /api/)"),
+            ));
+        }
+        let auth_prefix = format!("{auth_path}/");
+        if r.prefix.starts_with(&auth_prefix) || auth_prefix.starts_with(&r.prefix) {
+            return Err(err(S, format!("route {n}: prefix overlaps AUTH_PATH")));
+        }
+        if let Some(other) = routes
+            .iter()
+            .position(|o| o.prefix.starts_with(&r.prefix) || r.prefix.starts_with(&o.prefix))
+        {
+            return Err(err(
+                S,
+                format!("route {n}: prefix overlaps route {}", other + 1),
+            ));
+        }
+        let mut upstream = check_endpoint_url(&r.upstream)
+            .map_err(|e| err(S, format!("route {n}: upstream {e}")))?;
+        if upstream.query().is_some() {
+            return Err(err(S, format!("route {n}: upstream must not have a query")));
+        }
+        if !upstream.path().ends_with('/') {
+            let path = format!("{}/", upstream.path());
+            upstream.set_path(&path);
+        }
+        let methods = match r.methods {
+            None => None,
+            Some(m) if m.is_empty() => return Err(err(S, format!("route {n}: methods is empty"))),
+            Some(m) => {
+                let m: Vec<String> = m.iter().map(|x| x.to_ascii_uppercase()).collect();
+                if m.iter()
+                    .any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphabetic()))
+                {
+                    return Err(err(
+                        S,
+                        format!("route {n}: methods must be HTTP method names"),
+                    ));
+                }
+                Some(m)
+            }
+        };
+        let token = match r.token.as_deref() {
+            None | Some("access") => RouteToken::Access,
+            Some("none") => RouteToken::None,
+            Some(_) => return Err(err(S, format!("route {n}: token must be access or none"))),
+        };
+        routes.push(ApiRoute {
+            prefix: r.prefix,
+            upstream,
+            methods,
+            token,
+        });
+    }
+    Ok(routes)
+}
+
+/// Short name of a serde_json error category, so the log never echoes the input.
+trait ClassifyName {
+    fn classify_name(&self) -> &'static str;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Io => "io",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "wrong fields or types",
+            serde_json::error::Category::Eof => "truncated",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

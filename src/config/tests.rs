@@ -1,0 +1,214 @@
+use super::*;
+use std::collections::HashMap;
+
+pub(crate) const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+fn base() -> HashMap<String, String> {
+    [
+        ("OIDC_ISSUER", "https://idp.example.com"),
+        ("CLIENT_ID", "spa"),
+        ("CLIENT_SECRET", "s3cret-value"),
+        ("PUBLIC_ORIGIN", "https://app.example.com"),
+        ("COOKIE_KEYS", &format!("k1:{KEY}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let mut vars = base();
+    for (k, v) in pairs {
+        if v.is_empty() {
+            vars.remove(*k);
+        } else {
+            vars.insert(k.to_string(), v.to_string());
+        }
+    }
+    Config::from_vars(&vars)
+}
+
+#[test]
+fn defaults() {
+    let c = with(&[]).unwrap();
+    assert_eq!(c.auth_path, "/auth");
+    assert_eq!(c.scopes, vec!["openid", "profile", "email"]);
+    assert_eq!(c.client_auth, ClientAuth::SecretBasic);
+    assert_eq!(c.session_store, SessionStoreKind::Cookie);
+    assert_eq!(c.cookie_prefix, "__Host-bff");
+    assert_eq!(c.session_max_age, 28_800);
+    assert_eq!(c.session_idle_timeout, 0);
+    assert_eq!(c.post_logout_redirect_uri, "https://app.example.com/");
+    assert_eq!(c.login_error_path, "/");
+    assert_eq!(c.redirect_uri(), "https://app.example.com/auth/callback");
+    assert_eq!(c.session_cookie_name(), "__Host-bff-session");
+    assert_eq!(c.login_cookie_name(), "__Host-bff-login");
+    assert!(c.api_routes.is_empty());
+    assert!(!format!("{c:?}").contains("s3cret-value"));
+}
+
+#[test]
+fn scopes_add_openid_and_dedupe_and_accept_arrays() {
+    assert_eq!(
+        with(&[("SCOPES", "email email offline_access")])
+            .unwrap()
+            .scopes,
+        vec!["openid", "email", "offline_access"]
+    );
+    assert_eq!(
+        with(&[("SCOPES", r#"["profile","openid"]"#)])
+            .unwrap()
+            .scopes,
+        vec!["openid", "profile"]
+    );
+}
+
+#[test]
+fn numbers_accept_toml_numbers_as_text() {
+    assert_eq!(
+        with(&[("SESSION_MAX_AGE", "3600")])
+            .unwrap()
+            .session_max_age,
+        3600
+    );
+    assert_eq!(
+        with(&[("SESSION_MAX_AGE", "abc")]).unwrap_err().setting,
+        "SESSION_MAX_AGE"
+    );
+    assert_eq!(
+        with(&[("SESSION_MAX_AGE", "-5")]).unwrap_err().setting,
+        "SESSION_MAX_AGE"
+    );
+    assert_eq!(
+        with(&[("SESSION_IDLE_TIMEOUT", "1.5")])
+            .unwrap_err()
+            .setting,
+        "SESSION_IDLE_TIMEOUT"
+    );
+}
+
+#[test]
+fn every_required_setting_is_named_when_missing() {
+    for name in [
+        "OIDC_ISSUER",
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "PUBLIC_ORIGIN",
+        "COOKIE_KEYS",
+    ] {
+        let e = with(&[(name, "")]).unwrap_err();
+        assert_eq!(e.setting, name);
+    }
+    assert!(with(&[("CLIENT_SECRET", ""), ("CLIENT_AUTH", "none")]).is_ok());
+}
+
+#[test]
+fn http_only_for_localhost() {
+    assert!(with(&[("OIDC_ISSUER", "http://localhost:9000")]).is_ok());
+    assert!(with(&[("OIDC_ISSUER", "http://127.0.0.1:9000/realms/x")]).is_ok());
+    assert_eq!(
+        with(&[("OIDC_ISSUER", "http://idp.example.com")])
+            .unwrap_err()
+            .setting,
+        "OIDC_ISSUER"
+    );
+    assert_eq!(
+        with(&[("OIDC_ISSUER", "ftp://localhost")])
+            .unwrap_err()
+            .setting,
+        "OIDC_ISSUER"
+    );
+    assert_eq!(
+        with(&[("PUBLIC_ORIGIN", "http://app.example.com")])
+            .unwrap_err()
+            .setting,
+        "PUBLIC_ORIGIN"
+    );
+    assert_eq!(
+        with(&[("PUBLIC_ORIGIN", "https://app.example.com/x")])
+            .unwrap_err()
+            .setting,
+        "PUBLIC_ORIGIN"
+    );
+    assert_eq!(
+        with(&[("PUBLIC_ORIGIN", "https://app.example.com/")])
+            .unwrap()
+            .public_origin,
+        "https://app.example.com"
+    );
+}
+
+#[test]
+fn bad_values_are_named_without_echoing_secrets() {
+    let e = with(&[("COOKIE_KEYS", "k1:c2hvcnQ")]).unwrap_err();
+    assert_eq!(e.setting, "COOKIE_KEYS");
+    assert!(!e.to_string().contains("c2hvcnQ"));
+    for (name, value) in [
+        ("CLIENT_AUTH", "private_key_jwt"),
+        ("SESSION_STORE", "redis"),
+        ("COOKIE_PREFIX", "bad prefix"),
+        ("AUTH_PATH", "auth"),
+        ("LOGIN_ERROR_PATH", "https://evil.example/"),
+        ("LOGIN_ERROR_PATH", "//evil.example"),
+        ("ALLOWED_AUTH_PARAMS", "prompt redirect_uri"),
+        ("TRUSTED_ORIGINS", "https://a.example.com/path"),
+        ("POST_LOGOUT_REDIRECT_URI", "not a url"),
+    ] {
+        assert_eq!(
+            with(&[(name, value)]).unwrap_err().setting,
+            name,
+            "{name}={value}"
+        );
+    }
+}
+
+#[test]
+fn api_routes_validated() {
+    let ok = with(&[("API_ROUTES", r#"[{"prefix":"/api/","upstream":"https://api.internal.example/v1","methods":["get","POST"]},{"prefix":"/pub/","upstream":"http://127.0.0.1:8080/","token":"none"}]"#)]).unwrap();
+    assert_eq!(ok.api_routes.len(), 2);
+    assert_eq!(
+        ok.api_routes[0].upstream.as_str(),
+        "https://api.internal.example/v1/"
+    );
+    assert_eq!(
+        ok.api_routes[0].methods.as_deref(),
+        Some(&["GET".to_string(), "POST".to_string()][..])
+    );
+    assert_eq!(ok.api_routes[1].token, RouteToken::None);
+    for bad in [
+        "{}",
+        "[{\"prefix\":\"/api/\"}]",
+        r#"[{"prefix":"api/","upstream":"https://a.example/"}]"#,
+        r#"[{"prefix":"/api/","upstream":"http://a.example/"}]"#,
+        r#"[{"prefix":"/auth/","upstream":"https://a.example/"}]"#,
+        r#"[{"prefix":"/","upstream":"https://a.example/"}]"#,
+        r#"[{"prefix":"/api/","upstream":"https://a.example/"},{"prefix":"/api/v2/","upstream":"https://b.example/"}]"#,
+        r#"[{"prefix":"/api/","upstream":"https://a.example/","token":"id"}]"#,
+        r#"[{"prefix":"/api/","upstream":"https://a.example/","extra":1}]"#,
+    ] {
+        assert_eq!(
+            with(&[("API_ROUTES", bad)]).unwrap_err().setting,
+            "API_ROUTES",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn local_path_rules() {
+    for good in ["/", "/a/b?x=1", "/app#frag"] {
+        assert!(is_local_path(good), "{good}");
+    }
+    for bad in [
+        "",
+        "a",
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example",
+        "/a\\b",
+        "/a\nb",
+        "/a\tb",
+    ] {
+        assert!(!is_local_path(bad), "{bad:?}");
+    }
+}

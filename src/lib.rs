@@ -1,0 +1,21 @@
+//! edge-bff: a Backend-for-Frontend (OAuth token handler) for single-page apps, running
+//! as a Cloudflare Worker on the app's own origin.
+//!
+//! The core (`config`, `crypto`, `oidc`, `session`, `web`, `agent`, `router`) names no
+//! Worker type and is tested natively; `runtime` is the thin glue to `worker`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod agent;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod oidc;
+pub mod router;
+pub mod session;
+pub mod web;
+
+mod runtime;
+
+#[cfg(test)]
+pub(crate) mod testutil;

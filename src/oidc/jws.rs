@@ -1,0 +1,198 @@
+//! Compact JWS (RFC 7515) parsing and signature verification. An [`UntrustedJws`] is
+//! only parsed; its claims become reachable only through [`UntrustedJws::verify`].
+//!
+//! Accepted algorithms: RS256, PS256, ES256, EdDSA. `none` and every HMAC algorithm are
+//! refused; `jku`, `x5u` and `jwk` headers are ignored (keys come only from the
+//! provider's JWKS); a `crit` header is refused (we understand no extensions).
+
+use super::jwk::{JwkSet, PublicKey};
+use crate::crypto::b64url_decode;
+use serde::Deserialize;
+
+/// Longest compact JWS accepted.
+pub const MAX_JWS_LEN: usize = 64 * 1024;
+
+/// Signature algorithms edge-bff verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PSS with SHA-256.
+    Ps256,
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl Alg {
+    fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "RS256" => Some(Self::Rs256),
+            "PS256" => Some(Self::Ps256),
+            "ES256" => Some(Self::Es256),
+            "EdDSA" => Some(Self::EdDsa),
+            _ => None,
+        }
+    }
+
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+}
+
+/// Why a JWS was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwsError {
+    /// Not three base64url parts with JSON header and payload.
+    #[error("malformed JWS")]
+    Malformed,
+    /// `alg` is `none`, HMAC, or otherwise not accepted.
+    #[error("algorithm {0} not accepted")]
+    AlgorithmNotAccepted(String),
+    /// A `crit` header names extensions we do not implement.
+    #[error("unsupported critical header")]
+    CriticalHeader,
+    /// The header's `kid` is not in the JWKS (a re-fetch may help).
+    #[error("unknown key id")]
+    UnknownKid,
+    /// No key of the set can check this algorithm.
+    #[error("no matching key")]
+    NoMatchingKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+/// A parsed, not yet verified, compact JWS.
+#[derive(Debug)]
+pub struct UntrustedJws<'a> {
+    signing_input: &'a str,
+    signature: Vec<u8>,
+    alg: Alg,
+    kid: Option<String>,
+    payload: Vec<u8>,
+}
+
+/// Claims of a verified token (a JSON object).
+pub type Claims = serde_json::Map<String, serde_json::Value>;
+
+impl<'a> UntrustedJws<'a> {
+    /// Parse `token` without trusting it.
+    pub fn parse(token: &'a str) -> Result<Self, JwsError> {
+        if token.len() > MAX_JWS_LEN {
+            return Err(JwsError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (h, p, s) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(h), Some(p), Some(s), None) => (h, p, s),
+            _ => return Err(JwsError::Malformed),
+        };
+        let header: Header = serde_json::from_slice(&b64url_decode(h).ok_or(JwsError::Malformed)?)
+            .map_err(|_| JwsError::Malformed)?;
+        let alg = Alg::from_name(&header.alg)
+            .ok_or_else(|| JwsError::AlgorithmNotAccepted(header.alg.chars().take(16).collect()))?;
+        if header.crit.is_some() {
+            return Err(JwsError::CriticalHeader);
+        }
+        let payload = b64url_decode(p).ok_or(JwsError::Malformed)?;
+        let signature = b64url_decode(s).ok_or(JwsError::Malformed)?;
+        Ok(Self {
+            signing_input: &token[..h.len() + 1 + p.len()],
+            signature,
+            alg,
+            kid: header.kid,
+            payload,
+        })
+    }
+
+    /// The header's `kid`.
+    pub fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
+    /// The header's algorithm.
+    pub fn alg(&self) -> Alg {
+        self.alg
+    }
+
+    /// Verify the signature with a key from `keys` and return the claims.
+    ///
+    /// With a `kid`, only keys with that `kid` are tried ([`JwsError::UnknownKid`] if
+    /// none); without one, every key that fits the algorithm is tried.
+    pub fn verify(&self, keys: &JwkSet) -> Result<Claims, JwsError> {
+        if let Some(kid) = &self.kid {
+            if !keys.has_kid(kid) {
+                return Err(JwsError::UnknownKid);
+            }
+        }
+        let mut tried = false;
+        for jwk in &keys.keys {
+            if self.kid.is_some() && jwk.kid != self.kid {
+                continue;
+            }
+            if jwk.alg.as_deref().is_some_and(|a| a != self.alg.name()) {
+                continue;
+            }
+            let Some(ok) = verify_with(
+                self.alg,
+                &jwk.key,
+                self.signing_input.as_bytes(),
+                &self.signature,
+            ) else {
+                continue;
+            };
+            tried = true;
+            if ok {
+                let claims: serde_json::Value =
+                    serde_json::from_slice(&self.payload).map_err(|_| JwsError::Malformed)?;
+                return match claims {
+                    serde_json::Value::Object(map) => Ok(map),
+                    _ => Err(JwsError::Malformed),
+                };
+            }
+        }
+        Err(if tried {
+            JwsError::BadSignature
+        } else {
+            JwsError::NoMatchingKey
+        })
+    }
+}
+
+/// `None` if `key` cannot check `alg`, else whether the signature verifies.
+fn verify_with(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Option<bool> {
+    use rsa::signature::Verifier;
+    use sha2::Sha256;
+    Some(match (alg, key) {
+        (Alg::Rs256, PublicKey::Rsa(k)) => {
+            let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
+            rsa::pkcs1v15::Signature::try_from(signature)
+                .is_ok_and(|s| vk.verify(message, &s).is_ok())
+        }
+        (Alg::Ps256, PublicKey::Rsa(k)) => {
+            let vk = rsa::pss::VerifyingKey::<Sha256>::new(k.clone());
+            rsa::pss::Signature::try_from(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
+        }
+        (Alg::Es256, PublicKey::P256(vk)) => p256::ecdsa::Signature::from_slice(signature)
+            .is_ok_and(|s| vk.verify(message, &s).is_ok()),
+        (Alg::EdDsa, PublicKey::Ed25519(vk)) => ed25519_dalek::Signature::from_slice(signature)
+            .is_ok_and(|s| vk.verify_strict(message, &s).is_ok()),
+        _ => return None,
+    })
+}

@@ -1,0 +1,13 @@
+//! OpenID Connect relying-party rules: discovery, JWKS, JWS verification, ID token
+//! validation, the authorization request and the token exchange.
+
+pub mod authorize;
+pub mod discovery;
+pub mod id_token;
+pub mod jwk;
+pub mod jws;
+pub mod provider;
+pub mod token;
+
+#[cfg(test)]
+mod tests;

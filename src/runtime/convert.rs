@@ -1,0 +1,63 @@
+//! Conversions between `worker` requests/responses and the core's `http` types.
+
+use crate::error::BffError;
+use crate::web::response::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use worker::{Headers, Request, Response, Result};
+
+/// Read a Worker request into an `http::Request`, refusing bodies over `max_body` bytes
+/// (counted while streaming, so a missing `Content-Length` cannot get around it).
+pub async fn read_request(
+    mut request: Request,
+    max_body: usize,
+) -> std::result::Result<HttpRequest, BffError> {
+    let declared = request
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return Err(BffError::PayloadTooLarge);
+    }
+    let mut body = Vec::new();
+    let method = request.method();
+    if !matches!(method, worker::Method::Get | worker::Method::Head) {
+        if let Ok(mut stream) = request.stream() {
+            while let Some(chunk) = stream.next().await {
+                let chunk =
+                    chunk.map_err(|e| BffError::InvalidRequest(format!("reading body: {e}")))?;
+                if body.len() + chunk.len() > max_body {
+                    return Err(BffError::PayloadTooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+    }
+    let url = request
+        .url()
+        .map_err(|e| BffError::InvalidRequest(format!("url: {e}")))?;
+    let mut builder = http::Request::builder()
+        .method(method.to_string().as_str())
+        .uri(url.as_str());
+    for (name, value) in request.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(body)
+        .map_err(|e| BffError::InvalidRequest(format!("request: {e}")))
+}
+
+/// Turn a core response into a Worker response.
+pub fn to_worker(response: HttpResponse) -> Result<Response> {
+    let (parts, body) = response.into_parts();
+    let headers = Headers::new();
+    for (name, value) in &parts.headers {
+        if let Ok(value) = value.to_str() {
+            headers.append(name.as_str(), value)?;
+        }
+    }
+    Ok(Response::from_bytes(body)?
+        .with_status(parts.status.as_u16())
+        .with_headers(headers))
+}

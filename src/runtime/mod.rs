@@ -1,0 +1,96 @@
+//! The Worker glue: the `fetch` event, per-isolate state, and conversions between
+//! `worker` types and the core's `http` types. No decisions are made here.
+
+mod convert;
+mod env_vars;
+mod fetch_client;
+mod logger;
+
+use crate::agent::{self, AgentContext};
+use crate::config::{Config, ConfigError};
+use crate::error::BffError;
+use crate::oidc::provider::ProviderCache;
+use crate::router::{self, Route};
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{event, Context, Env, Request, Response, Result};
+
+/// Time limit of every call to the identity provider, in milliseconds.
+pub const IDP_TIMEOUT_MS: u32 = 5_000;
+
+/// State that lives as long as the isolate: configuration parsed once, provider caches.
+struct Isolate {
+    config: std::result::Result<Config, ConfigError>,
+    provider: RefCell<ProviderCache>,
+}
+
+thread_local! {
+    static ISOLATE: RefCell<Option<Rc<Isolate>>> = const { RefCell::new(None) };
+}
+
+fn isolate(env: &Env) -> Rc<Isolate> {
+    ISOLATE.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                let config = Config::from_vars(&env_vars::EnvVars(env));
+                match &config {
+                    Ok(c) => log::info!(
+                        "configuration loaded: issuer {}, {} API routes",
+                        c.issuer,
+                        c.api_routes.len()
+                    ),
+                    Err(e) => log::error!("configuration error: {e}"),
+                }
+                Rc::new(Isolate {
+                    config,
+                    provider: RefCell::new(ProviderCache::default()),
+                })
+            })
+            .clone()
+    })
+}
+
+/// Current Unix time in seconds.
+fn now() -> u64 {
+    worker::Date::now().as_millis() / 1000
+}
+
+#[event(fetch)]
+async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
+    logger::init();
+    let isolate = isolate(&env);
+    let config = match &isolate.config {
+        Ok(config) => config,
+        Err(e) => {
+            log::error!("request refused, configuration error: {e}");
+            return convert::to_worker(BffError::Configuration(e.to_string()).to_response());
+        }
+    };
+    let url = request.url()?;
+    match router::route(config, url.path()) {
+        Route::Agent(sub_path) => {
+            let core_request = match convert::read_request(request, agent::MAX_BODY).await {
+                Ok(r) => r,
+                Err(e) => {
+                    agent::log_error(&e);
+                    return convert::to_worker(e.to_response());
+                }
+            };
+            let http = fetch_client::WorkerFetch {
+                timeout_ms: IDP_TIMEOUT_MS,
+            };
+            let ctx = AgentContext {
+                config,
+                provider: &isolate.provider,
+                http: &http,
+                now: now(),
+            };
+            convert::to_worker(agent::handle(&ctx, &core_request, sub_path).await)
+        }
+        Route::Proxy(..) => convert::to_worker(BffError::NotFound.to_response()),
+        Route::Asset => match env.assets("ASSETS") {
+            Ok(assets) => assets.fetch_request(request).await,
+            Err(_) => convert::to_worker(BffError::NotFound.to_response()),
+        },
+    }
+}

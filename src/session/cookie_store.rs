@@ -1,0 +1,143 @@
+//! Cookie mode: the whole [`Session`] sealed into `{prefix}-session`, cut into
+//! `{prefix}-session.1`, `.2`, … when the sealed text passes [`CHUNK_SIZE`] bytes.
+//! Every write also clears the session cookies it no longer uses.
+
+use super::Session;
+use crate::config::Config;
+use crate::crypto::{open, seal, Purpose};
+use crate::error::BffError;
+use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
+
+/// Largest sealed text in one cookie (API.md section 7).
+pub const CHUNK_SIZE: usize = 3800;
+/// Most chunks read or written (about 38 KB; larger sessions need `SESSION_STORE=kv`).
+pub const MAX_CHUNKS: usize = 10;
+
+/// What the request's session cookies hold.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No session cookie at all.
+    Absent,
+    /// Session cookies are present but do not open (tampered, foreign, removed key).
+    Invalid,
+    /// A session that opened; `resealed` says it was sealed under an older key.
+    Valid {
+        /// The session.
+        session: Box<Session>,
+        /// Sealed under a key other than the current one (re-seal on the next write).
+        stale_key: bool,
+    },
+}
+
+/// Whether `name` is one of edge-bff's session cookies (the main one or a chunk).
+pub fn is_session_cookie(config: &Config, name: &str) -> bool {
+    let base = config.session_cookie_name();
+    name == base
+        || name
+            .strip_prefix(base.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|n| {
+                n.parse::<usize>()
+                    .is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n))
+            })
+}
+
+/// Read the session from the request's cookies.
+pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
+    let base = config.session_cookie_name();
+    let present = cookies.iter().any(|(n, _)| is_session_cookie(config, n));
+    if !present {
+        return Loaded::Absent;
+    }
+    let sealed = match cookies.iter().find(|(n, v)| *n == base && !v.is_empty()) {
+        Some((_, v)) => v.to_string(),
+        None => {
+            let mut joined = String::new();
+            for i in 1..=MAX_CHUNKS {
+                let name = format!("{base}.{i}");
+                match cookies.iter().find(|(n, _)| *n == name) {
+                    Some((_, v)) if !v.is_empty() => joined.push_str(v),
+                    _ => break,
+                }
+            }
+            joined
+        }
+    };
+    let Some(plain) = open(
+        &config.cookie_keys,
+        Purpose::Cookie,
+        base.as_bytes(),
+        &sealed,
+    ) else {
+        return Loaded::Invalid;
+    };
+    match serde_json::from_slice::<Session>(&plain) {
+        Ok(session) => Loaded::Valid {
+            stale_key: crate::crypto::seal::kid_of(&sealed)
+                != Some(config.cookie_keys.current().kid()),
+            session: Box::new(session),
+        },
+        Err(_) => Loaded::Invalid,
+    }
+}
+
+/// `Set-Cookie` values that store `session`, clearing any of `present` (names of the
+/// request's cookies) that the new layout does not use.
+pub fn store(
+    config: &Config,
+    session: &Session,
+    present: &[&str],
+    now: u64,
+) -> Result<Vec<String>, BffError> {
+    let base = config.session_cookie_name();
+    let json = serde_json::to_vec(session)
+        .map_err(|e| BffError::Server(format!("session serialise: {e}")))?;
+    let sealed = seal(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &json)?;
+    let max_age = session.expires_at.saturating_sub(now);
+    let mut written: Vec<String> = Vec::new();
+    let mut headers = Vec::new();
+    if sealed.len() <= CHUNK_SIZE {
+        headers.push(set_cookie(&base, &sealed, max_age, SameSite::Strict));
+        written.push(base.clone());
+    } else {
+        let chunks: Vec<&str> = sealed
+            .as_bytes()
+            .chunks(CHUNK_SIZE)
+            // base64url and the kid are ASCII, so byte chunks are valid UTF-8.
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        if chunks.len() > MAX_CHUNKS {
+            return Err(BffError::Server(format!(
+                "sealed session is {} bytes, over the cookie limit; use SESSION_STORE=kv",
+                sealed.len()
+            )));
+        }
+        for (i, chunk) in chunks.iter().enumerate() {
+            let name = format!("{base}.{}", i + 1);
+            headers.push(set_cookie(&name, chunk, max_age, SameSite::Strict));
+            written.push(name);
+        }
+        if present.contains(&base.as_str()) {
+            headers.push(clear_cookie(&base, SameSite::Strict));
+        }
+    }
+    for name in present {
+        if is_session_cookie(config, name) && !written.iter().any(|w| w == name) && *name != base {
+            headers.push(clear_cookie(name, SameSite::Strict));
+        }
+    }
+    Ok(headers)
+}
+
+/// `Set-Cookie` values that delete every session cookie in `present`, and always the
+/// main one (so a logout clears it even when the browser sent nothing).
+pub fn clear(config: &Config, present: &[&str]) -> Vec<String> {
+    let base = config.session_cookie_name();
+    let mut headers = vec![clear_cookie(&base, SameSite::Strict)];
+    for name in present {
+        if is_session_cookie(config, name) && *name != base {
+            headers.push(clear_cookie(name, SameSite::Strict));
+        }
+    }
+    headers
+}

@@ -1,0 +1,114 @@
+//! The session model and how it is carried in cookies (API.md section 7).
+
+pub mod cookie_store;
+
+use crate::crypto::b64url_decode;
+use crate::oidc::jws::Claims;
+use serde::{Deserialize, Serialize};
+
+/// Access token lifetime assumed when the provider gives neither `expires_in` nor a JWT `exp`.
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: u64 = 300;
+
+/// A logged-in user's tokens and times. Serialized compactly, then sealed.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Access token.
+    #[serde(rename = "at")]
+    pub access_token: String,
+    /// When the access token expires (Unix seconds).
+    #[serde(rename = "ate")]
+    pub access_expires_at: u64,
+    /// Refresh token, if the provider issued one.
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The (verified) ID token: claims for `/session`, `id_token_hint` for logout.
+    #[serde(rename = "it")]
+    pub id_token: String,
+    /// `sub` of the ID token.
+    pub sub: String,
+    /// `sid` of the ID token, for back-channel logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// Login time.
+    #[serde(rename = "ct")]
+    pub created_at: u64,
+    /// Absolute end: login + `SESSION_MAX_AGE`, never extended.
+    #[serde(rename = "exp")]
+    pub expires_at: u64,
+    /// Last request that opened the session (idle timeout).
+    #[serde(rename = "ls")]
+    pub last_seen: u64,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("sub", &self.sub)
+            .field("sid", &self.sid)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a session that opened is no longer usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inactive {
+    /// Past `SESSION_MAX_AGE`.
+    MaxAge,
+    /// Past `SESSION_IDLE_TIMEOUT`.
+    Idle,
+    /// No refresh token and the access token has expired.
+    AccessExpiredNoRefresh,
+}
+
+impl Session {
+    /// Whether the session may still be used at `now`.
+    pub fn check_active(&self, now: u64, idle_timeout: u64) -> Result<(), Inactive> {
+        if now >= self.expires_at {
+            return Err(Inactive::MaxAge);
+        }
+        if idle_timeout > 0 && now.saturating_sub(self.last_seen) > idle_timeout {
+            return Err(Inactive::Idle);
+        }
+        if self.refresh_token.is_none() && now >= self.access_expires_at {
+            return Err(Inactive::AccessExpiredNoRefresh);
+        }
+        Ok(())
+    }
+
+    /// The `user` object of `/session`: the ID token's claims without `nonce`,
+    /// `at_hash`, `c_hash`. The ID token was verified at login; here it is only decoded.
+    pub fn user_claims(&self) -> Claims {
+        let mut claims = self
+            .id_token
+            .split('.')
+            .nth(1)
+            .and_then(b64url_decode)
+            .and_then(|p| serde_json::from_slice::<Claims>(&p).ok())
+            .unwrap_or_default();
+        for private in ["nonce", "at_hash", "c_hash"] {
+            claims.remove(private);
+        }
+        claims
+    }
+}
+
+/// When an access token expires: `expires_in` if given, else the JWT's `exp`, else
+/// [`DEFAULT_ACCESS_TOKEN_LIFETIME`] (API.md section 7).
+pub fn access_token_expiry(access_token: &str, expires_in: Option<u64>, now: u64) -> u64 {
+    if let Some(seconds) = expires_in {
+        return now.saturating_add(seconds);
+    }
+    let exp = access_token
+        .split('.')
+        .nth(1)
+        .and_then(b64url_decode)
+        .and_then(|p| serde_json::from_slice::<Claims>(&p).ok())
+        .and_then(|c| c.get("exp").and_then(serde_json::Value::as_u64));
+    exp.unwrap_or(now.saturating_add(DEFAULT_ACCESS_TOKEN_LIFETIME))
+}
+
+#[cfg(test)]
+mod tests;

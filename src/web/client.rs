@@ -1,0 +1,89 @@
+//! The outgoing HTTP client as a trait, so the OIDC core runs natively in tests and on
+//! `worker::Fetch` in the Worker. Implementations must not follow redirects and must
+//! bound every call with a timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// An outgoing request.
+pub type OutgoingRequest = http::Request<Vec<u8>>;
+/// A buffered response to an outgoing request.
+pub type IncomingResponse = http::Response<Vec<u8>>;
+
+/// Why an outgoing call produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// No response within the call's time limit.
+    #[error("timed out after {0} ms")]
+    Timeout(u32),
+    /// Connection failure or a malformed request (detail for the log).
+    #[error("network error: {0}")]
+    Network(String),
+    /// The response body was larger than allowed.
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
+}
+
+/// A boxed, non-`Send` future (Workers are single-threaded).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Sends one request and buffers the response. No redirects are followed.
+pub trait HttpClient {
+    /// Send `request`.
+    fn send(
+        &self,
+        request: OutgoingRequest,
+    ) -> LocalFuture<'_, Result<IncomingResponse, TransportError>>;
+}
+
+/// Adapter that lets the `oauth2` crate use any [`HttpClient`].
+pub struct OAuthHttp<'a>(pub &'a dyn HttpClient);
+
+impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
+    type Error = TransportError;
+    type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        self.0.send(request)
+    }
+}
+
+/// Polls `work` and `timer` together: `Some(output)` if `work` finishes first, `None`
+/// if `timer` does. Used by the runtime to bound every outgoing call.
+pub async fn race_timeout<W, T>(work: W, timer: T) -> Option<W::Output>
+where
+    W: Future,
+    T: Future<Output = ()>,
+{
+    let mut work = Box::pin(work);
+    let mut timer = Box::pin(timer);
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::block_on;
+
+    #[test]
+    fn race_prefers_finished_work_and_honours_timer() {
+        assert_eq!(
+            block_on(race_timeout(async { 7 }, std::future::pending())),
+            Some(7)
+        );
+        assert_eq!(
+            block_on(race_timeout(std::future::pending::<u8>(), async {})),
+            None
+        );
+    }
+}

@@ -1,0 +1,168 @@
+// A real OpenID Provider for tests and the dev stack: npm `oidc-provider` (a certified
+// OP) with one confidential client, a demo user with a password, and a small login page.
+// Usage as a program: node tests/support/idp.mjs  (env IDP_PORT, IDP_CLIENT_*, IDP_REDIRECT_ORIGIN)
+import http from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+export const DEMO_USER = {
+  username: 'demo',
+  password: 'demo-password',
+  claims: {
+    sub: 'demo-user-0001',
+    name: 'Dana Demo',
+    given_name: 'Dana',
+    family_name: 'Demo',
+    email: 'dana.demo@example.com',
+    email_verified: true,
+  },
+};
+
+const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+function loginPage(uid, error) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Sign in — local OpenID provider</title>
+<style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto}label{display:block;margin:.6rem 0}
+input{width:100%;padding:.4rem}button{margin-top:1rem;padding:.5rem 1.2rem}.err{color:#b00}</style></head><body>
+<h1>Local OpenID provider</h1><p>Sign in as <code>${DEMO_USER.username}</code> / <code>${DEMO_USER.password}</code>.</p>
+${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="/interaction/${escapeHtml(uid)}/login" autocomplete="off">
+<label>Username <input name="login" id="login" autofocus></label>
+<label>Password <input name="password" id="password" type="password"></label>
+<button type="submit" id="submit">Sign in</button></form></body></html>`;
+}
+
+async function readForm(req) {
+  let body = '';
+  for await (const chunk of req) {
+    body += chunk;
+    if (body.length > 10000) break;
+  }
+  return new URLSearchParams(body);
+}
+
+/**
+ * Start the provider. Options: port, clientId, clientSecret, redirectOrigin (the BFF's
+ * PUBLIC_ORIGIN), authPath, tokenEndpointAuthMethod, backchannelLogoutUri, ttl overrides.
+ * Resolves to { issuer, provider, server, close() }.
+ */
+export async function startProvider(opts = {}) {
+  const port = opts.port ?? 0;
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const actualPort = server.address().port;
+  const issuer = `http://localhost:${actualPort}`;
+  const origin = opts.redirectOrigin ?? 'http://localhost:8787';
+  const authPath = opts.authPath ?? '/auth';
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'idp-rs256-1', use: 'sig', alg: 'RS256' };
+
+  const client = {
+    client_id: opts.clientId ?? 'edge-bff',
+    client_secret: opts.clientSecret ?? 'edge-bff-local-secret',
+    redirect_uris: [`${origin}${authPath}/callback`],
+    post_logout_redirect_uris: [`${origin}/`],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
+  };
+  if (opts.backchannelLogoutUri) {
+    client.backchannel_logout_uri = opts.backchannelLogoutUri;
+    client.backchannel_logout_session_required = true;
+  }
+
+  const provider = new Provider(issuer, {
+    clients: [client],
+    jwks: { keys: [jwk] },
+    cookies: { keys: ['local-oidc-provider-cookie-key'] },
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'given_name', 'family_name'],
+      email: ['email', 'email_verified'],
+    },
+    // Put the scope claims into the ID token too, as most providers do.
+    conformIdTokenClaims: false,
+    findAccount: async (_ctx, id) =>
+      id === DEMO_USER.claims.sub ? { accountId: id, claims: async () => ({ ...DEMO_USER.claims }) } : undefined,
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: Boolean(opts.backchannelLogoutUri) },
+    },
+    pkce: { required: () => true },
+    // A first-party client: refresh tokens without asking for offline_access.
+    issueRefreshToken: async (_ctx, c) => c.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: opts.accessTokenTtl ?? 3600,
+      IdToken: 3600,
+      RefreshToken: 86400,
+      Interaction: 600,
+      Session: 86400,
+      Grant: 86400,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = `<!doctype html><title>Error</title><h1>${escapeHtml(out.error)}</h1><p>${escapeHtml(out.error_description ?? '')}</p>`;
+    },
+  });
+  provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error:', err.message));
+
+  const callback = provider.callback();
+  server.on('request', async (req, res) => {
+    const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(new URL(req.url, issuer).pathname);
+    if (!match) return callback(req, res);
+    try {
+      const details = await provider.interactionDetails(req, res);
+      if (details.prompt.name === 'login') {
+        if (req.method === 'POST' && match[2]) {
+          const form = await readForm(req);
+          if (form.get('login') === DEMO_USER.username && form.get('password') === DEMO_USER.password) {
+            return provider.interactionFinished(req, res, { login: { accountId: DEMO_USER.claims.sub } }, { mergeWithLastSubmission: false });
+          }
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+          return res.end(loginPage(details.uid, 'Wrong username or password.'));
+        }
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        return res.end(loginPage(details.uid));
+      }
+      // Consent for the first-party client is given without asking.
+      const { session, params, prompt } = details;
+      const grant = details.grantId
+        ? await provider.Grant.find(details.grantId)
+        : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+      if (prompt.details.missingOIDCScope) grant.addOIDCScope(prompt.details.missingOIDCScope.join(' '));
+      if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes ?? {})) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      const grantId = await grant.save();
+      return provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    } catch (err) {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(`interaction failed: ${err.message}`);
+    }
+  });
+
+  return {
+    issuer,
+    port: actualPort,
+    provider,
+    server,
+    client,
+    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(resolve); }),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const p = await startProvider({
+    port: Number(process.env.IDP_PORT ?? 9000),
+    clientId: process.env.IDP_CLIENT_ID,
+    clientSecret: process.env.IDP_CLIENT_SECRET,
+    redirectOrigin: process.env.IDP_REDIRECT_ORIGIN,
+    backchannelLogoutUri: process.env.IDP_BACKCHANNEL_LOGOUT_URI,
+  });
+  console.log(`local OpenID provider: ${p.issuer} (user ${DEMO_USER.username} / ${DEMO_USER.password})`);
+}

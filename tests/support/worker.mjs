@@ -1,0 +1,54 @@
+// Runs the built Worker (build/ from scripts/build.sh) in Miniflare, the workerd-based
+// runtime that `wrangler dev` uses, with its KV namespace and static assets.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { Miniflare } from 'miniflare';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BASE = 'http://localhost:8787';
+
+/** A fresh `COOKIE_KEYS` value with one key. */
+export function newCookieKeys(kid = 'k1') {
+  return `${kid}:${randomBytes(32).toString('base64url')}`;
+}
+
+/**
+ * Start the Worker with `bindings` (vars and secrets). Returns { mf, fetch, logs, close }:
+ * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
+ * every line the Worker wrote to the console.
+ */
+export async function startWorker(bindings, { assets = true } = {}) {
+  const logs = [];
+  const collect = (stream) => {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));
+  };
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(ROOT, 'build/index.js'),
+    modulesRoot: path.join(ROOT, 'build'),
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    compatibilityDate: '2026-04-01',
+    kvNamespaces: ['SESSIONS'],
+    bindings,
+    assets: assets
+      ? {
+          directory: path.join(ROOT, 'scripts/demo/spa'),
+          binding: 'ASSETS',
+          routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
+        }
+      : undefined,
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  await mf.ready;
+  return {
+    mf,
+    logs,
+    fetch: (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), { redirect: 'manual', ...init }),
+    close: () => mf.dispose(),
+  };
+}
