@@ -41,3 +41,236 @@ pub fn config_with(overrides: &[(&str, &str)]) -> Config {
     }
     Config::from_vars(&vars).expect("test configuration is valid")
 }
+
+/// Keys that sign test tokens with every accepted algorithm (and some refused ones).
+pub struct TestKeys {
+    rsa: rsa::RsaPrivateKey,
+    ec: p256::ecdsa::SigningKey,
+    ed: ed25519_dalek::SigningKey,
+}
+
+impl TestKeys {
+    /// Fixed keys (RSA from a test-only PEM, EC and Ed25519 from fixed seeds).
+    pub fn new() -> Self {
+        Self::with_seed(7)
+    }
+
+    /// Keys whose EC and Ed25519 parts come from `seed` (another seed: an attacker's keys).
+    pub fn with_seed(seed: u8) -> Self {
+        use rsa::pkcs8::DecodePrivateKey;
+        let rsa =
+            rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("oidc/testdata/rs2048-test-only.pem"))
+                .expect("test RSA key");
+        let ec = p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).expect("test EC key");
+        let ed = ed25519_dalek::SigningKey::from_bytes(&[seed.wrapping_add(2); 32]);
+        Self { rsa, ec, ed }
+    }
+
+    /// The EC public key as a JWK (for tokens that embed their own key).
+    pub fn ec_public_jwk(&self) -> serde_json::Value {
+        let point = self.ec.verifying_key().to_encoded_point(false);
+        let b = crate::crypto::b64url;
+        serde_json::json!({ "kty": "EC", "crv": "P-256", "x": b(point.x().unwrap()), "y": b(point.y().unwrap()) })
+    }
+
+    /// The public JWKS: kids `rsa1`, `ec1`, `ed1`.
+    pub fn jwks(&self) -> serde_json::Value {
+        use rsa::traits::PublicKeyParts;
+        let b = crate::crypto::b64url;
+        let rsa_pub = self.rsa.to_public_key();
+        let point = self.ec.verifying_key().to_encoded_point(false);
+        serde_json::json!({ "keys": [
+            { "kty": "RSA", "kid": "rsa1", "use": "sig", "n": b(&rsa_pub.n().to_bytes_be()), "e": b(&rsa_pub.e().to_bytes_be()) },
+            { "kty": "EC", "kid": "ec1", "crv": "P-256", "x": b(point.x().unwrap()), "y": b(point.y().unwrap()) },
+            { "kty": "OKP", "kid": "ed1", "crv": "Ed25519", "x": b(self.ed.verifying_key().as_bytes()) },
+            { "kty": "RSA", "kid": "enc1", "use": "enc", "n": b(&rsa_pub.n().to_bytes_be()), "e": "AQAB" },
+        ]})
+    }
+
+    /// Sign `claims` with `header` (must name `alg`; `HS256` uses `hmac_key`, `none`
+    /// gives an empty signature).
+    pub fn sign_with_header(
+        &self,
+        header: &serde_json::Value,
+        claims: &serde_json::Value,
+        hmac_key: &[u8],
+    ) -> String {
+        use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
+        use sha2::Sha256;
+        let b = crate::crypto::b64url;
+        let input = format!(
+            "{}.{}",
+            b(header.to_string().as_bytes()),
+            b(claims.to_string().as_bytes())
+        );
+        let sig: Vec<u8> = match header["alg"].as_str().unwrap_or("none") {
+            "RS256" => rsa::pkcs1v15::SigningKey::<Sha256>::new(self.rsa.clone())
+                .sign(input.as_bytes())
+                .to_vec(),
+            "PS256" => rsa::pss::SigningKey::<Sha256>::new(self.rsa.clone())
+                .sign_with_rng(&mut rand::rngs::OsRng, input.as_bytes())
+                .to_vec(),
+            "ES256" => {
+                let s: p256::ecdsa::Signature = self.ec.sign(input.as_bytes());
+                s.to_bytes().to_vec()
+            }
+            "EdDSA" => ed25519_dalek::Signer::sign(&self.ed, input.as_bytes())
+                .to_bytes()
+                .to_vec(),
+            "HS256" => hmac_sha256(hmac_key, input.as_bytes()).to_vec(),
+            _ => Vec::new(),
+        };
+        format!("{input}.{}", b(&sig))
+    }
+
+    /// Sign with the key of `alg` and its kid.
+    pub fn sign(&self, alg: &str, claims: &serde_json::Value) -> String {
+        let kid = match alg {
+            "RS256" | "PS256" => "rsa1",
+            "ES256" => "ec1",
+            "EdDSA" => "ed1",
+            _ => "none",
+        };
+        self.sign_with_header(
+            &serde_json::json!({ "alg": alg, "kid": kid, "typ": "JWT" }),
+            claims,
+            b"",
+        )
+    }
+}
+
+/// HMAC-SHA256 (RFC 2104), to forge HS256 tokens in tests.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(message.iter().copied())
+        .collect();
+    let inner_hash = Sha256::digest(&inner);
+    let outer: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner_hash.iter().copied())
+        .collect();
+    Sha256::digest(&outer).into()
+}
+
+/// An in-memory identity provider: answers outgoing requests from a table keyed by
+/// URL path and records every request.
+#[derive(Default)]
+pub struct FakeHttp {
+    /// path → (status, body)
+    pub routes: std::cell::RefCell<HashMap<String, (u16, String)>>,
+    /// Requests seen: (method, path, body).
+    pub seen: std::cell::RefCell<Vec<(String, String, String)>>,
+}
+
+impl FakeHttp {
+    /// Answer `path` with `status` and `body`.
+    pub fn route(&self, path: &str, status: u16, body: impl Into<String>) {
+        self.routes
+            .borrow_mut()
+            .insert(path.to_string(), (status, body.into()));
+    }
+
+    /// How many requests went to `path`.
+    pub fn count(&self, path: &str) -> usize {
+        self.seen
+            .borrow()
+            .iter()
+            .filter(|(_, p, _)| p == path)
+            .count()
+    }
+}
+
+impl crate::web::client::HttpClient for FakeHttp {
+    fn send(
+        &self,
+        request: crate::web::client::OutgoingRequest,
+    ) -> crate::web::client::LocalFuture<
+        '_,
+        Result<crate::web::client::IncomingResponse, crate::web::client::TransportError>,
+    > {
+        let path = request.uri().path().to_string();
+        self.seen.borrow_mut().push((
+            request.method().to_string(),
+            path.clone(),
+            String::from_utf8_lossy(request.body()).into_owned(),
+        ));
+        let answer = match self.routes.borrow().get(&path) {
+            Some((status, body)) => http::Response::builder()
+                .status(*status)
+                .header("content-type", "application/json")
+                .body(body.clone().into_bytes())
+                .map_err(|e| crate::web::client::TransportError::Network(e.to_string())),
+            None => Err(crate::web::client::TransportError::Network(format!(
+                "no route {path}"
+            ))),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+/// The discovery document of the fake provider at `https://idp.example.com`.
+pub fn discovery_json() -> String {
+    serde_json::json!({
+        "issuer": "https://idp.example.com",
+        "authorization_endpoint": "https://idp.example.com/authorize",
+        "token_endpoint": "https://idp.example.com/token",
+        "jwks_uri": "https://idp.example.com/jwks",
+        "userinfo_endpoint": "https://idp.example.com/userinfo",
+        "end_session_endpoint": "https://idp.example.com/logout",
+        "authorization_response_iss_parameter_supported": true,
+        "code_challenge_methods_supported": ["S256"],
+    })
+    .to_string()
+}
+
+/// A small deterministic PRNG (xorshift64*) for fuzz-style tests.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// Next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    /// `input` with 1-4 random byte flips, insertions or deletions, as text.
+    pub fn mutate(&mut self, input: &str) -> String {
+        const ALPHABET: &[u8] = b"ABCxyz019-_.=%\\/\"{}[]:, \x00\xff";
+        let mut bytes = input.as_bytes().to_vec();
+        for _ in 0..1 + self.below(4) {
+            let at = self.below(bytes.len() + 1);
+            let b = ALPHABET[self.below(ALPHABET.len())];
+            match self.below(3) {
+                0 if at < bytes.len() => bytes[at] = b,
+                1 => bytes.insert(at, b),
+                _ if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => bytes.push(b),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}

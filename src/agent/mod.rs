@@ -107,3 +107,6 @@ pub fn log_error(e: &BffError) {
         log::info!("{e}");
     }
 }
+
+#[cfg(test)]
+mod tests;

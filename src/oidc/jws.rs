@@ -112,6 +112,9 @@ impl<'a> UntrustedJws<'a> {
         }
         let payload = b64url_decode(p).ok_or(JwsError::Malformed)?;
         let signature = b64url_decode(s).ok_or(JwsError::Malformed)?;
+        if payload.is_empty() || signature.is_empty() {
+            return Err(JwsError::Malformed);
+        }
         Ok(Self {
             signing_input: &token[..h.len() + 1 + p.len()],
             signature,

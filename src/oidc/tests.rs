@@ -1,1 +1,366 @@
+//! Known-answer and negative tests of JWS verification, ID token rules and discovery.
 
+use super::discovery::{DiscoveryError, ProviderMetadata};
+use super::id_token::{validate, ClaimsError, Expectations};
+use super::jwk::JwkSet;
+use super::jws::{JwsError, UntrustedJws};
+use crate::testutil::{discovery_json, TestKeys};
+use serde_json::json;
+
+const NOW: u64 = 1_800_000_000;
+
+fn claims() -> serde_json::Value {
+    json!({
+        "iss": "https://idp.example.com", "aud": "spa", "sub": "user-1", "nonce": "n-123",
+        "iat": NOW - 5, "exp": NOW + 300, "name": "Ada", "at_hash": "x", "sid": "s-1",
+    })
+}
+
+fn keys() -> (TestKeys, JwkSet) {
+    let k = TestKeys::new();
+    let set = JwkSet::parse(k.jwks().to_string().as_bytes()).unwrap();
+    (k, set)
+}
+
+#[test]
+fn jwks_skips_encryption_and_unusable_keys() {
+    let (_, set) = keys();
+    assert_eq!(set.keys.len(), 3);
+    assert!(
+        set.has_kid("rsa1") && set.has_kid("ec1") && set.has_kid("ed1") && !set.has_kid("enc1")
+    );
+    let weird = br#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"},{"kty":"EC","crv":"P-384","x":"AA","y":"AA"},{"kty":"oct","k":"AAAA"},7,{"kty":"OKP","crv":"Ed25519","x":"short"}]}"#;
+    assert_eq!(JwkSet::parse(weird).unwrap().keys.len(), 0);
+    assert!(JwkSet::parse(b"[]").is_err());
+    assert!(JwkSet::parse(b"not json").is_err());
+}
+
+#[test]
+fn every_accepted_algorithm_verifies() {
+    let (k, set) = keys();
+    for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+        let token = k.sign(alg, &claims());
+        let jws = UntrustedJws::parse(&token).unwrap();
+        let c = jws.verify(&set).unwrap_or_else(|e| panic!("{alg}: {e}"));
+        assert_eq!(c["sub"], "user-1", "{alg}");
+    }
+}
+
+#[test]
+fn none_and_hmac_are_refused_before_any_key_is_used() {
+    let (k, _) = keys();
+    for alg in [
+        "none", "HS256", "HS384", "HS512", "RS512", "ES384", "None", "",
+    ] {
+        let token = k.sign_with_header(&json!({ "alg": alg }), &claims(), b"client-secret-value");
+        assert!(
+            matches!(
+                UntrustedJws::parse(&token),
+                Err(JwsError::AlgorithmNotAccepted(_))
+            ),
+            "alg {alg:?} must be refused"
+        );
+    }
+}
+
+#[test]
+fn bad_signature_wrong_key_and_algorithm_confusion() {
+    let (k, set) = keys();
+    let token = k.sign("RS256", &claims());
+    // Changed payload, same signature.
+    let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+    parts[1] = crate::crypto::b64url(json!({"sub":"admin"}).to_string().as_bytes());
+    let forged = parts.join(".");
+    assert_eq!(
+        UntrustedJws::parse(&forged).unwrap().verify(&set),
+        Err(JwsError::BadSignature)
+    );
+    // ES256 signature presented as the RSA key's.
+    let es = k.sign_with_header(&json!({"alg":"ES256","kid":"rsa1"}), &claims(), b"");
+    assert_eq!(
+        UntrustedJws::parse(&es).unwrap().verify(&set),
+        Err(JwsError::NoMatchingKey)
+    );
+    // Unknown kid.
+    let unknown = k.sign_with_header(&json!({"alg":"RS256","kid":"rotated-2"}), &claims(), b"");
+    assert_eq!(
+        UntrustedJws::parse(&unknown).unwrap().verify(&set),
+        Err(JwsError::UnknownKid)
+    );
+    // No kid: every key that fits the algorithm is tried.
+    let no_kid = k.sign_with_header(&json!({"alg":"ES256"}), &claims(), b"");
+    assert!(UntrustedJws::parse(&no_kid).unwrap().verify(&set).is_ok());
+}
+
+#[test]
+fn embedded_keys_are_ignored_and_crit_refused() {
+    let (k, set) = keys();
+    // A token signed by a key the provider does not have, carrying that key inline.
+    let attacker = TestKeys::with_seed(42);
+    let header = json!({"alg":"ES256","jwk": attacker.ec_public_jwk(),"jku":"https://evil.example/jwks","x5u":"https://evil.example/x"});
+    let token = attacker.sign_with_header(&header, &claims(), b"");
+    assert_eq!(
+        UntrustedJws::parse(&token).unwrap().verify(&set),
+        Err(JwsError::BadSignature)
+    );
+    let crit = k.sign_with_header(
+        &json!({"alg":"ES256","kid":"ec1","crit":["exp"]}),
+        &claims(),
+        b"",
+    );
+    assert_eq!(
+        UntrustedJws::parse(&crit).unwrap_err(),
+        JwsError::CriticalHeader
+    );
+}
+
+#[test]
+fn malformed_tokens_are_errors() {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "a.b.c.d",
+        "eyJhbGciOiJSUzI1NiJ9..",
+        "eyJhbGciOiJSUzI1NiJ9.!!.AA",
+    ] {
+        assert!(UntrustedJws::parse(bad).is_err(), "{bad:?}");
+    }
+    assert_eq!(
+        UntrustedJws::parse(&"a".repeat(70_000)).unwrap_err(),
+        JwsError::Malformed
+    );
+}
+
+fn expect<'a>(nonce: Option<&'a str>) -> Expectations<'a> {
+    Expectations {
+        issuer: "https://idp.example.com",
+        client_id: "spa",
+        nonce,
+        now: NOW,
+    }
+}
+
+fn with(
+    change: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> Result<super::id_token::ValidatedIdToken, ClaimsError> {
+    let mut c = claims().as_object().unwrap().clone();
+    change(&mut c);
+    validate(c, expect(Some("n-123")))
+}
+
+#[test]
+fn id_token_claims_rules() {
+    let ok = with(|_| {}).unwrap();
+    assert_eq!(ok.sub, "user-1");
+    assert_eq!(ok.sid.as_deref(), Some("s-1"));
+    assert!(ok.user_claims.get("nonce").is_none() && ok.user_claims.get("at_hash").is_none());
+    assert_eq!(ok.user_claims["name"], "Ada");
+
+    assert_eq!(
+        with(|c| {
+            c.insert("iss".into(), json!("https://idp.example.com/"));
+        })
+        .unwrap_err(),
+        ClaimsError::Issuer
+    );
+    assert_eq!(
+        with(|c| {
+            c.remove("iss");
+        })
+        .unwrap_err(),
+        ClaimsError::Issuer
+    );
+    assert_eq!(
+        with(|c| {
+            c.insert("aud".into(), json!("other"));
+        })
+        .unwrap_err(),
+        ClaimsError::Audience
+    );
+    assert_eq!(
+        with(|c| {
+            c.remove("aud");
+        })
+        .unwrap_err(),
+        ClaimsError::Audience
+    );
+    assert!(with(|c| {
+        c.insert("aud".into(), json!(["spa"]));
+    })
+    .is_ok());
+    assert_eq!(
+        with(|c| {
+            c.insert("aud".into(), json!(["spa", "api"]));
+        })
+        .unwrap_err(),
+        ClaimsError::AuthorizedParty
+    );
+    assert!(with(|c| {
+        c.insert("aud".into(), json!(["spa", "api"]));
+        c.insert("azp".into(), json!("spa"));
+    })
+    .is_ok());
+    assert_eq!(
+        with(|c| {
+            c.insert("azp".into(), json!("other"));
+        })
+        .unwrap_err(),
+        ClaimsError::AuthorizedParty
+    );
+    assert_eq!(
+        with(|c| {
+            c.insert("exp".into(), json!(NOW - 61));
+        })
+        .unwrap_err(),
+        ClaimsError::Expired
+    );
+    assert!(
+        with(|c| {
+            c.insert("exp".into(), json!(NOW - 30));
+        })
+        .is_ok(),
+        "within clock skew"
+    );
+    assert_eq!(
+        with(|c| {
+            c.insert("exp".into(), json!("soon"));
+        })
+        .unwrap_err(),
+        ClaimsError::Expired
+    );
+    assert_eq!(
+        with(|c| {
+            c.remove("iat");
+        })
+        .unwrap_err(),
+        ClaimsError::IssuedAt
+    );
+    assert_eq!(
+        with(|c| {
+            c.insert("iat".into(), json!(NOW + 3600));
+        })
+        .unwrap_err(),
+        ClaimsError::IssuedAt
+    );
+    assert_eq!(
+        with(|c| {
+            c.remove("sub");
+        })
+        .unwrap_err(),
+        ClaimsError::Subject
+    );
+    assert_eq!(
+        with(|c| {
+            c.insert("sub".into(), json!(""));
+        })
+        .unwrap_err(),
+        ClaimsError::Subject
+    );
+    assert_eq!(
+        with(|c| {
+            c.insert("nonce".into(), json!("n-124"));
+        })
+        .unwrap_err(),
+        ClaimsError::Nonce
+    );
+    assert_eq!(
+        with(|c| {
+            c.remove("nonce");
+        })
+        .unwrap_err(),
+        ClaimsError::Nonce
+    );
+    let mut c = claims().as_object().unwrap().clone();
+    c.remove("nonce");
+    assert!(
+        validate(c, expect(None)).is_ok(),
+        "refresh: nonce not required"
+    );
+}
+
+#[test]
+fn discovery_validation() {
+    let meta =
+        ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
+    assert!(meta.iss_parameter_supported);
+    assert_eq!(
+        meta.token_endpoint.as_str(),
+        "https://idp.example.com/token"
+    );
+    assert_eq!(
+        ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com/")
+            .unwrap_err(),
+        DiscoveryError::IssuerMismatch
+    );
+    let http_endpoint = discovery_json().replace(
+        "https://idp.example.com/token",
+        "http://idp.example.com/token",
+    );
+    assert_eq!(
+        ProviderMetadata::parse(http_endpoint.as_bytes(), "https://idp.example.com").unwrap_err(),
+        DiscoveryError::BadEndpoint("token_endpoint")
+    );
+    let plain_only = discovery_json().replace(r#"["S256"]"#, r#"["plain"]"#);
+    assert_eq!(
+        ProviderMetadata::parse(plain_only.as_bytes(), "https://idp.example.com").unwrap_err(),
+        DiscoveryError::NoPkceS256
+    );
+    assert_eq!(
+        ProviderMetadata::parse(b"{}", "https://idp.example.com").unwrap_err(),
+        DiscoveryError::Malformed
+    );
+}
+
+#[test]
+fn fuzz_jws_parser_and_verifier_never_panic() {
+    let (k, set) = keys();
+    let seeds: Vec<String> = ["RS256", "PS256", "ES256", "EdDSA"]
+        .iter()
+        .map(|a| k.sign(a, &claims()))
+        .collect();
+    let mut rng = crate::testutil::Rng::new(0x5eed);
+    let mut accepted = 0;
+    for i in 0..4000 {
+        let input = if i % 5 == 0 {
+            // Random structure: three random base64url-ish parts.
+            (0..3)
+                .map(|_| {
+                    (0..rng.below(40))
+                        .map(|_| (b'A' + rng.below(26) as u8) as char)
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        } else {
+            let pick = rng.below(seeds.len());
+            rng.mutate(&seeds[pick])
+        };
+        if let Ok(jws) = UntrustedJws::parse(&input) {
+            if jws.verify(&set).is_ok() {
+                accepted += 1;
+            }
+        }
+    }
+    // Mutations that only touch base64 padding bits may still verify; anything else must not.
+    assert!(accepted < 40, "{accepted} mutated tokens verified");
+}
+
+#[test]
+fn fuzz_claims_validation_never_panics() {
+    let mut rng = crate::testutil::Rng::new(77);
+    let base = claims().to_string();
+    for _ in 0..3000 {
+        let text = rng.mutate(&base);
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            let _ = validate(map, expect(Some("n-123")));
+        }
+        let _ = ProviderMetadata::parse(
+            rng.mutate(&discovery_json()).as_bytes(),
+            "https://idp.example.com",
+        );
+        let _ = JwkSet::parse(rng.mutate(&TestKeys::new().jwks().to_string()).as_bytes());
+    }
+}

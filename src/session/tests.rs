@@ -1,1 +1,209 @@
+use super::cookie_store::{self, is_session_cookie, Loaded, CHUNK_SIZE};
+use super::*;
+use crate::testutil::{config_with, KEY};
+use crate::web::cookies::parse_cookie_header;
 
+const NOW: u64 = 1_800_000_000;
+
+fn session(id_token_len: usize) -> Session {
+    Session {
+        access_token: "at-secret-value".into(),
+        access_expires_at: NOW + 300,
+        refresh_token: Some("rt-secret-value".into()),
+        id_token: format!(
+            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.{}",
+            "s".repeat(id_token_len)
+        ),
+        sub: "u".into(),
+        sid: Some("sid-1".into()),
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        last_seen: NOW,
+    }
+}
+
+/// Turn `Set-Cookie` lines into the `Cookie` header a browser would send next.
+fn browser_after(set_cookies: &[String]) -> String {
+    set_cookies
+        .iter()
+        .filter(|c| !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[test]
+fn small_session_round_trips_in_one_cookie() {
+    let config = config_with(&[]);
+    let s = session(10);
+    let set = cookie_store::store(&config, &s, &[], NOW).unwrap();
+    assert_eq!(set.len(), 1);
+    assert!(set[0].starts_with("__Host-bff-session=k1."));
+    assert!(set[0].contains("Max-Age=3600; Secure; HttpOnly; SameSite=Strict"));
+    assert!(!set[0].contains("at-secret-value") && !set[0].contains("rt-secret-value"));
+    let header = browser_after(&set);
+    let cookies = parse_cookie_header([header.as_str()].into_iter());
+    match cookie_store::load(&config, &cookies) {
+        Loaded::Valid { session, stale_key } => {
+            assert_eq!(*session, s);
+            assert!(!stale_key);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn large_session_is_chunked_and_old_layout_cleared() {
+    let config = config_with(&[]);
+    let s = session(9000);
+    // The browser previously held the single cookie and a stale fourth chunk.
+    let present = ["__Host-bff-session", "__Host-bff-session.9", "other"];
+    let set = cookie_store::store(&config, &s, &present, NOW).unwrap();
+    let names: Vec<&str> = set.iter().map(|c| c.split('=').next().unwrap()).collect();
+    let chunks = set.len() - 2;
+    assert!(chunks >= 3, "a 9 KB ID token needs several chunks");
+    for (i, name) in names[..chunks].iter().enumerate() {
+        assert_eq!(*name, format!("__Host-bff-session.{}", i + 1));
+    }
+    assert_eq!(
+        &names[chunks..],
+        &["__Host-bff-session", "__Host-bff-session.9"]
+    );
+    for c in &set[..chunks] {
+        let value = c.split(';').next().unwrap().split_once('=').unwrap().1;
+        assert!(value.len() <= CHUNK_SIZE);
+        assert!(c.len() < 4096, "cookie line under the browser limit");
+    }
+    assert!(set[chunks].contains("Max-Age=0") && set[chunks + 1].contains("Max-Age=0"));
+    assert!(
+        !set.iter().any(|c| c.starts_with("other")),
+        "foreign cookies untouched"
+    );
+    let header = browser_after(&set);
+    let cookies = parse_cookie_header([header.as_str()].into_iter());
+    assert!(matches!(
+        cookie_store::load(&config, &cookies),
+        Loaded::Valid { .. }
+    ));
+
+    // Shrinking back to one cookie clears the chunks.
+    let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
+    let set = cookie_store::store(&config, &session(10), &present, NOW).unwrap();
+    assert_eq!(set.len(), 1 + chunks);
+    assert!(set[1..].iter().all(|c| c.contains("Max-Age=0")));
+}
+
+#[test]
+fn chunks_out_of_order_or_missing_do_not_open() {
+    let config = config_with(&[]);
+    let set = cookie_store::store(&config, &session(9000), &[], NOW).unwrap();
+    let values: Vec<String> = set
+        .iter()
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .collect();
+    let swapped = format!(
+        "{}; {}",
+        values[0].replace(".1=", ".2="),
+        values[1].replace(".2=", ".1=")
+    );
+    let missing = values[0].clone();
+    for header in [swapped, missing] {
+        let cookies = parse_cookie_header([header.as_str()].into_iter());
+        assert!(
+            matches!(cookie_store::load(&config, &cookies), Loaded::Invalid),
+            "{header:.40}"
+        );
+    }
+}
+
+#[test]
+fn oversized_session_is_an_error_not_a_broken_cookie() {
+    let config = config_with(&[]);
+    assert!(cookie_store::store(&config, &session(60_000), &[], NOW).is_err());
+}
+
+#[test]
+fn key_rotation_opens_old_and_reports_stale() {
+    let old = config_with(&[]);
+    let set = cookie_store::store(&old, &session(10), &[], NOW).unwrap();
+    let header = browser_after(&set);
+    let cookies = parse_cookie_header([header.as_str()].into_iter());
+    let rotated = config_with(&[("COOKIE_KEYS", &format!("k2:{} k1:{KEY}", "A".repeat(43)))]);
+    match cookie_store::load(&rotated, &cookies) {
+        Loaded::Valid { stale_key, .. } => assert!(stale_key),
+        other => panic!("{other:?}"),
+    }
+    let removed = config_with(&[("COOKIE_KEYS", &format!("k2:{}", "A".repeat(43)))]);
+    assert!(matches!(
+        cookie_store::load(&removed, &cookies),
+        Loaded::Invalid
+    ));
+}
+
+#[test]
+fn session_cookie_names() {
+    let config = config_with(&[]);
+    for yes in [
+        "__Host-bff-session",
+        "__Host-bff-session.1",
+        "__Host-bff-session.10",
+    ] {
+        assert!(is_session_cookie(&config, yes), "{yes}");
+    }
+    for no in [
+        "__Host-bff-session.0",
+        "__Host-bff-session.11",
+        "__Host-bff-session.x",
+        "__Host-bff-login",
+        "__Host-bff-sessionx",
+        "session",
+    ] {
+        assert!(!is_session_cookie(&config, no), "{no}");
+    }
+    let clear = cookie_store::clear(&config, &["__Host-bff-session.2", "x"]);
+    assert_eq!(clear.len(), 2);
+}
+
+#[test]
+fn activity_rules() {
+    let s = session(1);
+    assert!(s.check_active(NOW, 0).is_ok());
+    assert_eq!(s.check_active(NOW + 3600, 0), Err(Inactive::MaxAge));
+    assert_eq!(s.check_active(NOW + 601, 600), Err(Inactive::Idle));
+    assert!(s.check_active(NOW + 599, 600).is_ok());
+    let mut no_refresh = session(1);
+    no_refresh.refresh_token = None;
+    assert!(no_refresh.check_active(NOW + 299, 0).is_ok());
+    assert_eq!(
+        no_refresh.check_active(NOW + 300, 0),
+        Err(Inactive::AccessExpiredNoRefresh)
+    );
+}
+
+#[test]
+fn access_token_expiry_sources() {
+    assert_eq!(access_token_expiry("opaque", Some(60), NOW), NOW + 60);
+    assert_eq!(
+        access_token_expiry("opaque", None, NOW),
+        NOW + DEFAULT_ACCESS_TOKEN_LIFETIME
+    );
+    let jwt = format!(
+        "eyJhbGciOiJub25lIn0.{}.sig",
+        crate::crypto::b64url(br#"{"exp":1800000123}"#)
+    );
+    assert_eq!(access_token_expiry(&jwt, None, NOW), 1_800_000_123);
+}
+
+#[test]
+fn user_claims_hide_private_members_and_debug_hides_tokens() {
+    let mut s = session(1);
+    s.id_token = format!(
+        "h.{}.s",
+        crate::crypto::b64url(br#"{"sub":"u","nonce":"n","at_hash":"a","c_hash":"c","name":"N"}"#)
+    );
+    let claims = s.user_claims();
+    assert_eq!(claims.len(), 2);
+    assert_eq!(claims["name"], "N");
+    let debug = format!("{s:?}");
+    assert!(!debug.contains("at-secret-value") && !debug.contains("rt-secret-value"));
+}

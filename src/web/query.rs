@@ -10,13 +10,18 @@ pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     }
 }
 
-/// The value of `key` if it occurs exactly once; `Err(())` if it is repeated.
-pub fn single<'a>(pairs: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, ()> {
+/// A query parameter that must occur at most once occurred several times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("query parameter repeated")]
+pub struct Repeated;
+
+/// The value of `key` if it occurs at most once; [`Repeated`] otherwise.
+pub fn single<'a>(pairs: &'a [(String, String)], key: &str) -> Result<Option<&'a str>, Repeated> {
     let mut found = None;
     for (k, v) in pairs {
         if k == key {
             if found.is_some() {
-                return Err(());
+                return Err(Repeated);
             }
             found = Some(v.as_str());
         }
@@ -32,7 +37,7 @@ mod tests {
     fn decodes_and_detects_repeats() {
         let pairs = parse_query(Some("a=1&b=x%20y&a=2&c"));
         assert_eq!(single(&pairs, "b"), Ok(Some("x y")));
-        assert_eq!(single(&pairs, "a"), Err(()));
+        assert_eq!(single(&pairs, "a"), Err(Repeated));
         assert_eq!(single(&pairs, "c"), Ok(Some("")));
         assert_eq!(single(&pairs, "z"), Ok(None));
     }

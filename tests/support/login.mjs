@@ -1,0 +1,52 @@
+// Logs in through the Worker over plain HTTP, following the real provider's pages:
+// /auth/login → provider /auth → login form → (auto consent) → /auth/callback.
+import assert from 'node:assert/strict';
+import { CookieJar } from './http.mjs';
+import { DEMO_USER } from './idp.mjs';
+import { BASE } from './worker.mjs';
+
+/**
+ * Drive the provider from `authorizationUrl` until it redirects back to the Worker.
+ * Returns the callback URL (path + query on BASE).
+ */
+export async function authorizeAtProvider(authorizationUrl, { user = DEMO_USER, idpJar = new CookieJar() } = {}) {
+  let url = authorizationUrl;
+  for (let step = 0; step < 12; step++) {
+    if (url.startsWith(BASE)) return url;
+    const res = await fetch(url, { redirect: 'manual', headers: { cookie: idpJar.header() } });
+    idpJar.update(res);
+    if (res.status >= 300 && res.status < 400) {
+      url = new URL(res.headers.get('location'), url).toString();
+      continue;
+    }
+    const html = await res.text();
+    const action = /<form method="post" action="([^"]+)"/.exec(html);
+    assert.ok(res.status === 200 && action, `provider page without login form (status ${res.status}): ${html.slice(0, 300)}`);
+    const post = await fetch(new URL(action[1], url), {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: idpJar.header(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ login: user.username, password: user.password }).toString(),
+    });
+    idpJar.update(post);
+    assert.ok(post.status >= 300 && post.status < 400, `login form answered ${post.status}`);
+    url = new URL(post.headers.get('location'), url).toString();
+  }
+  throw new Error('provider did not redirect back to the Worker');
+}
+
+/**
+ * Full login against worker `w` (from startWorker). Returns
+ * { jar, loginResponse, callbackResponse, callbackUrl } where `jar` holds the Worker's cookies.
+ */
+export async function login(w, { returnTo = '/', jar = new CookieJar(), idpJar } = {}) {
+  const loginResponse = await w.fetch(`/auth/login?return_to=${encodeURIComponent(returnTo)}`, {
+    headers: { cookie: jar.header() },
+  });
+  assert.equal(loginResponse.status, 302, 'login redirects to the provider');
+  jar.update(loginResponse);
+  const callbackUrl = await authorizeAtProvider(loginResponse.headers.get('location'), { idpJar });
+  const callbackResponse = await w.fetch(callbackUrl, { headers: { cookie: jar.header() } });
+  const setCookies = jar.update(callbackResponse);
+  return { jar, loginResponse, callbackResponse, callbackUrl, setCookies };
+}
