@@ -18,7 +18,7 @@ export function newCookieKeys(kid = 'k1') {
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
  * every line the Worker wrote to the console.
  */
-export async function startWorker(bindings, { assets = true } = {}) {
+export async function startWorker(bindings, { assets = true, port } = {}) {
   const logs = [];
   const collect = (stream) => {
     stream.setEncoding('utf8');
@@ -39,6 +39,7 @@ export async function startWorker(bindings, { assets = true } = {}) {
           routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
         }
       : undefined,
+    ...(port ? { host: '127.0.0.1', port } : {}),
     handleRuntimeStdio: (stdout, stderr) => {
       collect(stdout);
       collect(stderr);
@@ -51,4 +52,18 @@ export async function startWorker(bindings, { assets = true } = {}) {
     fetch: (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), { redirect: 'manual', ...init }),
     close: () => mf.dispose(),
   };
+}
+
+/** A TCP port that is free on 127.0.0.1 right now. */
+export async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The local dev stack, one command: installs what is missing, then starts
+#   - a real OpenID provider (npm oidc-provider) on http://localhost:9000 with a demo user,
+#   - the demo API on http://127.0.0.1:9100,
+#   - the Worker with the demo SPA under `wrangler dev` on http://localhost:8787.
+# Ctrl-C stops all three.
+#
+# Environment: DEV_PORT (8787), IDP_PORT (9000), API_PORT (9100).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BOOTSTRAP_SKIP_BROWSER=1 scripts/bootstrap.sh
+source scripts/env.sh
+
+DEV_PORT="${DEV_PORT:-8787}"
+IDP_PORT="${IDP_PORT:-9000}"
+API_PORT="${API_PORT:-9100}"
+ORIGIN="http://localhost:$DEV_PORT"
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$DEV_PORT" "$IDP_PORT" "$API_PORT"; do
+  if port_busy "$p"; then
+    echo "dev: port $p is in use; stop what uses it or set DEV_PORT/IDP_PORT/API_PORT" >&2
+    exit 1
+  fi
+done
+
+# Dev-only settings and secrets for `wrangler dev` (.dev.vars is git-ignored). The cookie
+# key is generated once and kept, so sessions survive a restart of the stack.
+KEY_FILE="$ROOT/.wrangler/dev-cookie-key"
+mkdir -p "$ROOT/.wrangler"
+[ -s "$KEY_FILE" ] || node -e 'console.log(require("crypto").randomBytes(32).toString("base64url"))' >"$KEY_FILE"
+cat >"$ROOT/.dev.vars" <<EOF
+OIDC_ISSUER=http://localhost:$IDP_PORT
+CLIENT_ID=edge-bff-dev
+CLIENT_SECRET=edge-bff-dev-secret
+PUBLIC_ORIGIN=$ORIGIN
+COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
+API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"}]
+EOF
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "dev: stopping"
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+IDP_PORT=$IDP_PORT IDP_CLIENT_ID=edge-bff-dev IDP_CLIENT_SECRET=edge-bff-dev-secret \
+  IDP_REDIRECT_ORIGIN="$ORIGIN" node tests/support/idp.mjs > >(grep -v WARNING) 2>&1 &
+pids+=($!)
+API_PORT=$API_PORT node tests/support/demo-api.mjs &
+pids+=($!)
+
+for _ in $(seq 1 50); do
+  curl -sf "http://localhost:$IDP_PORT/.well-known/openid-configuration" >/dev/null && break
+  sleep 0.2
+done
+curl -sf "http://localhost:$IDP_PORT/.well-known/openid-configuration" >/dev/null ||
+  { echo "dev: the OpenID provider did not start" >&2; exit 1; }
+
+cat <<EOF
+
+  edge-bff dev stack (building the Worker first; this takes a minute the first time)
+    app:              $ORIGIN
+    OpenID provider:  http://localhost:$IDP_PORT   user: demo   password: demo-password
+    demo API:         http://127.0.0.1:$API_PORT  (reached through $ORIGIN/api/)
+  Ctrl-C stops everything.
+
+EOF
+
+# wrangler runs scripts/build.sh (its [build] command), then serves build/ and the SPA.
+wrangler dev --ip 127.0.0.1 --port "$DEV_PORT" --show-interactive-dev-session=false &
+pids+=($!)
+wait "${pids[-1]}"

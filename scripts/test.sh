@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Every test of edge-bff, from a fresh machine of this kind:
+#   bootstrap → fmt → clippy -D warnings → native cargo test → release wasm build (+ size
+#   budget) → integration tests of the built Worker under Miniflare against the real
+#   oidc-provider → browser end-to-end test in headless Chromium.
+# Every stage runs even when an earlier one failed (except those that need the build);
+# the script ends with one summary line and exits non-zero on any failure.
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+scripts/bootstrap.sh || { echo "test: bootstrap failed"; exit 1; }
+source scripts/env.sh
+
+LOG_DIR="$ROOT/target/test-logs"
+mkdir -p "$LOG_DIR"
+passed=0
+failed=0
+failures=()
+stage() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+record() { # name, exit code
+  if [ "$2" -eq 0 ]; then echo "-- $1: ok"; else echo "-- $1: FAILED (exit $2)"; failures+=("$1"); fi
+}
+count_cargo() { # log file
+  local p f
+  p=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$4} END {print s+0}')
+  f=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$6} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+count_node() { # log file
+  local p f
+  p=$(grep -Eo '^ℹ pass [0-9]+' "$1" | awk '{s+=$3} END {print s+0}')
+  f=$(grep -Eo '^ℹ fail [0-9]+' "$1" | awk '{s+=$3} END {print s+0}')
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+stage "cargo fmt --check"
+cargo fmt --all -- --check
+record fmt $?
+
+stage "cargo clippy --all-targets -- -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings
+record clippy $?
+
+stage "cargo test (native)"
+cargo test 2>&1 | tee "$LOG_DIR/cargo-test.log"
+rc=${PIPESTATUS[0]}
+count_cargo "$LOG_DIR/cargo-test.log"
+record "cargo test" "$rc"
+
+stage "release wasm build"
+scripts/build.sh >"$LOG_DIR/build.log" 2>&1
+rc=$?
+record "wasm build" "$rc"
+if [ "$rc" -ne 0 ]; then
+  tail -40 "$LOG_DIR/build.log"
+  echo "test: the Worker did not build; integration and browser tests cannot run"
+  echo "${passed} passed, $((failed + 1)) failed"
+  exit 1
+fi
+scripts/wasm-size.sh
+record "wasm size budget" $?
+
+stage "integration tests (built Worker in Miniflare, real oidc-provider)"
+(cd tests && node --test --test-concurrency=1 --test-reporter=spec integration/*.test.mjs) 2>&1 |
+  grep -v 'oidc-provider WARNING' | tee "$LOG_DIR/integration.log"
+rc=${PIPESTATUS[0]}
+count_node "$LOG_DIR/integration.log"
+record integration "$rc"
+
+stage "browser end-to-end (headless Chromium)"
+(cd tests && node --test --test-concurrency=1 --test-reporter=spec e2e/*.test.mjs) 2>&1 |
+  grep -v 'oidc-provider WARNING\|oidc-provider NOTICE' | tee "$LOG_DIR/e2e.log"
+rc=${PIPESTATUS[0]}
+count_node "$LOG_DIR/e2e.log"
+record "browser e2e" "$rc"
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "test: FAILED stages: ${failures[*]}"
+  [ "$failed" -gt 0 ] || failed=${#failures[@]}
+  echo "${passed} passed, ${failed} failed"
+  exit 1
+fi
+echo "test: all stages passed"
+echo "${passed} passed, ${failed} failed"

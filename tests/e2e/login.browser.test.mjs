@@ -1,0 +1,86 @@
+// A person's login in real Chromium: the demo SPA served by the built Worker (Miniflare on
+// a real port), the real oidc-provider, clicks and typing only.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { startProvider, DEMO_USER } from '../support/idp.mjs';
+import { startWorker, newCookieKeys, freePort, ROOT } from '../support/worker.mjs';
+import { launchChromium } from '../support/browser.mjs';
+
+const ARTIFACTS = path.join(ROOT, 'tests/.artifacts');
+let idp;
+let w;
+let browser;
+let origin;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const port = await freePort();
+  origin = `http://localhost:${port}`;
+  idp = await startProvider({ redirectOrigin: origin, clientSecret: 'browser-test-secret' });
+  w = await startWorker(
+    { OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'browser-test-secret', PUBLIC_ORIGIN: origin, COOKIE_KEYS: newCookieKeys() },
+    { port },
+  );
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await w?.close();
+  await idp?.close();
+});
+
+test('log in through the demo SPA, see the user, log out', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${origin}/`);
+    await page.waitForSelector('#login:visible');
+    assert.equal(await page.textContent('#status'), 'Not logged in.');
+
+    await page.click('#login');
+    await page.waitForURL(`${idp.issuer}/interaction/**`);
+    await page.fill('#login', DEMO_USER.username);
+    await page.fill('#password', DEMO_USER.password);
+    await page.click('#submit');
+
+    await page.waitForURL(`${origin}/`);
+    await page.waitForSelector('#user-name:visible');
+    assert.equal(await page.textContent('#user-name'), 'Dana Demo');
+    assert.equal(await page.textContent('#user-email'), `(${DEMO_USER.claims.email})`);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'logged-in.png') });
+
+    const cookies = await context.cookies(origin);
+    const session = cookies.find((c) => c.name === '__Host-bff-session');
+    assert.ok(session, 'session cookie stored by the browser');
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.secure, true);
+    assert.equal(session.sameSite, 'Strict');
+    assert.equal(await page.evaluate(() => document.cookie), '', 'JavaScript sees no cookie');
+
+    await page.click('#logout');
+    await page.waitForURL(`${idp.issuer}/session/end**`);
+    await page.click('button[autofocus], button:has-text("Yes")');
+    await page.waitForURL(`${origin}/`);
+    await page.waitForSelector('#login:visible');
+    assert.equal(await page.textContent('#status'), 'Not logged in.');
+    const after = await context.cookies(origin);
+    assert.ok(!after.some((c) => c.name.startsWith('__Host-bff-session')), 'session cookies cleared');
+  } finally {
+    await context.close();
+  }
+});
+
+test('a failed login shows the error code, not provider text', async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${origin}/auth/callback?error=access_denied&error_description=%3Cb%3Ex%3C%2Fb%3E&state=x`);
+    await page.waitForSelector('#error:visible');
+    assert.equal(await page.textContent('#error'), 'Login failed: login_expired');
+  } finally {
+    await context.close();
+  }
+});

@@ -1,0 +1,107 @@
+// Configuration: validated once per isolate; anything wrong answers every request with
+// 500 configuration_error, names the setting in the log only, never the value.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { startProvider } from '../support/idp.mjs';
+import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
+import { login } from '../support/login.mjs';
+
+const SECRET = 'config-test-client-secret';
+
+function good(issuer) {
+  return { OIDC_ISSUER: issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: SECRET, PUBLIC_ORIGIN: BASE, COOKIE_KEYS: newCookieKeys() };
+}
+
+async function expectConfigurationError(bindings, setting, secretText) {
+  const w = await startWorker(bindings);
+  try {
+    for (const [path, init] of [['/'], ['/auth/session'], ['/auth/login'], ['/auth/logout', { method: 'POST', headers: { 'x-csrf': '1' } }], ['/index.html']]) {
+      const res = await w.fetch(path, init);
+      assert.equal(res.status, 500, `${setting}: ${path}`);
+      const body = JSON.parse(await res.text());
+      assert.equal(body.error, 'configuration_error');
+      assert.equal(body.error_description, 'The server is misconfigured.');
+      assert.equal(res.headers.get('cache-control'), 'no-store');
+    }
+    const logs = w.logs.join('\n');
+    assert.match(logs, new RegExp(`configuration error: ${setting}`), `log names ${setting}: ${logs}`);
+    if (secretText) assert.ok(!logs.includes(secretText), 'log does not echo the value');
+  } finally {
+    await w.close();
+  }
+}
+
+test('missing required settings', async () => {
+  for (const name of ['OIDC_ISSUER', 'CLIENT_ID', 'CLIENT_SECRET', 'PUBLIC_ORIGIN', 'COOKIE_KEYS']) {
+    const b = good('http://localhost:9');
+    delete b[name];
+    await expectConfigurationError(b, name);
+  }
+});
+
+test('malformed settings', async () => {
+  const shortKey = 'k1:c2hvcnQta2V5LXZhbHVl';
+  await expectConfigurationError({ ...good('http://localhost:9'), COOKIE_KEYS: shortKey }, 'COOKIE_KEYS', 'c2hvcnQta2V5LXZhbHVl');
+  await expectConfigurationError({ ...good('http://idp.example.com'), CLIENT_SECRET: SECRET }, 'OIDC_ISSUER', SECRET);
+  await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: '[{"prefix":"/api/","upstream":"http://api.example.com/"}]' }, 'API_ROUTES');
+  await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: 'not json' }, 'API_ROUTES');
+  await expectConfigurationError({ ...good('http://localhost:9'), SESSION_MAX_AGE: 'eight hours' }, 'SESSION_MAX_AGE');
+  await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt' }, 'CLIENT_AUTH');
+});
+
+test('TOML-typed values (numbers, arrays) are accepted', async () => {
+  const idp = await startProvider({ clientSecret: SECRET });
+  const w = await startWorker({ ...good(idp.issuer), SESSION_MAX_AGE: 3600, SCOPES: ['openid', 'email'], API_ROUTES: [{ prefix: '/api/', upstream: 'http://127.0.0.1:9/' }] });
+  try {
+    const res = await w.fetch('/auth/login');
+    assert.equal(res.status, 302);
+    assert.equal(new URL(res.headers.get('location')).searchParams.get('scope'), 'openid email');
+    const { setCookies } = await login(w);
+    const session = setCookies.find((c) => c.name === '__Host-bff-session');
+    assert.ok(Number(session.attrs['max-age']) <= 3600 && Number(session.attrs['max-age']) > 3500, 'SESSION_MAX_AGE from a TOML number');
+  } finally {
+    await w.close();
+    await idp.close();
+  }
+});
+
+test('a discovery document that names another issuer is a configuration error from then on', async () => {
+  // The real provider will not lie about its issuer; this one does, over real HTTP.
+  const server = http.createServer((req, res) => {
+    const port = server.address().port;
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({
+      issuer: 'https://someone-else.example.com',
+      authorization_endpoint: `http://localhost:${port}/auth`,
+      token_endpoint: `http://localhost:${port}/token`,
+      jwks_uri: `http://localhost:${port}/jwks`,
+    }));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const w = await startWorker(good(`http://localhost:${server.address().port}`));
+  try {
+    for (let i = 0; i < 2; i++) {
+      const res = await w.fetch('/auth/login');
+      assert.equal(res.status, 500);
+      assert.equal(JSON.parse(await res.text()).error, 'configuration_error');
+    }
+    assert.match(w.logs.join('\n'), /OIDC_ISSUER: discovery document names another issuer/);
+    // Requests that do not need the provider still work.
+    assert.deepEqual(JSON.parse(await (await w.fetch('/auth/session')).text()), { authenticated: false });
+  } finally {
+    await w.close();
+    server.close();
+  }
+});
+
+test('provider unreachable: login answers 502 idp_unavailable', async () => {
+  const w = await startWorker(good('http://127.0.0.1:9'));
+  try {
+    const res = await w.fetch('/auth/login');
+    assert.equal(res.status, 502);
+    assert.equal(JSON.parse(await res.text()).error, 'idp_unavailable');
+  } finally {
+    await w.close();
+  }
+});
