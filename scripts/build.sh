@@ -12,3 +12,11 @@ done
 # Debian's cargo/rustc first: rustup's toolchain has no wasm32 standard library.
 PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" CARGO="$DEB_CARGO" \
   CARGO_TARGET_DIR="$ROOT/target" worker-build --release "$@"
+
+# worker-build keeps the wasm names section (about 160 KB) for readable panic traces;
+# edge-bff never shows traces, so drop it and the producers section. No optimisation
+# passes run here, the module is only re-encoded.
+"$WASM_OPT_BIN" "$ROOT/build/index_bg.wasm" -o "$ROOT/build/index_bg.wasm" \
+  --strip-debug --strip-producers \
+  --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+  --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling

@@ -242,7 +242,9 @@ impl Config {
 
         let session_store = match get("SESSION_STORE").as_deref() {
             None | Some("cookie") => SessionStoreKind::Cookie,
-            Some("kv") => SessionStoreKind::Kv,
+            // Accepted by the contract; refused until the KV store exists rather than
+            // silently falling back to cookies.
+            Some("kv") => return Err(err("SESSION_STORE", "kv is not available in this version; use cookie")),
             Some(_) => return Err(err("SESSION_STORE", "must be cookie or kv")),
         };
 
