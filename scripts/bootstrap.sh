@@ -11,7 +11,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/env.sh
 source "$ROOT/scripts/env.sh"
 
-step() { printf '\033[1mbootstrap:\033[0m %s\n' "$*"; }
+step() { printf '\033[1mbootstrap:\033[0m [%3ds] %s\n' "$SECONDS" "$*"; }
 fail() {
   printf '\033[31mbootstrap: FAILED: %s\033[0m\n' "$*" >&2
   exit 1
@@ -71,7 +71,9 @@ fi
 WORKER_BUILD_VERSION=0.8.7
 if ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
   step "cargo install worker-build $WORKER_BUILD_VERSION (about 6 minutes on 2 cores)"
-  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" || fail "cargo install worker-build"
+  # --force: cargo's own record may claim it is installed when the binary is gone.
+  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --force || fail "cargo install worker-build"
+  worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION" || fail "worker-build not on PATH after cargo install"
 else
   step "worker-build $WORKER_BUILD_VERSION present"
 fi
@@ -81,6 +83,7 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$"; then
   step "cargo install wasm-bindgen-cli $WB_VERSION (about 6 minutes on 2 cores)"
   # Not --locked: a version pinned in its lock file is missing from this registry.
   cargo install -q wasm-bindgen-cli --version "$WB_VERSION" --force || fail "cargo install wasm-bindgen-cli $WB_VERSION"
+  wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$" || fail "wasm-bindgen $WB_VERSION not on PATH after cargo install"
 else
   step "wasm-bindgen-cli $WB_VERSION present"
 fi

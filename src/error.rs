@@ -56,9 +56,7 @@ impl BffError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::SessionExpired(_) | Self::TokenRejected => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthorized | Self::SessionExpired(_) | Self::TokenRejected => StatusCode::UNAUTHORIZED,
             Self::CsrfCheckFailed(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -117,9 +115,7 @@ impl BffError {
         });
         let mut response = json_response(self.status(), &body);
         if let Self::MethodNotAllowed { allow } = self {
-            response
-                .headers_mut()
-                .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+            response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
         }
         response
     }

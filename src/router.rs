@@ -35,10 +35,7 @@ mod tests {
 
     #[test]
     fn routes_agent_proxy_and_assets() {
-        let c = config_with(&[(
-            "API_ROUTES",
-            r#"[{"prefix":"/api/","upstream":"https://a.example/"}]"#,
-        )]);
+        let c = config_with(&[("API_ROUTES", r#"[{"prefix":"/api/","upstream":"https://a.example/"}]"#)]);
         assert_eq!(route(&c, "/auth/login"), Route::Agent("/login"));
         assert_eq!(route(&c, "/auth"), Route::Agent(""));
         assert_eq!(route(&c, "/authx"), Route::Asset);

@@ -20,6 +20,21 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     panic!("future did not complete: test I/O must be in memory");
 }
 
+/// A future that is pending once, then ready (a timer tick that needs no runtime).
+pub async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(move |cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// A valid configuration with `overrides` applied (empty value = unset).
 pub fn config_with(overrides: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = [
@@ -58,9 +73,8 @@ impl TestKeys {
     /// Keys whose EC and Ed25519 parts come from `seed` (another seed: an attacker's keys).
     pub fn with_seed(seed: u8) -> Self {
         use rsa::pkcs8::DecodePrivateKey;
-        let rsa =
-            rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("oidc/testdata/rs2048-test-only.pem"))
-                .expect("test RSA key");
+        let rsa = rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("oidc/testdata/rs2048-test-only.pem"))
+            .expect("test RSA key");
         let ec = p256::ecdsa::SigningKey::from_bytes(&[seed; 32].into()).expect("test EC key");
         let ed = ed25519_dalek::SigningKey::from_bytes(&[seed.wrapping_add(2); 32]);
         Self { rsa, ec, ed }
@@ -89,24 +103,13 @@ impl TestKeys {
 
     /// Sign `claims` with `header` (must name `alg`; `HS256` uses `hmac_key`, `none`
     /// gives an empty signature).
-    pub fn sign_with_header(
-        &self,
-        header: &serde_json::Value,
-        claims: &serde_json::Value,
-        hmac_key: &[u8],
-    ) -> String {
+    pub fn sign_with_header(&self, header: &serde_json::Value, claims: &serde_json::Value, hmac_key: &[u8]) -> String {
         use rsa::signature::{RandomizedSigner, SignatureEncoding, Signer};
         use sha2::Sha256;
         let b = crate::crypto::b64url;
-        let input = format!(
-            "{}.{}",
-            b(header.to_string().as_bytes()),
-            b(claims.to_string().as_bytes())
-        );
+        let input = format!("{}.{}", b(header.to_string().as_bytes()), b(claims.to_string().as_bytes()));
         let sig: Vec<u8> = match header["alg"].as_str().unwrap_or("none") {
-            "RS256" => rsa::pkcs1v15::SigningKey::<Sha256>::new(self.rsa.clone())
-                .sign(input.as_bytes())
-                .to_vec(),
+            "RS256" => rsa::pkcs1v15::SigningKey::<Sha256>::new(self.rsa.clone()).sign(input.as_bytes()).to_vec(),
             "PS256" => rsa::pss::SigningKey::<Sha256>::new(self.rsa.clone())
                 .sign_with_rng(&mut rand::rngs::OsRng, input.as_bytes())
                 .to_vec(),
@@ -114,9 +117,7 @@ impl TestKeys {
                 let s: p256::ecdsa::Signature = self.ec.sign(input.as_bytes());
                 s.to_bytes().to_vec()
             }
-            "EdDSA" => ed25519_dalek::Signer::sign(&self.ed, input.as_bytes())
-                .to_bytes()
-                .to_vec(),
+            "EdDSA" => ed25519_dalek::Signer::sign(&self.ed, input.as_bytes()).to_bytes().to_vec(),
             "HS256" => hmac_sha256(hmac_key, input.as_bytes()).to_vec(),
             _ => Vec::new(),
         };
@@ -131,11 +132,7 @@ impl TestKeys {
             "EdDSA" => "ed1",
             _ => "none",
         };
-        self.sign_with_header(
-            &serde_json::json!({ "alg": alg, "kid": kid, "typ": "JWT" }),
-            claims,
-            b"",
-        )
+        self.sign_with_header(&serde_json::json!({ "alg": alg, "kid": kid, "typ": "JWT" }), claims, b"")
     }
 }
 
@@ -148,17 +145,9 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     } else {
         k[..key.len()].copy_from_slice(key);
     }
-    let inner: Vec<u8> = k
-        .iter()
-        .map(|b| b ^ 0x36)
-        .chain(message.iter().copied())
-        .collect();
+    let inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).chain(message.iter().copied()).collect();
     let inner_hash = Sha256::digest(&inner);
-    let outer: Vec<u8> = k
-        .iter()
-        .map(|b| b ^ 0x5c)
-        .chain(inner_hash.iter().copied())
-        .collect();
+    let outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).chain(inner_hash.iter().copied()).collect();
     Sha256::digest(&outer).into()
 }
 
@@ -175,22 +164,20 @@ pub struct FakeHttp {
 impl FakeHttp {
     /// Answer `path` with `status` and `body`.
     pub fn route(&self, path: &str, status: u16, body: impl Into<String>) {
-        self.routes
-            .borrow_mut()
-            .insert(path.to_string(), (status, body.into()));
+        self.routes.borrow_mut().insert(path.to_string(), (status, body.into()));
     }
 
     /// How many requests went to `path`.
     pub fn count(&self, path: &str) -> usize {
-        self.seen
-            .borrow()
-            .iter()
-            .filter(|(_, p, _)| p == path)
-            .count()
+        self.seen.borrow().iter().filter(|(_, p, _)| p == path).count()
     }
 }
 
 impl crate::web::client::HttpClient for FakeHttp {
+    fn sleep(&self, _ms: u32) -> crate::web::client::LocalFuture<'_, ()> {
+        Box::pin(yield_once())
+    }
+
     fn send(
         &self,
         request: crate::web::client::OutgoingRequest,
@@ -210,9 +197,7 @@ impl crate::web::client::HttpClient for FakeHttp {
                 .header("content-type", "application/json")
                 .body(body.clone().into_bytes())
                 .map_err(|e| crate::web::client::TransportError::Network(e.to_string())),
-            None => Err(crate::web::client::TransportError::Network(format!(
-                "no route {path}"
-            ))),
+            None => Err(crate::web::client::TransportError::Network(format!("no route {path}"))),
         };
         Box::pin(std::future::ready(answer))
     }

@@ -49,12 +49,7 @@ impl CallbackError {
     }
 }
 
-const PASSED_THROUGH: [&str; 4] = [
-    "access_denied",
-    "login_required",
-    "consent_required",
-    "interaction_required",
-];
+const PASSED_THROUGH: [&str; 4] = ["access_denied", "login_required", "consent_required", "interaction_required"];
 
 /// Handle the callback; always a redirect.
 pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpResponse {
@@ -63,29 +58,24 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpRespon
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
     let mut set_cookies = vec![clear_cookie(&login_cookie, SameSite::Lax)];
     let location = match complete(ctx, request, &cookies).await {
-        Ok((session, return_to)) => {
-            match cookie_store::store(ctx.config, &session, &present, ctx.now) {
-                Ok(headers) => {
-                    log::info!("login complete for sub {}", short(&session.sub));
-                    set_cookies.extend(headers);
-                    return_to
-                }
-                Err(e) => {
-                    log::error!("{e}");
-                    error_location(ctx, CallbackError::Internal)
-                }
+        Ok((session, return_to)) => match cookie_store::store(ctx.config, &session, &present, ctx.now) {
+            Ok(headers) => {
+                log::info!("login complete for sub {}", short(&session.sub));
+                set_cookies.extend(headers);
+                return_to
             }
-        }
+            Err(e) => {
+                log::error!("{e}");
+                error_location(ctx, CallbackError::Internal)
+            }
+        },
         Err((code, detail)) => {
             log::warn!("callback refused: {} ({detail})", code.code());
             error_location(ctx, code)
         }
     };
     let mut response = redirect(&location);
-    response.headers_mut().insert(
-        http::header::REFERRER_POLICY,
-        http::HeaderValue::from_static("no-referrer"),
-    );
+    response.headers_mut().insert(http::header::REFERRER_POLICY, http::HeaderValue::from_static("no-referrer"));
     add_set_cookies(&mut response, &set_cookies);
     response
 }
@@ -109,62 +99,31 @@ async fn complete(
     let login_name = ctx.config.login_cookie_name();
     let query = parse_query(request.uri().query());
     let param = |name: &str| -> Result<Option<&str>, Failure> {
-        single(&query, name).map_err(|_| {
-            (
-                CallbackError::LoginFailed,
-                format!("parameter {name} repeated"),
-            )
-        })
+        single(&query, name).map_err(|_| (CallbackError::LoginFailed, format!("parameter {name} repeated")))
     };
 
     // 1. The login cookie: present, opens, fresh.
-    let sealed = find(cookies, &login_name)
-        .ok_or((CallbackError::LoginExpired, "no login cookie".into()))?;
-    let login: LoginState = open(
-        &ctx.config.cookie_keys,
-        Purpose::Cookie,
-        login_name.as_bytes(),
-        sealed,
-    )
-    .and_then(|plain| serde_json::from_slice(&plain).ok())
-    .ok_or((
-        CallbackError::LoginExpired,
-        "login cookie does not open".into(),
-    ))?;
+    let sealed = find(cookies, &login_name).ok_or((CallbackError::LoginExpired, "no login cookie".into()))?;
+    let login: LoginState = open(&ctx.config.cookie_keys, Purpose::Cookie, login_name.as_bytes(), sealed)
+        .and_then(|plain| serde_json::from_slice(&plain).ok())
+        .ok_or((CallbackError::LoginExpired, "login cookie does not open".into()))?;
     if login.is_stale(ctx.now) {
-        return Err((
-            CallbackError::LoginExpired,
-            "login cookie older than 10 minutes".into(),
-        ));
+        return Err((CallbackError::LoginExpired, "login cookie older than 10 minutes".into()));
     }
 
     // 2. state, in constant time.
     let state = param("state")?.unwrap_or("");
     if !ct_eq(state.as_bytes(), login.state.as_bytes()) {
-        return Err((
-            CallbackError::StateMismatch,
-            "state differs from the login cookie".into(),
-        ));
+        return Err((CallbackError::StateMismatch, "state differs from the login cookie".into()));
     }
 
     // 3. iss (RFC 9207), before anything else from the response is believed.
-    let meta = ctx
-        .metadata()
-        .await
-        .map_err(|e| (CallbackError::Internal, e.to_string()))?;
+    let meta = ctx.metadata().await.map_err(|e| (CallbackError::Internal, e.to_string()))?;
     match param("iss")? {
         Some(iss) if iss == meta.issuer => {}
-        Some(_) => {
-            return Err((
-                CallbackError::IssuerMismatch,
-                "iss parameter differs".into(),
-            ))
-        }
+        Some(_) => return Err((CallbackError::IssuerMismatch, "iss parameter differs".into())),
         None if meta.iss_parameter_supported => {
-            return Err((
-                CallbackError::IssuerMismatch,
-                "iss parameter missing but advertised".into(),
-            ))
+            return Err((CallbackError::IssuerMismatch, "iss parameter missing but advertised".into()))
         }
         None => {}
     }
@@ -175,14 +134,9 @@ async fn complete(
             .iter()
             .find(|c| **c == error)
             .map_or(CallbackError::LoginFailed, |c| CallbackError::Provider(c));
-        return Err((
-            code,
-            format!("provider returned error {:.40}", error.escape_default()),
-        ));
+        return Err((code, format!("provider returned error {:.40}", error.escape_default())));
     }
-    let code = param("code")?
-        .filter(|c| !c.is_empty())
-        .ok_or((CallbackError::LoginFailed, "no code".into()))?;
+    let code = param("code")?.filter(|c| !c.is_empty()).ok_or((CallbackError::LoginFailed, "no code".into()))?;
 
     // 5. Code exchange with the PKCE verifier.
     let tokens = exchange_code(ctx.http, ctx.config, &meta, code, &login.verifier)
@@ -190,18 +144,13 @@ async fn complete(
         .map_err(|e| (CallbackError::TokenExchangeFailed, e.to_string()))?;
 
     // 6. The ID token: signature against the JWKS, then the claims.
-    let id_token = tokens.id_token.ok_or((
-        CallbackError::InvalidIdToken,
-        "token response has no id_token".into(),
-    ))?;
-    let claims = verify_signed(ctx.provider, ctx.http, &meta, &id_token, ctx.now)
-        .await
-        .map_err(|e| match e {
-            VerifyError::Provider(ProviderError::Unavailable(d)) => {
-                (CallbackError::TokenExchangeFailed, format!("JWKS: {d}"))
-            }
-            other => (CallbackError::InvalidIdToken, other.to_string()),
-        })?;
+    let id_token = tokens.id_token.ok_or((CallbackError::InvalidIdToken, "token response has no id_token".into()))?;
+    let claims = verify_signed(ctx.provider(), ctx.http, &meta, &id_token, ctx.now).await.map_err(|e| match e {
+        VerifyError::Provider(ProviderError::Unavailable(d)) => {
+            (CallbackError::TokenExchangeFailed, format!("JWKS: {d}"))
+        }
+        other => (CallbackError::InvalidIdToken, other.to_string()),
+    })?;
     let validated = id_token::validate(
         claims,
         Expectations {

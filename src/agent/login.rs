@@ -3,9 +3,7 @@
 use super::{require_csrf, AgentContext};
 use crate::crypto::{seal, Purpose};
 use crate::error::BffError;
-use crate::oidc::authorize::{
-    allowed_params, authorization_url, sanitize_return_to, LoginState, LOGIN_TTL,
-};
+use crate::oidc::authorize::{allowed_params, authorization_url, sanitize_return_to, LoginState, LOGIN_TTL};
 use crate::web::cookies::{set_cookie, SameSite};
 use crate::web::query::parse_query;
 use crate::web::response::{add_set_cookies, json_response, redirect, HttpRequest, HttpResponse};
@@ -23,31 +21,16 @@ async fn begin(
     let extra = allowed_params(ctx.config, params.iter().copied());
     let url = authorization_url(ctx.config, &meta, &login, &extra);
     let name = ctx.config.login_cookie_name();
-    let json =
-        serde_json::to_vec(&login).map_err(|e| BffError::Server(format!("login state: {e}")))?;
-    let sealed = seal(
-        &ctx.config.cookie_keys,
-        Purpose::Cookie,
-        name.as_bytes(),
-        &json,
-    )?;
+    let json = serde_json::to_vec(&login).map_err(|e| BffError::Server(format!("login state: {e}")))?;
+    let sealed = seal(&ctx.config.cookie_keys, Purpose::Cookie, name.as_bytes(), &json)?;
     Ok((url, set_cookie(&name, &sealed, LOGIN_TTL, SameSite::Lax)))
 }
 
 /// `GET /login?return_to=…&prompt=…`: 302 to the authorization endpoint.
-pub async fn navigate(
-    ctx: &AgentContext<'_>,
-    request: &HttpRequest,
-) -> Result<HttpResponse, BffError> {
+pub async fn navigate(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     let query = parse_query(request.uri().query());
-    let return_to = query
-        .iter()
-        .find(|(k, _)| k == "return_to")
-        .map(|(_, v)| v.as_str());
-    let params: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let return_to = query.iter().find(|(k, _)| k == "return_to").map(|(_, v)| v.as_str());
+    let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (url, cookie) = begin(ctx, return_to, &params).await?;
     let mut response = redirect(&url);
     add_set_cookies(&mut response, &[cookie]);
@@ -64,39 +47,21 @@ struct StartBody {
 }
 
 /// `POST /login/start` with `{"return_to"?, "params"?}`: 200 `{"authorization_url"}`.
-pub async fn start_json(
-    ctx: &AgentContext<'_>,
-    request: &HttpRequest,
-) -> Result<HttpResponse, BffError> {
+pub async fn start_json(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     require_csrf(ctx.config, request)?;
     let body: StartBody = if request.body().iter().all(u8::is_ascii_whitespace) {
-        StartBody {
-            return_to: None,
-            params: None,
-        }
+        StartBody { return_to: None, params: None }
     } else {
-        serde_json::from_slice(request.body()).map_err(|_| {
-            BffError::InvalidRequest("login/start body is not {return_to?, params?}".into())
-        })?
+        serde_json::from_slice(request.body())
+            .map_err(|_| BffError::InvalidRequest("login/start body is not {return_to?, params?}".into()))?
     };
     let params = body.params.unwrap_or_default();
-    if let Some(bad) = params
-        .keys()
-        .find(|k| !ctx.config.allowed_auth_params.contains(k))
-    {
-        return Err(BffError::InvalidRequest(format!(
-            "parameter {bad:.40} is not in ALLOWED_AUTH_PARAMS"
-        )));
+    if let Some(bad) = params.keys().find(|k| !ctx.config.allowed_auth_params.contains(k)) {
+        return Err(BffError::InvalidRequest(format!("parameter {bad:.40} is not in ALLOWED_AUTH_PARAMS")));
     }
-    let pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (url, cookie) = begin(ctx, body.return_to.as_deref(), &pairs).await?;
-    let mut response = json_response(
-        http::StatusCode::OK,
-        &serde_json::json!({ "authorization_url": url }),
-    );
+    let mut response = json_response(http::StatusCode::OK, &serde_json::json!({ "authorization_url": url }));
     add_set_cookies(&mut response, &[cookie]);
     Ok(response)
 }

@@ -5,12 +5,17 @@
 mod callback;
 mod login;
 mod logout;
+pub mod refresh;
 mod session_info;
+mod userinfo;
 
 use crate::config::Config;
 use crate::error::BffError;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::provider::{self, ProviderCache, ProviderError};
+use crate::session::coalesce::Coalescer;
+use crate::session::cookie_store::{self, Loaded};
+use crate::session::{Inactive, Session};
 use crate::web::client::HttpClient;
 use crate::web::cookies::parse_cookie_header;
 use crate::web::csrf::{self, CsrfInputs};
@@ -22,13 +27,22 @@ use std::rc::Rc;
 /// Largest accepted agent request body (API.md section 3).
 pub const MAX_BODY: usize = 16 * 1024;
 
-/// Everything a handler needs: configuration, per-isolate caches, the outgoing HTTP
+/// State that lives as long as the isolate: provider caches and refresh coalescing.
+#[derive(Default)]
+pub struct SharedState {
+    /// Provider metadata and keys.
+    pub provider: RefCell<ProviderCache>,
+    /// Refreshes in flight and recently finished, by refresh-token hash.
+    pub refreshes: Coalescer<refresh::RefreshResult>,
+}
+
+/// Everything a handler needs: configuration, per-isolate state, the outgoing HTTP
 /// client and the current time.
 pub struct AgentContext<'a> {
     /// Validated configuration.
     pub config: &'a Config,
-    /// Provider metadata and keys, cached per isolate.
-    pub provider: &'a RefCell<ProviderCache>,
+    /// Per-isolate caches.
+    pub shared: &'a SharedState,
     /// Outgoing HTTP (timeouts, no redirects).
     pub http: &'a dyn HttpClient,
     /// Current Unix time in seconds.
@@ -36,11 +50,33 @@ pub struct AgentContext<'a> {
 }
 
 impl AgentContext<'_> {
+    /// The provider cache.
+    pub fn provider(&self) -> &RefCell<ProviderCache> {
+        &self.shared.provider
+    }
+
     /// The provider's metadata (cached).
     pub async fn metadata(&self) -> Result<Rc<ProviderMetadata>, BffError> {
-        provider::metadata(self.provider, self.http, &self.config.issuer, self.now)
-            .await
-            .map_err(provider_error)
+        provider::metadata(self.provider(), self.http, &self.config.issuer, self.now).await.map_err(provider_error)
+    }
+}
+
+/// The request's session, which must exist and be active. Returns it with whether it
+/// was sealed under an older key. Errors: no or unreadable session → `unauthorized`;
+/// an expired access token without refresh token → `session_expired`.
+pub fn load_required(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<(Session, bool), BffError> {
+    match cookie_store::load(ctx.config, cookies) {
+        Loaded::Absent | Loaded::Invalid => Err(BffError::Unauthorized),
+        Loaded::Valid { session, stale_key } => match session.check_active(ctx.now, ctx.config.session_idle_timeout) {
+            Ok(()) => Ok((*session, stale_key)),
+            Err(Inactive::AccessExpiredNoRefresh) => {
+                Err(BffError::SessionExpired("access token expired and no refresh token".into()))
+            }
+            Err(why) => {
+                log::info!("session ended: {why:?}");
+                Err(BffError::Unauthorized)
+            }
+        },
     }
 }
 
@@ -54,13 +90,7 @@ pub fn provider_error(e: ProviderError) -> BffError {
 
 /// Cookies of a request as `(name, value)` pairs.
 pub fn request_cookies(request: &HttpRequest) -> Vec<(&str, &str)> {
-    parse_cookie_header(
-        request
-            .headers()
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-    )
+    parse_cookie_header(request.headers().get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()))
 }
 
 /// Apply the CSRF guard of API.md section 3.
@@ -87,16 +117,32 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest, sub_path: &st
             "/login/start" if method == Method::POST => login::start_json(ctx, request).await,
             "/callback" if method == Method::GET => Ok(callback::handle(ctx, request).await),
             "/session" if method == Method::GET => session_info::handle(ctx, request),
+            "/userinfo" if method == Method::GET => userinfo::handle(ctx, request).await,
+            "/refresh" if method == Method::POST => refresh::handle(ctx, request).await,
             "/logout" if method == Method::POST => logout::handle(ctx, request).await,
-            "/login" | "/callback" | "/session" => Err(BffError::MethodNotAllowed { allow: "GET" }),
-            "/login/start" | "/logout" => Err(BffError::MethodNotAllowed { allow: "POST" }),
+            "/login" | "/callback" | "/session" | "/userinfo" => Err(BffError::MethodNotAllowed { allow: "GET" }),
+            "/login/start" | "/logout" | "/refresh" => Err(BffError::MethodNotAllowed { allow: "POST" }),
             _ => Err(BffError::NotFound),
         }
     };
-    result.unwrap_or_else(|e| {
-        log_error(&e);
-        e.to_response()
-    })
+    result.unwrap_or_else(|e| error_response(ctx.config, request, &e))
+}
+
+/// The response for `e`: logged, and for `unauthorized`/`session_expired` every session
+/// cookie the request carried is cleared in the same response.
+pub fn error_response(config: &Config, request: &HttpRequest, e: &BffError) -> HttpResponse {
+    log_error(e);
+    let mut response = e.to_response();
+    if matches!(e, BffError::SessionExpired(_) | BffError::Unauthorized) {
+        let cookies = request_cookies(request);
+        let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
+        if matches!(e, BffError::SessionExpired(_))
+            || present.iter().any(|n| cookie_store::is_session_cookie(config, n))
+        {
+            crate::web::response::add_set_cookies(&mut response, &cookie_store::clear(config, &present));
+        }
+    }
+    response
 }
 
 /// Log an error's detail at a level that fits it.

@@ -46,14 +46,10 @@ pub fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpRespo
             "access_token_expires_at": session.access_expires_at,
         }),
     );
-    let touch = ctx.config.session_idle_timeout > 0
-        && ctx.now.saturating_sub(session.last_seen) >= TOUCH_INTERVAL;
+    let touch = ctx.config.session_idle_timeout > 0 && ctx.now.saturating_sub(session.last_seen) >= TOUCH_INTERVAL;
     if stale_key || touch {
         session.last_seen = ctx.now;
-        add_set_cookies(
-            &mut response,
-            &cookie_store::store(ctx.config, &session, &present, ctx.now)?,
-        );
+        add_set_cookies(&mut response, &cookie_store::store(ctx.config, &session, &present, ctx.now)?);
     }
     Ok(response)
 }

@@ -10,7 +10,7 @@ const NOW: u64 = 1_800_000_000;
 
 struct Fixture {
     config: Config,
-    provider: RefCell<ProviderCache>,
+    shared: SharedState,
     http: FakeHttp,
     keys: TestKeys,
 }
@@ -21,39 +21,19 @@ impl Fixture {
         let http = FakeHttp::default();
         http.route("/.well-known/openid-configuration", 200, discovery_json());
         http.route("/jwks", 200, keys.jwks().to_string());
-        Self {
-            config: config_with(&[]),
-            provider: RefCell::default(),
-            http,
-            keys,
-        }
+        Self { config: config_with(&[]), shared: SharedState::default(), http, keys }
     }
 
     fn ctx(&self, now: u64) -> AgentContext<'_> {
-        AgentContext {
-            config: &self.config,
-            provider: &self.provider,
-            http: &self.http,
-            now,
-        }
+        AgentContext { config: &self.config, shared: &self.shared, http: &self.http, now }
     }
 
     fn run(&self, request: HttpRequest, now: u64) -> HttpResponse {
-        let path = request
-            .uri()
-            .path()
-            .strip_prefix("/auth")
-            .unwrap()
-            .to_string();
+        let path = request.uri().path().strip_prefix("/auth").unwrap().to_string();
         block_on(handle(&self.ctx(now), &request, &path))
     }
 
-    fn id_token(
-        &self,
-        alg: &str,
-        nonce: &str,
-        change: impl FnOnce(&mut serde_json::Value),
-    ) -> String {
+    fn id_token(&self, alg: &str, nonce: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {
         let mut claims = json!({
             "iss": "https://idp.example.com", "aud": "spa", "sub": "user-1", "nonce": nonce,
             "iat": NOW, "exp": NOW + 300, "name": "Ada", "sid": "sid-9",
@@ -74,13 +54,9 @@ impl Fixture {
     fn login_cookie(&self, created_at: u64) -> (String, LoginState) {
         let login = LoginState::new("/return/here".into(), created_at).unwrap();
         let name = self.config.login_cookie_name();
-        let sealed = seal(
-            &self.config.cookie_keys,
-            Purpose::Cookie,
-            name.as_bytes(),
-            &serde_json::to_vec(&login).unwrap(),
-        )
-        .unwrap();
+        let sealed =
+            seal(&self.config.cookie_keys, Purpose::Cookie, name.as_bytes(), &serde_json::to_vec(&login).unwrap())
+                .unwrap();
         (format!("{name}={sealed}"), login)
     }
 
@@ -98,18 +74,11 @@ fn location(response: &HttpResponse) -> &str {
 }
 
 fn set_cookies(response: &HttpResponse) -> Vec<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .collect()
+    response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect()
 }
 
 fn sets_session(response: &HttpResponse) -> bool {
-    set_cookies(response)
-        .iter()
-        .any(|c| c.starts_with("__Host-bff-session") && !c.contains("Max-Age=0"))
+    set_cookies(response).iter().any(|c| c.starts_with("__Host-bff-session") && !c.contains("Max-Age=0"))
 }
 
 #[test]
@@ -117,19 +86,12 @@ fn callback_success_redeems_code_with_verifier_and_sets_session() {
     let f = Fixture::new();
     let (cookie, login) = f.login_cookie(NOW - 30);
     f.token_response(&f.id_token("ES256", &login.nonce, |_| {}));
-    let response = f.callback(
-        &cookie,
-        &format!(
-            "code=the-code&state={}&iss=https%3A%2F%2Fidp.example.com",
-            login.state
-        ),
-    );
+    let response =
+        f.callback(&cookie, &format!("code=the-code&state={}&iss=https%3A%2F%2Fidp.example.com", login.state));
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/return/here");
     assert!(sets_session(&response));
-    assert!(set_cookies(&response)
-        .iter()
-        .any(|c| c.starts_with("__Host-bff-login=;") && c.contains("Max-Age=0")));
+    assert!(set_cookies(&response).iter().any(|c| c.starts_with("__Host-bff-login=;") && c.contains("Max-Age=0")));
     let seen = f.http.seen.borrow();
     let (method, _, body) = seen.iter().find(|(_, p, _)| p == "/token").unwrap();
     assert_eq!(method, "POST");
@@ -137,41 +99,18 @@ fn callback_success_redeems_code_with_verifier_and_sets_session() {
     assert!(body.contains("code=the-code"));
     assert!(body.contains(&format!("code_verifier={}", login.verifier)));
     assert!(body.contains("redirect_uri=https%3A%2F%2Fapp.example.com%2Fauth%2Fcallback"));
-    assert!(
-        !body.contains("client-secret-value"),
-        "secret goes in the Basic header, not the body"
-    );
+    assert!(!body.contains("client-secret-value"), "secret goes in the Basic header, not the body");
 }
 
 #[test]
 fn id_token_defects_are_invalid_id_token_and_set_nothing() {
     type Change = Box<dyn Fn(&mut serde_json::Value)>;
     let cases: Vec<(&str, &str, Change)> = vec![
-        (
-            "wrong nonce",
-            "ES256",
-            Box::new(|c| c["nonce"] = json!("other")),
-        ),
-        (
-            "wrong iss",
-            "ES256",
-            Box::new(|c| c["iss"] = json!("https://evil.example")),
-        ),
-        (
-            "wrong aud",
-            "RS256",
-            Box::new(|c| c["aud"] = json!("someone-else")),
-        ),
-        (
-            "wrong azp",
-            "RS256",
-            Box::new(|c| c["azp"] = json!("someone-else")),
-        ),
-        (
-            "expired",
-            "PS256",
-            Box::new(|c| c["exp"] = json!(NOW - 3600)),
-        ),
+        ("wrong nonce", "ES256", Box::new(|c| c["nonce"] = json!("other"))),
+        ("wrong iss", "ES256", Box::new(|c| c["iss"] = json!("https://evil.example"))),
+        ("wrong aud", "RS256", Box::new(|c| c["aud"] = json!("someone-else"))),
+        ("wrong azp", "RS256", Box::new(|c| c["azp"] = json!("someone-else"))),
+        ("expired", "PS256", Box::new(|c| c["exp"] = json!(NOW - 3600))),
         (
             "no sub",
             "EdDSA",
@@ -191,15 +130,8 @@ fn id_token_defects_are_invalid_id_token_and_set_nothing() {
         let f = Fixture::new();
         let (cookie, login) = f.login_cookie(NOW);
         f.token_response(&f.id_token(alg, &login.nonce, change));
-        let response = f.callback(
-            &cookie,
-            &format!("code=c&state={}&iss=https://idp.example.com", login.state),
-        );
-        assert_eq!(
-            location(&response),
-            "/?auth_error=invalid_id_token",
-            "{name}"
-        );
+        let response = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
+        assert_eq!(location(&response), "/?auth_error=invalid_id_token", "{name}");
         assert!(!sets_session(&response), "{name}");
     }
 }
@@ -208,22 +140,14 @@ fn id_token_defects_are_invalid_id_token_and_set_nothing() {
 fn forged_algorithms_are_refused() {
     let f = Fixture::new();
     let (cookie, login) = f.login_cookie(NOW);
-    let claims = json!({"iss":"https://idp.example.com","aud":"spa","sub":"u","nonce":login.nonce,"iat":NOW,"exp":NOW+60});
+    let claims =
+        json!({"iss":"https://idp.example.com","aud":"spa","sub":"u","nonce":login.nonce,"iat":NOW,"exp":NOW+60});
     for header in [json!({"alg":"none"}), json!({"alg":"HS256","kid":"rsa1"})] {
         // HS256 keyed with the client secret: the classic confusion attack.
-        let token = f
-            .keys
-            .sign_with_header(&header, &claims, b"client-secret-value");
+        let token = f.keys.sign_with_header(&header, &claims, b"client-secret-value");
         f.token_response(&token);
-        let response = f.callback(
-            &cookie,
-            &format!("code=c&state={}&iss=https://idp.example.com", login.state),
-        );
-        assert_eq!(
-            location(&response),
-            "/?auth_error=invalid_id_token",
-            "{header}"
-        );
+        let response = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
+        assert_eq!(location(&response), "/?auth_error=invalid_id_token", "{header}");
     }
 }
 
@@ -231,43 +155,19 @@ fn forged_algorithms_are_refused() {
 fn unknown_kid_refetches_jwks_once_and_accepts_rotated_key() {
     let f = Fixture::new();
     // Warm the cache with a JWKS that lacks the new key.
-    f.http.route(
-        "/jwks",
-        200,
-        json!({"keys": [f.keys.jwks()["keys"][1].clone()]}).to_string(),
-    );
+    f.http.route("/jwks", 200, json!({"keys": [f.keys.jwks()["keys"][1].clone()]}).to_string());
     let (cookie, login) = f.login_cookie(NOW);
     f.token_response(&f.id_token("RS256", &login.nonce, |_| {}));
-    block_on(crate::oidc::provider::metadata(
-        &f.provider,
-        &f.http,
-        "https://idp.example.com",
-        NOW,
-    ))
-    .unwrap();
-    let first = f.callback(
-        &cookie,
-        &format!("code=c&state={}&iss=https://idp.example.com", login.state),
-    );
-    assert_eq!(
-        location(&first),
-        "/?auth_error=invalid_id_token",
-        "unknown kid, re-fetch finds nothing new"
-    );
-    assert_eq!(
-        f.http.count("/jwks"),
-        2,
-        "one normal fetch and one forced re-fetch"
-    );
+    block_on(crate::oidc::provider::metadata(&f.shared.provider, &f.http, "https://idp.example.com", NOW)).unwrap();
+    let first = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
+    assert_eq!(location(&first), "/?auth_error=invalid_id_token", "unknown kid, re-fetch finds nothing new");
+    assert_eq!(f.http.count("/jwks"), 2, "one normal fetch and one forced re-fetch");
 
     // The provider rotates; within 10 s no second forced re-fetch happens.
     f.http.route("/jwks", 200, f.keys.jwks().to_string());
     let (cookie, login) = f.login_cookie(NOW);
     f.token_response(&f.id_token("RS256", &login.nonce, |_| {}));
-    let second = f.callback(
-        &cookie,
-        &format!("code=c&state={}&iss=https://idp.example.com", login.state),
-    );
+    let second = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
     assert_eq!(location(&second), "/?auth_error=invalid_id_token");
     assert_eq!(f.http.count("/jwks"), 2, "rate-limited");
 
@@ -290,10 +190,7 @@ fn unknown_kid_refetches_jwks_once_and_accepts_rotated_key() {
 fn stale_login_cookie_is_login_expired() {
     let f = Fixture::new();
     let (cookie, login) = f.login_cookie(NOW - 601);
-    let response = f.callback(
-        &cookie,
-        &format!("code=c&state={}&iss=https://idp.example.com", login.state),
-    );
+    let response = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
     assert_eq!(location(&response), "/?auth_error=login_expired");
     assert_eq!(f.http.count("/token"), 0, "no code redeemed");
 }
@@ -302,13 +199,7 @@ fn stale_login_cookie_is_login_expired() {
 fn repeated_parameters_are_refused() {
     let f = Fixture::new();
     let (cookie, login) = f.login_cookie(NOW);
-    let response = f.callback(
-        &cookie,
-        &format!(
-            "code=c&state={0}&state={0}&iss=https://idp.example.com",
-            login.state
-        ),
-    );
+    let response = f.callback(&cookie, &format!("code=c&state={0}&state={0}&iss=https://idp.example.com", login.state));
     assert_eq!(location(&response), "/?auth_error=login_failed");
 }
 
@@ -318,26 +209,14 @@ fn discovery_naming_another_issuer_is_a_sticky_configuration_error() {
     f.http.route(
         "/.well-known/openid-configuration",
         200,
-        discovery_json().replace(
-            "\"https://idp.example.com\"",
-            "\"https://other.example.com\"",
-        ),
+        discovery_json().replace("\"https://idp.example.com\"", "\"https://other.example.com\""),
     );
-    let login = || {
-        http::Request::get("https://app.example.com/auth/login")
-            .body(Vec::new())
-            .unwrap()
-    };
+    let login = || http::Request::get("https://app.example.com/auth/login").body(Vec::new()).unwrap();
     let response = f.run(login(), NOW);
     assert_eq!(response.status(), 500);
     assert!(String::from_utf8_lossy(response.body()).contains("configuration_error"));
-    f.http
-        .route("/.well-known/openid-configuration", 200, discovery_json());
-    assert_eq!(
-        f.run(login(), NOW + 7200).status(),
-        500,
-        "stays refused for the isolate"
-    );
+    f.http.route("/.well-known/openid-configuration", 200, discovery_json());
+    assert_eq!(f.run(login(), NOW + 7200).status(), 500, "stays refused for the isolate");
     assert_eq!(f.http.count("/.well-known/openid-configuration"), 1);
 }
 
@@ -345,24 +224,12 @@ fn discovery_naming_another_issuer_is_a_sticky_configuration_error() {
 fn provider_down_is_idp_unavailable() {
     let f = Fixture::new();
     f.http.routes.borrow_mut().clear();
-    let response = f.run(
-        http::Request::get("https://app.example.com/auth/login")
-            .body(Vec::new())
-            .unwrap(),
-        NOW,
-    );
+    let response = f.run(http::Request::get("https://app.example.com/auth/login").body(Vec::new()).unwrap(), NOW);
     assert_eq!(response.status(), 502);
     assert!(String::from_utf8_lossy(response.body()).contains("idp_unavailable"));
-    f.http
-        .route("/.well-known/openid-configuration", 500, "oops");
+    f.http.route("/.well-known/openid-configuration", 500, "oops");
     assert_eq!(
-        f.run(
-            http::Request::get("https://app.example.com/auth/login")
-                .body(Vec::new())
-                .unwrap(),
-            NOW
-        )
-        .status(),
+        f.run(http::Request::get("https://app.example.com/auth/login").body(Vec::new()).unwrap(), NOW).status(),
         502
     );
 }

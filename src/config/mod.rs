@@ -30,10 +30,7 @@ pub struct ConfigError {
 }
 
 fn err(setting: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting,
-        reason: reason.into(),
-    }
+    ConfigError { setting, reason: reason.into() }
 }
 
 /// How the client authenticates at the token and revocation endpoints.
@@ -179,11 +176,7 @@ impl Config {
 
     /// Read and validate every setting.
     pub fn from_vars(vars: &dyn VarSource) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| {
-            vars.var(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &'static str| vars.var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or_else(|| err(name, "is required"));
 
         let issuer = required("OIDC_ISSUER")?;
@@ -194,12 +187,7 @@ impl Config {
             None | Some("client_secret_basic") => ClientAuth::SecretBasic,
             Some("client_secret_post") => ClientAuth::SecretPost,
             Some("none") => ClientAuth::None,
-            Some(_) => {
-                return Err(err(
-                    "CLIENT_AUTH",
-                    "must be client_secret_basic, client_secret_post or none",
-                ))
-            }
+            Some(_) => return Err(err("CLIENT_AUTH", "must be client_secret_basic, client_secret_post or none")),
         };
         let client_secret = match client_auth {
             ClientAuth::None => None,
@@ -216,24 +204,13 @@ impl Config {
         let auth_path = get("AUTH_PATH").unwrap_or_else(|| "/auth".into());
         let auth_path = auth_path.trim_end_matches('/').to_string();
         if !auth_path.starts_with('/') || auth_path.len() < 2 || !is_plain_path(&auth_path) {
-            return Err(err(
-                "AUTH_PATH",
-                "must be a path like /auth (letters, digits, - _ . /)",
-            ));
+            return Err(err("AUTH_PATH", "must be a path like /auth (letters, digits, - _ . /)"));
         }
 
         let mut scopes: Vec<String> = vec!["openid".into()];
-        for scope in list(get("SCOPES").as_deref().unwrap_or(DEFAULT_SCOPES))
-            .map_err(|r| err("SCOPES", r))?
-        {
-            if !scope
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-            {
-                return Err(err(
-                    "SCOPES",
-                    "a scope has characters not allowed by RFC 6749",
-                ));
+        for scope in list(get("SCOPES").as_deref().unwrap_or(DEFAULT_SCOPES)).map_err(|r| err("SCOPES", r))? {
+            if !scope.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\') {
+                return Err(err("SCOPES", "a scope has characters not allowed by RFC 6749"));
             }
             if !scopes.contains(&scope) {
                 scopes.push(scope);
@@ -253,18 +230,13 @@ impl Config {
 
         let cookie_prefix = get("COOKIE_PREFIX").unwrap_or_else(|| "__Host-bff".into());
         if cookie_prefix.len() > 64
-            || !cookie_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            || !cookie_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(err(
-                "COOKIE_PREFIX",
-                "must be 1-64 characters of A-Z a-z 0-9 _ -",
-            ));
+            return Err(err("COOKIE_PREFIX", "must be 1-64 characters of A-Z a-z 0-9 _ -"));
         }
 
-        let session_max_age = seconds(get("SESSION_MAX_AGE"), DEFAULT_SESSION_MAX_AGE)
-            .map_err(|r| err("SESSION_MAX_AGE", r))?;
+        let session_max_age =
+            seconds(get("SESSION_MAX_AGE"), DEFAULT_SESSION_MAX_AGE).map_err(|r| err("SESSION_MAX_AGE", r))?;
         if session_max_age < 60 {
             return Err(err("SESSION_MAX_AGE", "must be at least 60 seconds"));
         }
@@ -272,50 +244,30 @@ impl Config {
             seconds(get("SESSION_IDLE_TIMEOUT"), 0).map_err(|r| err("SESSION_IDLE_TIMEOUT", r))?;
 
         let mut trusted_origins = Vec::new();
-        for origin in list(get("TRUSTED_ORIGINS").as_deref().unwrap_or(""))
-            .map_err(|r| err("TRUSTED_ORIGINS", r))?
-        {
+        for origin in list(get("TRUSTED_ORIGINS").as_deref().unwrap_or("")).map_err(|r| err("TRUSTED_ORIGINS", r))? {
             trusted_origins.push(parse_origin(&origin).map_err(|r| err("TRUSTED_ORIGINS", r))?);
         }
 
         let post_logout_redirect_uri = match get("POST_LOGOUT_REDIRECT_URI") {
             Some(uri) => {
-                url::Url::parse(&uri)
-                    .map_err(|_| err("POST_LOGOUT_REDIRECT_URI", "is not an absolute URL"))?;
+                url::Url::parse(&uri).map_err(|_| err("POST_LOGOUT_REDIRECT_URI", "is not an absolute URL"))?;
                 uri
             }
             None => format!("{public_origin}/"),
         };
 
-        let allowed_auth_params = list(
-            get("ALLOWED_AUTH_PARAMS")
-                .as_deref()
-                .unwrap_or(DEFAULT_AUTH_PARAMS),
-        )
-        .map_err(|r| err("ALLOWED_AUTH_PARAMS", r))?;
-        if let Some(p) = allowed_auth_params
-            .iter()
-            .find(|p| RESERVED_AUTH_PARAMS.contains(&p.as_str()))
-        {
-            return Err(err(
-                "ALLOWED_AUTH_PARAMS",
-                format!("{p} is set by edge-bff and cannot be allowed"),
-            ));
+        let allowed_auth_params = list(get("ALLOWED_AUTH_PARAMS").as_deref().unwrap_or(DEFAULT_AUTH_PARAMS))
+            .map_err(|r| err("ALLOWED_AUTH_PARAMS", r))?;
+        if let Some(p) = allowed_auth_params.iter().find(|p| RESERVED_AUTH_PARAMS.contains(&p.as_str())) {
+            return Err(err("ALLOWED_AUTH_PARAMS", format!("{p} is set by edge-bff and cannot be allowed")));
         }
 
         let login_error_path = get("LOGIN_ERROR_PATH").unwrap_or_else(|| "/".into());
-        if !is_local_path(&login_error_path)
-            || login_error_path.contains('?')
-            || login_error_path.contains('#')
-        {
-            return Err(err(
-                "LOGIN_ERROR_PATH",
-                "must be a same-origin path starting with / (no query)",
-            ));
+        if !is_local_path(&login_error_path) || login_error_path.contains('?') || login_error_path.contains('#') {
+            return Err(err("LOGIN_ERROR_PATH", "must be a same-origin path starting with / (no query)"));
         }
 
-        let api_routes =
-            parse_api_routes(get("API_ROUTES").as_deref().unwrap_or("[]"), &auth_path)?;
+        let api_routes = parse_api_routes(get("API_ROUTES").as_deref().unwrap_or("[]"), &auth_path)?;
 
         Ok(Self {
             issuer,
@@ -343,8 +295,7 @@ impl Config {
 fn list(text: &str) -> Result<Vec<String>, String> {
     let text = text.trim();
     if text.starts_with('[') {
-        serde_json::from_str::<Vec<String>>(text)
-            .map_err(|_| "is not a list of strings".to_string())
+        serde_json::from_str::<Vec<String>>(text).map_err(|_| "is not a list of strings".to_string())
     } else {
         Ok(text.split_whitespace().map(str::to_string).collect())
     }
@@ -369,11 +320,7 @@ pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
         "http" if local => {}
         _ => return Err("must use https:// (http:// only for localhost and 127.0.0.1)".into()),
     }
-    if url.host_str().is_none()
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.fragment().is_some()
-    {
+    if url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
         return Err("must have a host and no credentials or fragment".into());
     }
     Ok(url)
@@ -389,8 +336,7 @@ fn parse_origin(text: &str) -> Result<String, String> {
 }
 
 fn is_plain_path(path: &str) -> bool {
-    path.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+    path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
         && !path.contains("//")
         && !path.contains("/.")
 }
@@ -417,36 +363,24 @@ struct RawRoute {
 
 fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, ConfigError> {
     const S: &str = "API_ROUTES";
-    let raw: Vec<RawRoute> = serde_json::from_str(text).map_err(|e| {
-        err(
-            S,
-            format!("is not a JSON array of routes ({})", e.classify_name()),
-        )
-    })?;
+    let raw: Vec<RawRoute> = serde_json::from_str(text)
+        .map_err(|e| err(S, format!("is not a JSON array of routes ({})", e.classify_name())))?;
     let mut routes: Vec<ApiRoute> = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         let n = i + 1;
         if !r.prefix.starts_with('/') || !r.prefix.ends_with('/') || !is_plain_path(&r.prefix) {
-            return Err(err(
-                S,
-                format!("route {n}: prefix must start and end with / (e.g. /api/)"),
-            ));
+            return Err(err(S, format!("route {n}: prefix must start and end with / (e.g. /api/)")));
         }
         let auth_prefix = format!("{auth_path}/");
         if r.prefix.starts_with(&auth_prefix) || auth_prefix.starts_with(&r.prefix) {
             return Err(err(S, format!("route {n}: prefix overlaps AUTH_PATH")));
         }
-        if let Some(other) = routes
-            .iter()
-            .position(|o| o.prefix.starts_with(&r.prefix) || r.prefix.starts_with(&o.prefix))
+        if let Some(other) =
+            routes.iter().position(|o| o.prefix.starts_with(&r.prefix) || r.prefix.starts_with(&o.prefix))
         {
-            return Err(err(
-                S,
-                format!("route {n}: prefix overlaps route {}", other + 1),
-            ));
+            return Err(err(S, format!("route {n}: prefix overlaps route {}", other + 1)));
         }
-        let mut upstream = check_endpoint_url(&r.upstream)
-            .map_err(|e| err(S, format!("route {n}: upstream {e}")))?;
+        let mut upstream = check_endpoint_url(&r.upstream).map_err(|e| err(S, format!("route {n}: upstream {e}")))?;
         if upstream.query().is_some() {
             return Err(err(S, format!("route {n}: upstream must not have a query")));
         }
@@ -459,13 +393,8 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
             Some(m) if m.is_empty() => return Err(err(S, format!("route {n}: methods is empty"))),
             Some(m) => {
                 let m: Vec<String> = m.iter().map(|x| x.to_ascii_uppercase()).collect();
-                if m.iter()
-                    .any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphabetic()))
-                {
-                    return Err(err(
-                        S,
-                        format!("route {n}: methods must be HTTP method names"),
-                    ));
+                if m.iter().any(|x| x.is_empty() || !x.bytes().all(|b| b.is_ascii_alphabetic())) {
+                    return Err(err(S, format!("route {n}: methods must be HTTP method names")));
                 }
                 Some(m)
             }
@@ -475,12 +404,7 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
             Some("none") => RouteToken::None,
             Some(_) => return Err(err(S, format!("route {n}: token must be access or none"))),
         };
-        routes.push(ApiRoute {
-            prefix: r.prefix,
-            upstream,
-            methods,
-            token,
-        });
+        routes.push(ApiRoute { prefix: r.prefix, upstream, methods, token });
     }
     Ok(routes)
 }

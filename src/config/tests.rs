@@ -50,52 +50,23 @@ fn defaults() {
 #[test]
 fn scopes_add_openid_and_dedupe_and_accept_arrays() {
     assert_eq!(
-        with(&[("SCOPES", "email email offline_access")])
-            .unwrap()
-            .scopes,
+        with(&[("SCOPES", "email email offline_access")]).unwrap().scopes,
         vec!["openid", "email", "offline_access"]
     );
-    assert_eq!(
-        with(&[("SCOPES", r#"["profile","openid"]"#)])
-            .unwrap()
-            .scopes,
-        vec!["openid", "profile"]
-    );
+    assert_eq!(with(&[("SCOPES", r#"["profile","openid"]"#)]).unwrap().scopes, vec!["openid", "profile"]);
 }
 
 #[test]
 fn numbers_accept_toml_numbers_as_text() {
-    assert_eq!(
-        with(&[("SESSION_MAX_AGE", "3600")])
-            .unwrap()
-            .session_max_age,
-        3600
-    );
-    assert_eq!(
-        with(&[("SESSION_MAX_AGE", "abc")]).unwrap_err().setting,
-        "SESSION_MAX_AGE"
-    );
-    assert_eq!(
-        with(&[("SESSION_MAX_AGE", "-5")]).unwrap_err().setting,
-        "SESSION_MAX_AGE"
-    );
-    assert_eq!(
-        with(&[("SESSION_IDLE_TIMEOUT", "1.5")])
-            .unwrap_err()
-            .setting,
-        "SESSION_IDLE_TIMEOUT"
-    );
+    assert_eq!(with(&[("SESSION_MAX_AGE", "3600")]).unwrap().session_max_age, 3600);
+    assert_eq!(with(&[("SESSION_MAX_AGE", "abc")]).unwrap_err().setting, "SESSION_MAX_AGE");
+    assert_eq!(with(&[("SESSION_MAX_AGE", "-5")]).unwrap_err().setting, "SESSION_MAX_AGE");
+    assert_eq!(with(&[("SESSION_IDLE_TIMEOUT", "1.5")]).unwrap_err().setting, "SESSION_IDLE_TIMEOUT");
 }
 
 #[test]
 fn every_required_setting_is_named_when_missing() {
-    for name in [
-        "OIDC_ISSUER",
-        "CLIENT_ID",
-        "CLIENT_SECRET",
-        "PUBLIC_ORIGIN",
-        "COOKIE_KEYS",
-    ] {
+    for name in ["OIDC_ISSUER", "CLIENT_ID", "CLIENT_SECRET", "PUBLIC_ORIGIN", "COOKIE_KEYS"] {
         let e = with(&[(name, "")]).unwrap_err();
         assert_eq!(e.setting, name);
     }
@@ -106,34 +77,12 @@ fn every_required_setting_is_named_when_missing() {
 fn http_only_for_localhost() {
     assert!(with(&[("OIDC_ISSUER", "http://localhost:9000")]).is_ok());
     assert!(with(&[("OIDC_ISSUER", "http://127.0.0.1:9000/realms/x")]).is_ok());
+    assert_eq!(with(&[("OIDC_ISSUER", "http://idp.example.com")]).unwrap_err().setting, "OIDC_ISSUER");
+    assert_eq!(with(&[("OIDC_ISSUER", "ftp://localhost")]).unwrap_err().setting, "OIDC_ISSUER");
+    assert_eq!(with(&[("PUBLIC_ORIGIN", "http://app.example.com")]).unwrap_err().setting, "PUBLIC_ORIGIN");
+    assert_eq!(with(&[("PUBLIC_ORIGIN", "https://app.example.com/x")]).unwrap_err().setting, "PUBLIC_ORIGIN");
     assert_eq!(
-        with(&[("OIDC_ISSUER", "http://idp.example.com")])
-            .unwrap_err()
-            .setting,
-        "OIDC_ISSUER"
-    );
-    assert_eq!(
-        with(&[("OIDC_ISSUER", "ftp://localhost")])
-            .unwrap_err()
-            .setting,
-        "OIDC_ISSUER"
-    );
-    assert_eq!(
-        with(&[("PUBLIC_ORIGIN", "http://app.example.com")])
-            .unwrap_err()
-            .setting,
-        "PUBLIC_ORIGIN"
-    );
-    assert_eq!(
-        with(&[("PUBLIC_ORIGIN", "https://app.example.com/x")])
-            .unwrap_err()
-            .setting,
-        "PUBLIC_ORIGIN"
-    );
-    assert_eq!(
-        with(&[("PUBLIC_ORIGIN", "https://app.example.com/")])
-            .unwrap()
-            .public_origin,
+        with(&[("PUBLIC_ORIGIN", "https://app.example.com/")]).unwrap().public_origin,
         "https://app.example.com"
     );
 }
@@ -154,11 +103,7 @@ fn bad_values_are_named_without_echoing_secrets() {
         ("TRUSTED_ORIGINS", "https://a.example.com/path"),
         ("POST_LOGOUT_REDIRECT_URI", "not a url"),
     ] {
-        assert_eq!(
-            with(&[(name, value)]).unwrap_err().setting,
-            name,
-            "{name}={value}"
-        );
+        assert_eq!(with(&[(name, value)]).unwrap_err().setting, name, "{name}={value}");
     }
 }
 
@@ -166,14 +111,8 @@ fn bad_values_are_named_without_echoing_secrets() {
 fn api_routes_validated() {
     let ok = with(&[("API_ROUTES", r#"[{"prefix":"/api/","upstream":"https://api.internal.example/v1","methods":["get","POST"]},{"prefix":"/pub/","upstream":"http://127.0.0.1:8080/","token":"none"}]"#)]).unwrap();
     assert_eq!(ok.api_routes.len(), 2);
-    assert_eq!(
-        ok.api_routes[0].upstream.as_str(),
-        "https://api.internal.example/v1/"
-    );
-    assert_eq!(
-        ok.api_routes[0].methods.as_deref(),
-        Some(&["GET".to_string(), "POST".to_string()][..])
-    );
+    assert_eq!(ok.api_routes[0].upstream.as_str(), "https://api.internal.example/v1/");
+    assert_eq!(ok.api_routes[0].methods.as_deref(), Some(&["GET".to_string(), "POST".to_string()][..]));
     assert_eq!(ok.api_routes[1].token, RouteToken::None);
     for bad in [
         "{}",
@@ -186,11 +125,7 @@ fn api_routes_validated() {
         r#"[{"prefix":"/api/","upstream":"https://a.example/","token":"id"}]"#,
         r#"[{"prefix":"/api/","upstream":"https://a.example/","extra":1}]"#,
     ] {
-        assert_eq!(
-            with(&[("API_ROUTES", bad)]).unwrap_err().setting,
-            "API_ROUTES",
-            "{bad}"
-        );
+        assert_eq!(with(&[("API_ROUTES", bad)]).unwrap_err().setting, "API_ROUTES", "{bad}");
     }
 }
 
@@ -199,16 +134,7 @@ fn local_path_rules() {
     for good in ["/", "/a/b?x=1", "/app#frag"] {
         assert!(is_local_path(good), "{good}");
     }
-    for bad in [
-        "",
-        "a",
-        "//evil.example",
-        "/\\evil.example",
-        "https://evil.example",
-        "/a\\b",
-        "/a\nb",
-        "/a\tb",
-    ] {
+    for bad in ["", "a", "//evil.example", "/\\evil.example", "https://evil.example", "/a\\b", "/a\nb", "/a\tb"] {
         assert!(!is_local_path(bad), "{bad:?}");
     }
 }

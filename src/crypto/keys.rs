@@ -60,10 +60,7 @@ pub struct KeyRing {
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kids: Vec<&str> = self.keys.iter().map(|k| k.kid.as_str()).collect();
-        f.debug_struct("KeyRing")
-            .field("kids", &kids)
-            .field("keys", &"[redacted]")
-            .finish()
+        f.debug_struct("KeyRing").field("kids", &kids).field("keys", &"[redacted]").finish()
     }
 }
 
@@ -96,17 +93,14 @@ impl KeyRing {
             let (kid, key_text) = entry.split_once(':').ok_or(KeyRingError::Malformed(n))?;
             if kid.is_empty()
                 || kid.len() > MAX_KID_LEN
-                || !kid
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
                 return Err(KeyRingError::BadKid(n));
             }
             if keys.iter().any(|k| k.kid == kid) {
                 return Err(KeyRingError::DuplicateKid(n));
             }
-            let mut raw = super::b64url_decode(key_text.trim_end_matches('='))
-                .ok_or(KeyRingError::BadKey(n))?;
+            let mut raw = super::b64url_decode(key_text.trim_end_matches('=')).ok_or(KeyRingError::BadKey(n))?;
             if raw.len() != 32 {
                 raw.zeroize();
                 return Err(KeyRingError::BadKey(n));
@@ -155,32 +149,17 @@ mod tests {
         assert_eq!(ring.current().kid(), "new");
         assert!(ring.find("old").is_some());
         assert!(ring.find("nope").is_none());
-        assert_ne!(
-            ring.current().key(Purpose::Cookie),
-            ring.current().key(Purpose::KvRecord)
-        );
+        assert_ne!(ring.current().key(Purpose::Cookie), ring.current().key(Purpose::KvRecord));
     }
 
     #[test]
     fn refuses_bad_entries_without_echoing_keys() {
         assert_eq!(KeyRing::parse("").unwrap_err(), KeyRingError::Empty);
         assert_eq!(KeyRing::parse(K1).unwrap_err(), KeyRingError::Malformed(1));
-        assert_eq!(
-            KeyRing::parse(&format!("a:{K1} b:c2hvcnQ")).unwrap_err(),
-            KeyRingError::BadKey(2)
-        );
-        assert_eq!(
-            KeyRing::parse(&format!("a.b:{K1}")).unwrap_err(),
-            KeyRingError::BadKid(1)
-        );
-        assert_eq!(
-            KeyRing::parse(&format!("a:{K1} a:{K1}")).unwrap_err(),
-            KeyRingError::DuplicateKid(2)
-        );
-        assert_eq!(
-            KeyRing::parse("a:!!!!").unwrap_err(),
-            KeyRingError::BadKey(1)
-        );
+        assert_eq!(KeyRing::parse(&format!("a:{K1} b:c2hvcnQ")).unwrap_err(), KeyRingError::BadKey(2));
+        assert_eq!(KeyRing::parse(&format!("a.b:{K1}")).unwrap_err(), KeyRingError::BadKid(1));
+        assert_eq!(KeyRing::parse(&format!("a:{K1} a:{K1}")).unwrap_err(), KeyRingError::DuplicateKid(2));
+        assert_eq!(KeyRing::parse("a:!!!!").unwrap_err(), KeyRingError::BadKey(1));
         let debug = format!("{:?}", KeyRing::parse(&format!("a:{K1}")).unwrap());
         assert!(!debug.contains(K1) && debug.contains("redacted"));
     }
@@ -189,16 +168,8 @@ mod tests {
     fn hkdf_known_answer_pins_derivation() {
         // Pins salt and info: changing either would silently log every user out.
         let ring = KeyRing::parse(&format!("k:{K1}")).unwrap();
-        let hex: String = ring
-            .current()
-            .key(Purpose::Cookie)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex: String = ring.current().key(Purpose::Cookie).iter().map(|b| format!("{b:02x}")).collect();
         // Independently computed with Python (hmac + hashlib, RFC 5869).
-        assert_eq!(
-            hex,
-            "9535911e6a4785f5a7cbbd413ab51933f9531067a7a39a46c0c15f63c586aa5f"
-        );
+        assert_eq!(hex, "9535911e6a4785f5a7cbbd413ab51933f9531067a7a39a46c0c15f63c586aa5f");
     }
 }

@@ -24,9 +24,7 @@ pub fn b64url(bytes: &[u8]) -> String {
 /// Decode base64url without padding; `None` on any invalid input.
 pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]

@@ -18,42 +18,17 @@ pub const TAG_LEN: usize = 16;
 pub const MAX_SEALED_LEN: usize = 64 * 1024;
 
 /// Seal `plaintext` under the ring's current key for `purpose`, bound to `aad`.
-pub fn seal(
-    ring: &KeyRing,
-    purpose: Purpose,
-    aad: &[u8],
-    plaintext: &[u8],
-) -> Result<String, BffError> {
+pub fn seal(ring: &KeyRing, purpose: Purpose, aad: &[u8], plaintext: &[u8]) -> Result<String, BffError> {
     let nonce = super::random_bytes::<NONCE_LEN>()?;
     let key = ring.current();
-    Ok(seal_with_nonce(
-        key.kid(),
-        key.key(purpose),
-        &nonce,
-        aad,
-        plaintext,
-    ))
+    Ok(seal_with_nonce(key.kid(), key.key(purpose), &nonce, aad, plaintext))
 }
 
 /// Deterministic core of [`seal`], public for known-answer tests and benchmarks.
-pub fn seal_with_nonce(
-    kid: &str,
-    key: &[u8; 32],
-    nonce: &[u8; NONCE_LEN],
-    aad: &[u8],
-    plaintext: &[u8],
-) -> String {
+pub fn seal_with_nonce(kid: &str, key: &[u8; 32], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> String {
     let cipher = Aes256Gcm::new(key.into());
     // Encryption only fails for inputs over 64 GiB; sessions are kilobytes.
-    let sealed = cipher
-        .encrypt(
-            &Nonce::from(*nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
-        .unwrap_or_default();
+    let sealed = cipher.encrypt(&Nonce::from(*nonce), Payload { msg: plaintext, aad }).unwrap_or_default();
     let mut raw = Vec::with_capacity(NONCE_LEN + sealed.len());
     raw.extend_from_slice(nonce);
     raw.extend_from_slice(&sealed);
@@ -74,15 +49,7 @@ pub fn open(ring: &KeyRing, purpose: Purpose, aad: &[u8], sealed: &str) -> Optio
     let (nonce, ciphertext) = raw.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
     let cipher = Aes256Gcm::new(key.key(purpose).into());
-    cipher
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
-        .ok()
+    cipher.decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad }).ok()
 }
 
 /// The kid a sealed value names, without opening it (to detect values sealed under an
@@ -107,18 +74,11 @@ mod tests {
         let r = ring(&format!("a:{K1}"));
         let s = seal(&r, Purpose::Cookie, b"name", b"hello").unwrap();
         assert!(s.starts_with("a."));
-        assert_eq!(
-            open(&r, Purpose::Cookie, b"name", &s).as_deref(),
-            Some(&b"hello"[..])
-        );
+        assert_eq!(open(&r, Purpose::Cookie, b"name", &s).as_deref(), Some(&b"hello"[..]));
         assert_eq!(open(&r, Purpose::Cookie, b"other", &s), None);
         assert_eq!(open(&r, Purpose::KvRecord, b"name", &s), None);
         assert!(!s.contains("hello"));
-        assert_ne!(
-            s,
-            seal(&r, Purpose::Cookie, b"name", b"hello").unwrap(),
-            "fresh nonce each time"
-        );
+        assert_ne!(s, seal(&r, Purpose::Cookie, b"name", b"hello").unwrap(), "fresh nonce each time");
     }
 
     #[test]
@@ -126,10 +86,7 @@ mod tests {
         let old = ring(&format!("old:{K1}"));
         let sealed = seal(&old, Purpose::Cookie, b"n", b"x").unwrap();
         let rotated = ring(&format!("new:{K2} old:{K1}"));
-        assert_eq!(
-            open(&rotated, Purpose::Cookie, b"n", &sealed).as_deref(),
-            Some(&b"x"[..])
-        );
+        assert_eq!(open(&rotated, Purpose::Cookie, b"n", &sealed).as_deref(), Some(&b"x"[..]));
         assert_eq!(kid_of(&sealed), Some("old"));
         let removed = ring(&format!("new:{K2}"));
         assert_eq!(open(&removed, Purpose::Cookie, b"n", &sealed), None);
@@ -142,10 +99,7 @@ mod tests {
         let sealed = seal_with_nonce("k1", key, &[7u8; 12], b"__Host-bff-session", b"{}");
         // Independently computed with Python (`cryptography` AESGCM over the HKDF key).
         assert_eq!(sealed, "k1.BwcHBwcHBwcHBwcHQo6ne3pjURplmxwNnPii-8nh");
-        assert_eq!(
-            open(&r, Purpose::Cookie, b"__Host-bff-session", &sealed).as_deref(),
-            Some(&b"{}"[..])
-        );
+        assert_eq!(open(&r, Purpose::Cookie, b"__Host-bff-session", &sealed).as_deref(), Some(&b"{}"[..]));
     }
 
     #[test]
@@ -164,10 +118,7 @@ mod tests {
         for junk in ["", ".", "a.", "a.!!!", "zz.AAAA", "a..", "\u{0}.\u{0}"] {
             assert_eq!(open(&r, Purpose::Cookie, b"n", junk), None);
         }
-        assert_eq!(
-            open(&r, Purpose::Cookie, b"n", &"a".repeat(MAX_SEALED_LEN + 1)),
-            None
-        );
+        assert_eq!(open(&r, Purpose::Cookie, b"n", &"a".repeat(MAX_SEALED_LEN + 1)), None);
     }
 
     #[test]
@@ -183,9 +134,7 @@ mod tests {
                     assert_eq!(plain, b"{\"sub\":\"x\"}");
                 }
             }
-            let random: String = (0..rng.below(200))
-                .map(|_| (rng.below(95) as u8 + 32) as char)
-                .collect();
+            let random: String = (0..rng.below(200)).map(|_| (rng.below(95) as u8 + 32) as char).collect();
             assert_eq!(open(&r, Purpose::Cookie, b"n", &random), None);
         }
     }

@@ -63,11 +63,7 @@ impl LoginState {
 /// `return_to` if it is a safe same-origin path, else `/` (SECURITY.md group 1).
 pub fn sanitize_return_to(raw: Option<&str>) -> String {
     match raw {
-        Some(path)
-            if path.len() <= MAX_RETURN_TO
-                && is_local_path(path)
-                && !has_encoded_separator(path) =>
-        {
+        Some(path) if path.len() <= MAX_RETURN_TO && is_local_path(path) && !has_encoded_separator(path) => {
             path.to_string()
         }
         _ => "/".to_string(),

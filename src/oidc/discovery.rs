@@ -61,10 +61,7 @@ struct Raw {
 
 /// The discovery URL for `issuer`.
 pub fn discovery_url(issuer: &str) -> String {
-    format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    )
+    format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
 }
 
 impl ProviderMetadata {
@@ -90,9 +87,7 @@ impl ProviderMetadata {
             userinfo_endpoint: opt("userinfo_endpoint", raw.userinfo_endpoint)?,
             end_session_endpoint: opt("end_session_endpoint", raw.end_session_endpoint)?,
             revocation_endpoint: opt("revocation_endpoint", raw.revocation_endpoint)?,
-            iss_parameter_supported: raw
-                .authorization_response_iss_parameter_supported
-                .unwrap_or(false),
+            iss_parameter_supported: raw.authorization_response_iss_parameter_supported.unwrap_or(false),
             issuer: raw.issuer,
         })
     }

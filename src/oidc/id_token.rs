@@ -62,18 +62,13 @@ pub struct ValidatedIdToken {
 
 fn number(claims: &Claims, name: &str) -> Option<u64> {
     match claims.get(name)? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         _ => None,
     }
 }
 
 /// Check the claims of a verified ID token.
-pub fn validate(
-    mut claims: Claims,
-    expect: Expectations<'_>,
-) -> Result<ValidatedIdToken, ClaimsError> {
+pub fn validate(mut claims: Claims, expect: Expectations<'_>) -> Result<ValidatedIdToken, ClaimsError> {
     if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
         return Err(ClaimsError::Issuer);
     }
@@ -109,17 +104,9 @@ pub fn validate(
             _ => return Err(ClaimsError::Nonce),
         }
     }
-    let sid = claims
-        .get("sid")
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let sid = claims.get("sid").and_then(Value::as_str).map(str::to_string);
     for private in ["nonce", "at_hash", "c_hash"] {
         claims.remove(private);
     }
-    Ok(ValidatedIdToken {
-        sub,
-        sid,
-        exp,
-        user_claims: claims,
-    })
+    Ok(ValidatedIdToken { sub, sid, exp, user_claims: claims })
 }

@@ -36,11 +36,7 @@ pub struct JwkSet {
 
 impl std::fmt::Debug for JwkSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kids: Vec<_> = self
-            .keys
-            .iter()
-            .map(|k| k.kid.as_deref().unwrap_or("-"))
-            .collect();
+        let kids: Vec<_> = self.keys.iter().map(|k| k.kid.as_deref().unwrap_or("-")).collect();
         f.debug_struct("JwkSet").field("kids", &kids).finish()
     }
 }
@@ -86,12 +82,8 @@ impl JwkSet {
     /// Parse a JWKS document; unusable keys are left out.
     pub fn parse(body: &[u8]) -> Result<Self, JwksError> {
         let raw: RawSet = serde_json::from_slice(body).map_err(|_| JwksError::Malformed)?;
-        let keys = raw
-            .keys
-            .into_iter()
-            .filter_map(|v| serde_json::from_value::<RawKey>(v).ok())
-            .filter_map(convert)
-            .collect();
+        let keys =
+            raw.keys.into_iter().filter_map(|v| serde_json::from_value::<RawKey>(v).ok()).filter_map(convert).collect();
         Ok(Self { keys })
     }
 
@@ -109,11 +101,7 @@ fn convert(raw: RawKey) -> Option<Jwk> {
         "RSA" => {
             let n = b64url_decode(raw.n.as_deref()?)?;
             let e = b64url_decode(raw.e.as_deref()?)?;
-            let key = rsa::RsaPublicKey::new(
-                rsa::BigUint::from_bytes_be(&n),
-                rsa::BigUint::from_bytes_be(&e),
-            )
-            .ok()?;
+            let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from_bytes_be(&e)).ok()?;
             if rsa::traits::PublicKeyParts::size(&key) * 8 < MIN_RSA_BITS {
                 return None;
             }
@@ -131,9 +119,5 @@ fn convert(raw: RawKey) -> Option<Jwk> {
         }
         _ => return None,
     };
-    Some(Jwk {
-        kid: raw.kid,
-        alg: raw.alg,
-        key,
-    })
+    Some(Jwk { kid: raw.kid, alg: raw.alg, key })
 }

@@ -62,6 +62,9 @@ pub enum JwsError {
     /// The header's `kid` is not in the JWKS (a re-fetch may help).
     #[error("unknown key id")]
     UnknownKid,
+    /// The token names no key but the set has several.
+    #[error("kid absent but the JWKS has several keys")]
+    KidRequired,
     /// No key of the set can check this algorithm.
     #[error("no matching key")]
     NoMatchingKey,
@@ -103,8 +106,8 @@ impl<'a> UntrustedJws<'a> {
             (Some(h), Some(p), Some(s), None) => (h, p, s),
             _ => return Err(JwsError::Malformed),
         };
-        let header: Header = serde_json::from_slice(&b64url_decode(h).ok_or(JwsError::Malformed)?)
-            .map_err(|_| JwsError::Malformed)?;
+        let header: Header =
+            serde_json::from_slice(&b64url_decode(h).ok_or(JwsError::Malformed)?).map_err(|_| JwsError::Malformed)?;
         let alg = Alg::from_name(&header.alg)
             .ok_or_else(|| JwsError::AlgorithmNotAccepted(header.alg.chars().take(16).collect()))?;
         if header.crit.is_some() {
@@ -115,13 +118,7 @@ impl<'a> UntrustedJws<'a> {
         if payload.is_empty() || signature.is_empty() {
             return Err(JwsError::Malformed);
         }
-        Ok(Self {
-            signing_input: &token[..h.len() + 1 + p.len()],
-            signature,
-            alg,
-            kid: header.kid,
-            payload,
-        })
+        Ok(Self { signing_input: &token[..h.len() + 1 + p.len()], signature, alg, kid: header.kid, payload })
     }
 
     /// The header's `kid`.
@@ -137,12 +134,13 @@ impl<'a> UntrustedJws<'a> {
     /// Verify the signature with a key from `keys` and return the claims.
     ///
     /// With a `kid`, only keys with that `kid` are tried ([`JwsError::UnknownKid`] if
-    /// none); without one, every key that fits the algorithm is tried.
+    /// none). Without one, the set must hold a single usable key (OIDC Core §10.1:
+    /// "if there are multiple keys … a kid value MUST be provided").
     pub fn verify(&self, keys: &JwkSet) -> Result<Claims, JwsError> {
-        if let Some(kid) = &self.kid {
-            if !keys.has_kid(kid) {
-                return Err(JwsError::UnknownKid);
-            }
+        match &self.kid {
+            Some(kid) if !keys.has_kid(kid) => return Err(JwsError::UnknownKid),
+            None if keys.keys.len() > 1 => return Err(JwsError::KidRequired),
+            _ => {}
         }
         let mut tried = false;
         for jwk in &keys.keys {
@@ -152,12 +150,7 @@ impl<'a> UntrustedJws<'a> {
             if jwk.alg.as_deref().is_some_and(|a| a != self.alg.name()) {
                 continue;
             }
-            let Some(ok) = verify_with(
-                self.alg,
-                &jwk.key,
-                self.signing_input.as_bytes(),
-                &self.signature,
-            ) else {
+            let Some(ok) = verify_with(self.alg, &jwk.key, self.signing_input.as_bytes(), &self.signature) else {
                 continue;
             };
             tried = true;
@@ -170,11 +163,7 @@ impl<'a> UntrustedJws<'a> {
                 };
             }
         }
-        Err(if tried {
-            JwsError::BadSignature
-        } else {
-            JwsError::NoMatchingKey
-        })
+        Err(if tried { JwsError::BadSignature } else { JwsError::NoMatchingKey })
     }
 }
 
@@ -185,17 +174,18 @@ fn verify_with(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> O
     Some(match (alg, key) {
         (Alg::Rs256, PublicKey::Rsa(k)) => {
             let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
-            rsa::pkcs1v15::Signature::try_from(signature)
-                .is_ok_and(|s| vk.verify(message, &s).is_ok())
+            rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
         }
         (Alg::Ps256, PublicKey::Rsa(k)) => {
             let vk = rsa::pss::VerifyingKey::<Sha256>::new(k.clone());
             rsa::pss::Signature::try_from(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
         }
-        (Alg::Es256, PublicKey::P256(vk)) => p256::ecdsa::Signature::from_slice(signature)
-            .is_ok_and(|s| vk.verify(message, &s).is_ok()),
-        (Alg::EdDsa, PublicKey::Ed25519(vk)) => ed25519_dalek::Signature::from_slice(signature)
-            .is_ok_and(|s| vk.verify_strict(message, &s).is_ok()),
+        (Alg::Es256, PublicKey::P256(vk)) => {
+            p256::ecdsa::Signature::from_slice(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
+        }
+        (Alg::EdDsa, PublicKey::Ed25519(vk)) => {
+            ed25519_dalek::Signature::from_slice(signature).is_ok_and(|s| vk.verify_strict(message, &s).is_ok())
+        }
         _ => return None,
     })
 }

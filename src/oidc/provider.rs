@@ -50,20 +50,12 @@ pub async fn get_document(http: &dyn HttpClient, url: &str) -> Result<Vec<u8>, P
         .header("accept", "application/json")
         .body(Vec::new())
         .map_err(|_| ProviderError::Misconfigured(format!("bad URL {url}")))?;
-    let response = http
-        .send(request)
-        .await
-        .map_err(|e| ProviderError::Unavailable(format!("GET {url}: {e}")))?;
+    let response = http.send(request).await.map_err(|e| ProviderError::Unavailable(format!("GET {url}: {e}")))?;
     if response.status() != http::StatusCode::OK {
-        return Err(ProviderError::Unavailable(format!(
-            "GET {url}: status {}",
-            response.status().as_u16()
-        )));
+        return Err(ProviderError::Unavailable(format!("GET {url}: status {}", response.status().as_u16())));
     }
     if response.body().len() > MAX_DOCUMENT {
-        return Err(ProviderError::Unavailable(format!(
-            "GET {url}: document too large"
-        )));
+        return Err(ProviderError::Unavailable(format!("GET {url}: document too large")));
     }
     Ok(response.into_body())
 }
@@ -81,31 +73,24 @@ pub async fn metadata(
             return Err(ProviderError::Misconfigured(reason.clone()));
         }
         match &c.metadata {
-            Some(m) if now.saturating_sub(m.fetched_at) < METADATA_TTL => {
-                return Ok(m.value.clone())
-            }
+            Some(m) if now.saturating_sub(m.fetched_at) < METADATA_TTL => return Ok(m.value.clone()),
             Some(m) => Some(m.value.clone()),
             None => None,
         }
     };
-    let fetched = get_document(http, &discovery_url(issuer))
-        .await
-        .and_then(|body| {
-            ProviderMetadata::parse(&body, issuer).map_err(|e| match e {
-                DiscoveryError::IssuerMismatch
-                | DiscoveryError::BadEndpoint(_)
-                | DiscoveryError::NoPkceS256 => ProviderError::Misconfigured(e.to_string()),
-                DiscoveryError::Malformed => ProviderError::Unavailable(e.to_string()),
-            })
-        });
+    let fetched = get_document(http, &discovery_url(issuer)).await.and_then(|body| {
+        ProviderMetadata::parse(&body, issuer).map_err(|e| match e {
+            DiscoveryError::IssuerMismatch | DiscoveryError::BadEndpoint(_) | DiscoveryError::NoPkceS256 => {
+                ProviderError::Misconfigured(e.to_string())
+            }
+            DiscoveryError::Malformed => ProviderError::Unavailable(e.to_string()),
+        })
+    });
     let mut c = cache.borrow_mut();
     match fetched {
         Ok(meta) => {
             let value = Rc::new(meta);
-            c.metadata = Some(Cached {
-                value: value.clone(),
-                fetched_at: now,
-            });
+            c.metadata = Some(Cached { value: value.clone(), fetched_at: now });
             Ok(value)
         }
         Err(ProviderError::Misconfigured(reason)) => {
@@ -127,9 +112,7 @@ async fn jwks(
     let stale = {
         let c = cache.borrow();
         match &c.jwks {
-            Some(k) if !force && now.saturating_sub(k.fetched_at) < JWKS_TTL => {
-                return Ok(k.value.clone())
-            }
+            Some(k) if !force && now.saturating_sub(k.fetched_at) < JWKS_TTL => return Ok(k.value.clone()),
             Some(k) => Some(k.value.clone()),
             None => None,
         }
@@ -139,16 +122,11 @@ async fn jwks(
     }
     let fetched = get_document(http, meta.jwks_uri.as_str())
         .await
-        .and_then(|body| {
-            JwkSet::parse(&body).map_err(|e| ProviderError::Unavailable(e.to_string()))
-        });
+        .and_then(|body| JwkSet::parse(&body).map_err(|e| ProviderError::Unavailable(e.to_string())));
     match fetched {
         Ok(set) => {
             let value = Rc::new(set);
-            cache.borrow_mut().jwks = Some(Cached {
-                value: value.clone(),
-                fetched_at: now,
-            });
+            cache.borrow_mut().jwks = Some(Cached { value: value.clone(), fetched_at: now });
             Ok(value)
         }
         Err(e) => stale.ok_or(e),
@@ -179,10 +157,8 @@ pub async fn verify_signed(
     let keys = jwks(cache, http, meta, now, false).await?;
     match jws.verify(&keys) {
         Err(JwsError::UnknownKid) | Err(JwsError::NoMatchingKey) => {
-            let may_refetch = cache
-                .borrow()
-                .last_forced_jwks
-                .is_none_or(|t| now.saturating_sub(t) >= JWKS_REFETCH_INTERVAL);
+            let may_refetch =
+                cache.borrow().last_forced_jwks.is_none_or(|t| now.saturating_sub(t) >= JWKS_REFETCH_INTERVAL);
             if !may_refetch {
                 return Err(JwsError::UnknownKid.into());
             }

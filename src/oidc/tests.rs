@@ -26,9 +26,7 @@ fn keys() -> (TestKeys, JwkSet) {
 fn jwks_skips_encryption_and_unusable_keys() {
     let (_, set) = keys();
     assert_eq!(set.keys.len(), 3);
-    assert!(
-        set.has_kid("rsa1") && set.has_kid("ec1") && set.has_kid("ed1") && !set.has_kid("enc1")
-    );
+    assert!(set.has_kid("rsa1") && set.has_kid("ec1") && set.has_kid("ed1") && !set.has_kid("enc1"));
     let weird = br#"{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"},{"kty":"EC","crv":"P-384","x":"AA","y":"AA"},{"kty":"oct","k":"AAAA"},7,{"kty":"OKP","crv":"Ed25519","x":"short"}]}"#;
     assert_eq!(JwkSet::parse(weird).unwrap().keys.len(), 0);
     assert!(JwkSet::parse(b"[]").is_err());
@@ -49,15 +47,10 @@ fn every_accepted_algorithm_verifies() {
 #[test]
 fn none_and_hmac_are_refused_before_any_key_is_used() {
     let (k, _) = keys();
-    for alg in [
-        "none", "HS256", "HS384", "HS512", "RS512", "ES384", "None", "",
-    ] {
+    for alg in ["none", "HS256", "HS384", "HS512", "RS512", "ES384", "None", ""] {
         let token = k.sign_with_header(&json!({ "alg": alg }), &claims(), b"client-secret-value");
         assert!(
-            matches!(
-                UntrustedJws::parse(&token),
-                Err(JwsError::AlgorithmNotAccepted(_))
-            ),
+            matches!(UntrustedJws::parse(&token), Err(JwsError::AlgorithmNotAccepted(_))),
             "alg {alg:?} must be refused"
         );
     }
@@ -71,25 +64,20 @@ fn bad_signature_wrong_key_and_algorithm_confusion() {
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     parts[1] = crate::crypto::b64url(json!({"sub":"admin"}).to_string().as_bytes());
     let forged = parts.join(".");
-    assert_eq!(
-        UntrustedJws::parse(&forged).unwrap().verify(&set),
-        Err(JwsError::BadSignature)
-    );
+    assert_eq!(UntrustedJws::parse(&forged).unwrap().verify(&set), Err(JwsError::BadSignature));
     // ES256 signature presented as the RSA key's.
     let es = k.sign_with_header(&json!({"alg":"ES256","kid":"rsa1"}), &claims(), b"");
-    assert_eq!(
-        UntrustedJws::parse(&es).unwrap().verify(&set),
-        Err(JwsError::NoMatchingKey)
-    );
+    assert_eq!(UntrustedJws::parse(&es).unwrap().verify(&set), Err(JwsError::NoMatchingKey));
     // Unknown kid.
     let unknown = k.sign_with_header(&json!({"alg":"RS256","kid":"rotated-2"}), &claims(), b"");
-    assert_eq!(
-        UntrustedJws::parse(&unknown).unwrap().verify(&set),
-        Err(JwsError::UnknownKid)
-    );
-    // No kid: every key that fits the algorithm is tried.
+    assert_eq!(UntrustedJws::parse(&unknown).unwrap().verify(&set), Err(JwsError::UnknownKid));
+    // No kid: refused while the set has several keys, accepted with a single key.
     let no_kid = k.sign_with_header(&json!({"alg":"ES256"}), &claims(), b"");
-    assert!(UntrustedJws::parse(&no_kid).unwrap().verify(&set).is_ok());
+    assert_eq!(UntrustedJws::parse(&no_kid).unwrap().verify(&set), Err(JwsError::KidRequired));
+    let single = JwkSet::parse(json!({"keys":[k.jwks()["keys"][1].clone()]}).to_string().as_bytes()).unwrap();
+    assert!(UntrustedJws::parse(&no_kid).unwrap().verify(&single).is_ok());
+    let wrong_single = JwkSet::parse(json!({"keys":[k.jwks()["keys"][0].clone()]}).to_string().as_bytes()).unwrap();
+    assert_eq!(UntrustedJws::parse(&no_kid).unwrap().verify(&wrong_single), Err(JwsError::NoMatchingKey));
 }
 
 #[test]
@@ -97,49 +85,23 @@ fn embedded_keys_are_ignored_and_crit_refused() {
     let (k, set) = keys();
     // A token signed by a key the provider does not have, carrying that key inline.
     let attacker = TestKeys::with_seed(42);
-    let header = json!({"alg":"ES256","jwk": attacker.ec_public_jwk(),"jku":"https://evil.example/jwks","x5u":"https://evil.example/x"});
+    let header = json!({"alg":"ES256","kid":"ec1","jwk": attacker.ec_public_jwk(),"jku":"https://evil.example/jwks","x5u":"https://evil.example/x"});
     let token = attacker.sign_with_header(&header, &claims(), b"");
-    assert_eq!(
-        UntrustedJws::parse(&token).unwrap().verify(&set),
-        Err(JwsError::BadSignature)
-    );
-    let crit = k.sign_with_header(
-        &json!({"alg":"ES256","kid":"ec1","crit":["exp"]}),
-        &claims(),
-        b"",
-    );
-    assert_eq!(
-        UntrustedJws::parse(&crit).unwrap_err(),
-        JwsError::CriticalHeader
-    );
+    assert_eq!(UntrustedJws::parse(&token).unwrap().verify(&set), Err(JwsError::BadSignature));
+    let crit = k.sign_with_header(&json!({"alg":"ES256","kid":"ec1","crit":["exp"]}), &claims(), b"");
+    assert_eq!(UntrustedJws::parse(&crit).unwrap_err(), JwsError::CriticalHeader);
 }
 
 #[test]
 fn malformed_tokens_are_errors() {
-    for bad in [
-        "",
-        ".",
-        "..",
-        "a.b.c",
-        "a.b.c.d",
-        "eyJhbGciOiJSUzI1NiJ9..",
-        "eyJhbGciOiJSUzI1NiJ9.!!.AA",
-    ] {
+    for bad in ["", ".", "..", "a.b.c", "a.b.c.d", "eyJhbGciOiJSUzI1NiJ9..", "eyJhbGciOiJSUzI1NiJ9.!!.AA"] {
         assert!(UntrustedJws::parse(bad).is_err(), "{bad:?}");
     }
-    assert_eq!(
-        UntrustedJws::parse(&"a".repeat(70_000)).unwrap_err(),
-        JwsError::Malformed
-    );
+    assert_eq!(UntrustedJws::parse(&"a".repeat(70_000)).unwrap_err(), JwsError::Malformed);
 }
 
 fn expect<'a>(nonce: Option<&'a str>) -> Expectations<'a> {
-    Expectations {
-        issuer: "https://idp.example.com",
-        client_id: "spa",
-        nonce,
-        now: NOW,
-    }
+    Expectations { issuer: "https://idp.example.com", client_id: "spa", nonce, now: NOW }
 }
 
 fn with(
@@ -274,30 +236,19 @@ fn id_token_claims_rules() {
     );
     let mut c = claims().as_object().unwrap().clone();
     c.remove("nonce");
-    assert!(
-        validate(c, expect(None)).is_ok(),
-        "refresh: nonce not required"
-    );
+    assert!(validate(c, expect(None)).is_ok(), "refresh: nonce not required");
 }
 
 #[test]
 fn discovery_validation() {
-    let meta =
-        ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
+    let meta = ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
     assert!(meta.iss_parameter_supported);
+    assert_eq!(meta.token_endpoint.as_str(), "https://idp.example.com/token");
     assert_eq!(
-        meta.token_endpoint.as_str(),
-        "https://idp.example.com/token"
-    );
-    assert_eq!(
-        ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com/")
-            .unwrap_err(),
+        ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com/").unwrap_err(),
         DiscoveryError::IssuerMismatch
     );
-    let http_endpoint = discovery_json().replace(
-        "https://idp.example.com/token",
-        "http://idp.example.com/token",
-    );
+    let http_endpoint = discovery_json().replace("https://idp.example.com/token", "http://idp.example.com/token");
     assert_eq!(
         ProviderMetadata::parse(http_endpoint.as_bytes(), "https://idp.example.com").unwrap_err(),
         DiscoveryError::BadEndpoint("token_endpoint")
@@ -307,30 +258,20 @@ fn discovery_validation() {
         ProviderMetadata::parse(plain_only.as_bytes(), "https://idp.example.com").unwrap_err(),
         DiscoveryError::NoPkceS256
     );
-    assert_eq!(
-        ProviderMetadata::parse(b"{}", "https://idp.example.com").unwrap_err(),
-        DiscoveryError::Malformed
-    );
+    assert_eq!(ProviderMetadata::parse(b"{}", "https://idp.example.com").unwrap_err(), DiscoveryError::Malformed);
 }
 
 #[test]
 fn fuzz_jws_parser_and_verifier_never_panic() {
     let (k, set) = keys();
-    let seeds: Vec<String> = ["RS256", "PS256", "ES256", "EdDSA"]
-        .iter()
-        .map(|a| k.sign(a, &claims()))
-        .collect();
+    let seeds: Vec<String> = ["RS256", "PS256", "ES256", "EdDSA"].iter().map(|a| k.sign(a, &claims())).collect();
     let mut rng = crate::testutil::Rng::new(0x5eed);
     let mut accepted = 0;
     for i in 0..4000 {
         let input = if i % 5 == 0 {
             // Random structure: three random base64url-ish parts.
             (0..3)
-                .map(|_| {
-                    (0..rng.below(40))
-                        .map(|_| (b'A' + rng.below(26) as u8) as char)
-                        .collect::<String>()
-                })
+                .map(|_| (0..rng.below(40)).map(|_| (b'A' + rng.below(26) as u8) as char).collect::<String>())
                 .collect::<Vec<_>>()
                 .join(".")
         } else {
@@ -353,14 +294,10 @@ fn fuzz_claims_validation_never_panics() {
     let base = claims().to_string();
     for _ in 0..3000 {
         let text = rng.mutate(&base);
-        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&text)
-        {
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(&text) {
             let _ = validate(map, expect(Some("n-123")));
         }
-        let _ = ProviderMetadata::parse(
-            rng.mutate(&discovery_json()).as_bytes(),
-            "https://idp.example.com",
-        );
+        let _ = ProviderMetadata::parse(rng.mutate(&discovery_json()).as_bytes(), "https://idp.example.com");
         let _ = JwkSet::parse(rng.mutate(&TestKeys::new().jwks().to_string()).as_bytes());
     }
 }

@@ -5,13 +5,12 @@ use super::discovery::ProviderMetadata;
 use crate::config::{ClientAuth, Config};
 use crate::web::client::{HttpClient, OAuthHttp};
 use oauth2::basic::{
-    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
-    BasicTokenType,
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
 use oauth2::{
-    AuthType, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, PkceCodeVerifier, RedirectUrl, RequestTokenError, StandardRevocableToken,
-    StandardTokenResponse, TokenResponse, TokenUrl,
+    AuthType, AuthorizationCode, ClientId, ClientSecret, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -89,9 +88,7 @@ fn map_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) 
     match e {
         RequestTokenError::ServerResponse(r) => TokenError::Refused(r.error().as_ref().to_string()),
         RequestTokenError::Request(e) => TokenError::Unavailable(e.to_string()),
-        RequestTokenError::Parse(_, _) => {
-            TokenError::Unavailable("response is not a token response".into())
-        }
+        RequestTokenError::Parse(_, _) => TokenError::Unavailable("response is not a token response".into()),
         RequestTokenError::Other(m) => TokenError::Unavailable(m),
     }
 }
@@ -120,4 +117,65 @@ pub async fn exchange_code(
         .await
         .map_err(map_error)?;
     Ok(into_set(response))
+}
+
+/// Redeem a refresh token (RFC 6749 §6).
+pub async fn refresh(
+    http: &dyn HttpClient,
+    config: &Config,
+    meta: &ProviderMetadata,
+    refresh_token: &str,
+) -> Result<TokenSet, TokenError> {
+    let response = client(config, meta)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
+        .request_async(&OAuthHttp(http))
+        .await
+        .map_err(map_error)?;
+    Ok(into_set(response))
+}
+
+/// Revoke a refresh token at `revocation_endpoint` (RFC 7009), authenticating the client
+/// as `CLIENT_AUTH` says. Built by hand: the `oauth2` crate refuses `http://` revocation
+/// URLs, which edge-bff allows for localhost development.
+pub async fn revoke_refresh_token(
+    http: &dyn HttpClient,
+    config: &Config,
+    revocation_endpoint: &url::Url,
+    refresh_token: &str,
+) -> Result<(), TokenError> {
+    use base64::Engine;
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", refresh_token).append_pair("token_type_hint", "refresh_token");
+    let mut request = http::Request::post(revocation_endpoint.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json");
+    match (config.client_auth, &config.client_secret) {
+        (ClientAuth::SecretBasic, Some(secret)) => {
+            // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
+            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            let pair = format!("{}:{}", enc(&config.client_id), enc(secret.expose()));
+            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+            request = request.header("authorization", format!("Basic {basic}"));
+        }
+        (ClientAuth::SecretPost, Some(secret)) => {
+            form.append_pair("client_id", &config.client_id).append_pair("client_secret", secret.expose());
+        }
+        _ => {
+            form.append_pair("client_id", &config.client_id);
+        }
+    }
+    let request = request.body(form.finish().into_bytes()).map_err(|e| TokenError::Unavailable(e.to_string()))?;
+    let response = http.send(request).await.map_err(|e| TokenError::Unavailable(e.to_string()))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status.is_server_error() {
+        return Err(TokenError::Unavailable(format!("revocation endpoint status {}", status.as_u16())));
+    }
+    let code = serde_json::from_slice::<serde_json::Value>(response.body())
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(40).collect::<String>()))
+        .unwrap_or_else(|| format!("status {}", status.as_u16()));
+    Err(TokenError::Refused(code))
 }

@@ -7,16 +7,8 @@ use worker::{Headers, Request, Response, Result};
 
 /// Read a Worker request into an `http::Request`, refusing bodies over `max_body` bytes
 /// (counted while streaming, so a missing `Content-Length` cannot get around it).
-pub async fn read_request(
-    mut request: Request,
-    max_body: usize,
-) -> std::result::Result<HttpRequest, BffError> {
-    let declared = request
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
+pub async fn read_request(mut request: Request, max_body: usize) -> std::result::Result<HttpRequest, BffError> {
+    let declared = request.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_body) {
         return Err(BffError::PayloadTooLarge);
     }
@@ -25,8 +17,7 @@ pub async fn read_request(
     if !matches!(method, worker::Method::Get | worker::Method::Head) {
         if let Ok(mut stream) = request.stream() {
             while let Some(chunk) = stream.next().await {
-                let chunk =
-                    chunk.map_err(|e| BffError::InvalidRequest(format!("reading body: {e}")))?;
+                let chunk = chunk.map_err(|e| BffError::InvalidRequest(format!("reading body: {e}")))?;
                 if body.len() + chunk.len() > max_body {
                     return Err(BffError::PayloadTooLarge);
                 }
@@ -34,18 +25,12 @@ pub async fn read_request(
             }
         }
     }
-    let url = request
-        .url()
-        .map_err(|e| BffError::InvalidRequest(format!("url: {e}")))?;
-    let mut builder = http::Request::builder()
-        .method(method.to_string().as_str())
-        .uri(url.as_str());
+    let url = request.url().map_err(|e| BffError::InvalidRequest(format!("url: {e}")))?;
+    let mut builder = http::Request::builder().method(method.to_string().as_str()).uri(url.as_str());
     for (name, value) in request.headers().entries() {
         builder = builder.header(name, value);
     }
-    builder
-        .body(body)
-        .map_err(|e| BffError::InvalidRequest(format!("request: {e}")))
+    builder.body(body).map_err(|e| BffError::InvalidRequest(format!("request: {e}")))
 }
 
 /// Turn a core response into a Worker response.
@@ -57,7 +42,5 @@ pub fn to_worker(response: HttpResponse) -> Result<Response> {
             headers.append(name.as_str(), value)?;
         }
     }
-    Ok(Response::from_bytes(body)?
-        .with_status(parts.status.as_u16())
-        .with_headers(headers))
+    Ok(Response::from_bytes(body)?.with_status(parts.status.as_u16()).with_headers(headers))
 }

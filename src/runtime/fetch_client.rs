@@ -1,13 +1,9 @@
 //! [`HttpClient`] on `worker::Fetch`: redirects are not followed, every call is bounded
 //! by a timeout that also aborts the underlying fetch, bodies are size-limited.
 
-use crate::web::client::{
-    race_timeout, HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError,
-};
+use crate::web::client::{race_timeout, HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError};
 use std::time::Duration;
-use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
-};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 /// Largest response body read from the identity provider.
 pub const MAX_RESPONSE: usize = 1024 * 1024;
@@ -19,34 +15,28 @@ pub struct WorkerFetch {
 }
 
 impl HttpClient for WorkerFetch {
-    fn send(
-        &self,
-        request: OutgoingRequest,
-    ) -> LocalFuture<'_, Result<IncomingResponse, TransportError>> {
+    fn sleep(&self, ms: u32) -> LocalFuture<'_, ()> {
+        Box::pin(Delay::from(Duration::from_millis(u64::from(ms))))
+    }
+
+    fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>> {
         let timeout_ms = self.timeout_ms;
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let headers = Headers::new();
             for (name, value) in &parts.headers {
-                let value = value
-                    .to_str()
-                    .map_err(|_| TransportError::Network("non-ASCII header".into()))?;
-                headers
-                    .append(name.as_str(), value)
-                    .map_err(|e| TransportError::Network(e.to_string()))?;
+                let value = value.to_str().map_err(|_| TransportError::Network("non-ASCII header".into()))?;
+                headers.append(name.as_str(), value).map_err(|e| TransportError::Network(e.to_string()))?;
             }
             let mut init = RequestInit::new();
             init.with_method(Method::from(parts.method.as_str().to_string()))
                 .with_headers(headers)
                 .with_redirect(RequestRedirect::Manual);
             if !body.is_empty() {
-                init.with_body(Some(
-                    worker::js_sys::Uint8Array::from(body.as_slice()).into(),
-                ));
+                init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
             }
             let target = parts.uri.to_string();
-            let request = Request::new_with_init(&target, &init)
-                .map_err(|e| TransportError::Network(e.to_string()))?;
+            let request = Request::new_with_init(&target, &init).map_err(|e| TransportError::Network(e.to_string()))?;
             let controller = AbortController::default();
             let signal = controller.signal();
             let call = async {
@@ -56,11 +46,7 @@ impl HttpClient for WorkerFetch {
                 let bytes = response.bytes().await?;
                 Ok::<_, worker::Error>((status, headers, bytes))
             };
-            let outcome = race_timeout(
-                call,
-                Delay::from(Duration::from_millis(u64::from(timeout_ms))),
-            )
-            .await;
+            let outcome = race_timeout(call, Delay::from(Duration::from_millis(u64::from(timeout_ms)))).await;
             let (status, headers, bytes) = match outcome {
                 None => {
                     controller.abort();
@@ -76,9 +62,7 @@ impl HttpClient for WorkerFetch {
             for (name, value) in headers {
                 builder = builder.header(name, value);
             }
-            builder
-                .body(bytes)
-                .map_err(|e| TransportError::Network(e.to_string()))
+            builder.body(bytes).map_err(|e| TransportError::Network(e.to_string()))
         })
     }
 }

@@ -6,10 +6,9 @@ mod env_vars;
 mod fetch_client;
 mod logger;
 
-use crate::agent::{self, AgentContext};
+use crate::agent::{self, AgentContext, SharedState};
 use crate::config::{Config, ConfigError};
 use crate::error::BffError;
-use crate::oidc::provider::ProviderCache;
 use crate::router::{self, Route};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -21,7 +20,7 @@ pub const IDP_TIMEOUT_MS: u32 = 5_000;
 /// State that lives as long as the isolate: configuration parsed once, provider caches.
 struct Isolate {
     config: std::result::Result<Config, ConfigError>,
-    provider: RefCell<ProviderCache>,
+    shared: SharedState,
 }
 
 thread_local! {
@@ -34,17 +33,10 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             .get_or_insert_with(|| {
                 let config = Config::from_vars(&env_vars::EnvVars(env));
                 match &config {
-                    Ok(c) => log::info!(
-                        "configuration loaded: issuer {}, {} API routes",
-                        c.issuer,
-                        c.api_routes.len()
-                    ),
+                    Ok(c) => log::info!("configuration loaded: issuer {}, {} API routes", c.issuer, c.api_routes.len()),
                     Err(e) => log::error!("configuration error: {e}"),
                 }
-                Rc::new(Isolate {
-                    config,
-                    provider: RefCell::new(ProviderCache::default()),
-                })
+                Rc::new(Isolate { config, shared: SharedState::default() })
             })
             .clone()
     })
@@ -76,15 +68,8 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
                     return convert::to_worker(e.to_response());
                 }
             };
-            let http = fetch_client::WorkerFetch {
-                timeout_ms: IDP_TIMEOUT_MS,
-            };
-            let ctx = AgentContext {
-                config,
-                provider: &isolate.provider,
-                http: &http,
-                now: now(),
-            };
+            let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
+            let ctx = AgentContext { config, shared: &isolate.shared, http: &http, now: now() };
             convert::to_worker(agent::handle(&ctx, &core_request, sub_path).await)
         }
         Route::Proxy(..) => convert::to_worker(BffError::NotFound.to_response()),

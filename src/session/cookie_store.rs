@@ -36,10 +36,7 @@ pub fn is_session_cookie(config: &Config, name: &str) -> bool {
         || name
             .strip_prefix(base.as_str())
             .and_then(|rest| rest.strip_prefix('.'))
-            .is_some_and(|n| {
-                n.parse::<usize>()
-                    .is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n))
-            })
+            .is_some_and(|n| n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n)))
 }
 
 /// Read the session from the request's cookies.
@@ -63,18 +60,12 @@ pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
             joined
         }
     };
-    let Some(plain) = open(
-        &config.cookie_keys,
-        Purpose::Cookie,
-        base.as_bytes(),
-        &sealed,
-    ) else {
+    let Some(plain) = open(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &sealed) else {
         return Loaded::Invalid;
     };
     match serde_json::from_slice::<Session>(&plain) {
         Ok(session) => Loaded::Valid {
-            stale_key: crate::crypto::seal::kid_of(&sealed)
-                != Some(config.cookie_keys.current().kid()),
+            stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),
             session: Box::new(session),
         },
         Err(_) => Loaded::Invalid,
@@ -83,15 +74,9 @@ pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
 
 /// `Set-Cookie` values that store `session`, clearing any of `present` (names of the
 /// request's cookies) that the new layout does not use.
-pub fn store(
-    config: &Config,
-    session: &Session,
-    present: &[&str],
-    now: u64,
-) -> Result<Vec<String>, BffError> {
+pub fn store(config: &Config, session: &Session, present: &[&str], now: u64) -> Result<Vec<String>, BffError> {
     let base = config.session_cookie_name();
-    let json = serde_json::to_vec(session)
-        .map_err(|e| BffError::Server(format!("session serialise: {e}")))?;
+    let json = serde_json::to_vec(session).map_err(|e| BffError::Server(format!("session serialise: {e}")))?;
     let sealed = seal(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &json)?;
     let max_age = session.expires_at.saturating_sub(now);
     let mut written: Vec<String> = Vec::new();

@@ -1,5 +1,6 @@
 //! The session model and how it is carried in cookies (API.md section 7).
 
+pub mod coalesce;
 pub mod cookie_store;
 
 use crate::crypto::b64url_decode;

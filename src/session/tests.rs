@@ -10,10 +10,7 @@ fn session(id_token_len: usize) -> Session {
         access_token: "at-secret-value".into(),
         access_expires_at: NOW + 300,
         refresh_token: Some("rt-secret-value".into()),
-        id_token: format!(
-            "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.{}",
-            "s".repeat(id_token_len)
-        ),
+        id_token: format!("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.{}", "s".repeat(id_token_len)),
         sub: "u".into(),
         sid: Some("sid-1".into()),
         created_at: NOW,
@@ -65,26 +62,17 @@ fn large_session_is_chunked_and_old_layout_cleared() {
     for (i, name) in names[..chunks].iter().enumerate() {
         assert_eq!(*name, format!("__Host-bff-session.{}", i + 1));
     }
-    assert_eq!(
-        &names[chunks..],
-        &["__Host-bff-session", "__Host-bff-session.9"]
-    );
+    assert_eq!(&names[chunks..], &["__Host-bff-session", "__Host-bff-session.9"]);
     for c in &set[..chunks] {
         let value = c.split(';').next().unwrap().split_once('=').unwrap().1;
         assert!(value.len() <= CHUNK_SIZE);
         assert!(c.len() < 4096, "cookie line under the browser limit");
     }
     assert!(set[chunks].contains("Max-Age=0") && set[chunks + 1].contains("Max-Age=0"));
-    assert!(
-        !set.iter().any(|c| c.starts_with("other")),
-        "foreign cookies untouched"
-    );
+    assert!(!set.iter().any(|c| c.starts_with("other")), "foreign cookies untouched");
     let header = browser_after(&set);
     let cookies = parse_cookie_header([header.as_str()].into_iter());
-    assert!(matches!(
-        cookie_store::load(&config, &cookies),
-        Loaded::Valid { .. }
-    ));
+    assert!(matches!(cookie_store::load(&config, &cookies), Loaded::Valid { .. }));
 
     // Shrinking back to one cookie clears the chunks.
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
@@ -97,22 +85,12 @@ fn large_session_is_chunked_and_old_layout_cleared() {
 fn chunks_out_of_order_or_missing_do_not_open() {
     let config = config_with(&[]);
     let set = cookie_store::store(&config, &session(9000), &[], NOW).unwrap();
-    let values: Vec<String> = set
-        .iter()
-        .map(|c| c.split(';').next().unwrap().to_string())
-        .collect();
-    let swapped = format!(
-        "{}; {}",
-        values[0].replace(".1=", ".2="),
-        values[1].replace(".2=", ".1=")
-    );
+    let values: Vec<String> = set.iter().map(|c| c.split(';').next().unwrap().to_string()).collect();
+    let swapped = format!("{}; {}", values[0].replace(".1=", ".2="), values[1].replace(".2=", ".1="));
     let missing = values[0].clone();
     for header in [swapped, missing] {
         let cookies = parse_cookie_header([header.as_str()].into_iter());
-        assert!(
-            matches!(cookie_store::load(&config, &cookies), Loaded::Invalid),
-            "{header:.40}"
-        );
+        assert!(matches!(cookie_store::load(&config, &cookies), Loaded::Invalid), "{header:.40}");
     }
 }
 
@@ -134,20 +112,13 @@ fn key_rotation_opens_old_and_reports_stale() {
         other => panic!("{other:?}"),
     }
     let removed = config_with(&[("COOKIE_KEYS", &format!("k2:{}", "A".repeat(43)))]);
-    assert!(matches!(
-        cookie_store::load(&removed, &cookies),
-        Loaded::Invalid
-    ));
+    assert!(matches!(cookie_store::load(&removed, &cookies), Loaded::Invalid));
 }
 
 #[test]
 fn session_cookie_names() {
     let config = config_with(&[]);
-    for yes in [
-        "__Host-bff-session",
-        "__Host-bff-session.1",
-        "__Host-bff-session.10",
-    ] {
+    for yes in ["__Host-bff-session", "__Host-bff-session.1", "__Host-bff-session.10"] {
         assert!(is_session_cookie(&config, yes), "{yes}");
     }
     for no in [
@@ -174,33 +145,22 @@ fn activity_rules() {
     let mut no_refresh = session(1);
     no_refresh.refresh_token = None;
     assert!(no_refresh.check_active(NOW + 299, 0).is_ok());
-    assert_eq!(
-        no_refresh.check_active(NOW + 300, 0),
-        Err(Inactive::AccessExpiredNoRefresh)
-    );
+    assert_eq!(no_refresh.check_active(NOW + 300, 0), Err(Inactive::AccessExpiredNoRefresh));
 }
 
 #[test]
 fn access_token_expiry_sources() {
     assert_eq!(access_token_expiry("opaque", Some(60), NOW), NOW + 60);
-    assert_eq!(
-        access_token_expiry("opaque", None, NOW),
-        NOW + DEFAULT_ACCESS_TOKEN_LIFETIME
-    );
-    let jwt = format!(
-        "eyJhbGciOiJub25lIn0.{}.sig",
-        crate::crypto::b64url(br#"{"exp":1800000123}"#)
-    );
+    assert_eq!(access_token_expiry("opaque", None, NOW), NOW + DEFAULT_ACCESS_TOKEN_LIFETIME);
+    let jwt = format!("eyJhbGciOiJub25lIn0.{}.sig", crate::crypto::b64url(br#"{"exp":1800000123}"#));
     assert_eq!(access_token_expiry(&jwt, None, NOW), 1_800_000_123);
 }
 
 #[test]
 fn user_claims_hide_private_members_and_debug_hides_tokens() {
     let mut s = session(1);
-    s.id_token = format!(
-        "h.{}.s",
-        crate::crypto::b64url(br#"{"sub":"u","nonce":"n","at_hash":"a","c_hash":"c","name":"N"}"#)
-    );
+    s.id_token =
+        format!("h.{}.s", crate::crypto::b64url(br#"{"sub":"u","nonce":"n","at_hash":"a","c_hash":"c","name":"N"}"#));
     let claims = s.user_claims();
     assert_eq!(claims.len(), 2);
     assert_eq!(claims["name"], "N");

@@ -20,6 +20,10 @@ pub enum TransportError {
     /// Connection failure or a malformed request (detail for the log).
     #[error("network error: {0}")]
     Network(String),
+    /// The server answered with a 5xx status (for OAuth endpoints: "unavailable",
+    /// whatever error the body names).
+    #[error("server error status {0}")]
+    ServerError(u16),
     /// The response body was larger than allowed.
     #[error("response larger than {0} bytes")]
     TooLarge(usize),
@@ -28,13 +32,14 @@ pub enum TransportError {
 /// A boxed, non-`Send` future (Workers are single-threaded).
 pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
-/// Sends one request and buffers the response. No redirects are followed.
+/// The runtime's outgoing I/O: HTTP requests and timers.
 pub trait HttpClient {
-    /// Send `request`.
-    fn send(
-        &self,
-        request: OutgoingRequest,
-    ) -> LocalFuture<'_, Result<IncomingResponse, TransportError>>;
+    /// Wait `ms` milliseconds. (In the Workers runtime a timer is I/O of the request
+    /// that set it; see [`crate::session::coalesce`].)
+    fn sleep(&self, ms: u32) -> LocalFuture<'_, ()>;
+
+    /// Send `request` and buffer the response; no redirects are followed.
+    fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>>;
 }
 
 /// Adapter that lets the `oauth2` crate use any [`HttpClient`].
@@ -45,7 +50,14 @@ impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
     type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        self.0.send(request)
+        let sent = self.0.send(request);
+        Box::pin(async move {
+            let response = sent.await?;
+            if response.status().is_server_error() {
+                return Err(TransportError::ServerError(response.status().as_u16()));
+            }
+            Ok(response)
+        })
     }
 }
 
@@ -77,13 +89,7 @@ mod tests {
 
     #[test]
     fn race_prefers_finished_work_and_honours_timer() {
-        assert_eq!(
-            block_on(race_timeout(async { 7 }, std::future::pending())),
-            Some(7)
-        );
-        assert_eq!(
-            block_on(race_timeout(std::future::pending::<u8>(), async {})),
-            None
-        );
+        assert_eq!(block_on(race_timeout(async { 7 }, std::future::pending())), Some(7));
+        assert_eq!(block_on(race_timeout(std::future::pending::<u8>(), async {})), None);
     }
 }

@@ -61,10 +61,7 @@ mod tests {
     #[test]
     fn parses_several_headers_and_skips_garbage() {
         let cookies = parse_cookie_header(["a=1; b = 2 ;junk; =x", "c=\"3\"; a=4"].into_iter());
-        assert_eq!(
-            cookies,
-            vec![("a", "1"), ("b", "2"), ("c", "3"), ("a", "4")]
-        );
+        assert_eq!(cookies, vec![("a", "1"), ("b", "2"), ("c", "3"), ("a", "4")]);
         assert_eq!(find(&cookies, "a"), Some("1"));
         assert_eq!(find(&cookies, "zz"), None);
     }
@@ -72,10 +69,7 @@ mod tests {
     #[test]
     fn set_cookie_has_every_attribute() {
         let c = set_cookie("__Host-bff-session", "v", 60, SameSite::Strict);
-        assert_eq!(
-            c,
-            "__Host-bff-session=v; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Strict"
-        );
+        assert_eq!(c, "__Host-bff-session=v; Path=/; Max-Age=60; Secure; HttpOnly; SameSite=Strict");
         assert!(!c.contains("Domain"));
         assert!(clear_cookie("x", SameSite::Lax).contains("Max-Age=0"));
     }
@@ -83,9 +77,6 @@ mod tests {
     #[test]
     fn bounded_cookie_count() {
         let many = "a=1;".repeat(1000);
-        assert_eq!(
-            parse_cookie_header([many.as_str()].into_iter()).len(),
-            MAX_COOKIES
-        );
+        assert_eq!(parse_cookie_header([many.as_str()].into_iter()).len(), MAX_COOKIES);
     }
 }

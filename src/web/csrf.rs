@@ -16,11 +16,7 @@ pub struct CsrfInputs<'a> {
 }
 
 /// Check a request against `public_origin` and `trusted_origins`.
-pub fn check(
-    inputs: CsrfInputs<'_>,
-    public_origin: &str,
-    trusted_origins: &[String],
-) -> Result<(), BffError> {
+pub fn check(inputs: CsrfInputs<'_>, public_origin: &str, trusted_origins: &[String]) -> Result<(), BffError> {
     if inputs.x_csrf.map(str::trim) != Some("1") {
         return Err(BffError::CsrfCheckFailed("missing X-CSRF: 1"));
     }
@@ -39,9 +35,7 @@ pub fn check(
     };
     match inputs.sec_fetch_site.map(str::trim) {
         Some("cross-site") | Some("same-site") if origin_trusted != Some(OriginKind::Trusted) => {
-            Err(BffError::CsrfCheckFailed(
-                "cross-site or untrusted same-site request",
-            ))
+            Err(BffError::CsrfCheckFailed("cross-site or untrusted same-site request"))
         }
         _ => Ok(()),
     }
@@ -61,27 +55,14 @@ mod tests {
 
     fn run(x: Option<&str>, origin: Option<&str>, site: Option<&str>) -> bool {
         let trusted = vec!["https://admin.example.com".to_string()];
-        check(
-            CsrfInputs {
-                x_csrf: x,
-                origin,
-                sec_fetch_site: site,
-            },
-            OWN,
-            &trusted,
-        )
-        .is_ok()
+        check(CsrfInputs { x_csrf: x, origin, sec_fetch_site: site }, OWN, &trusted).is_ok()
     }
 
     #[test]
     fn accepts_same_origin_and_trusted() {
         assert!(run(Some("1"), None, None));
         assert!(run(Some("1"), Some(OWN), Some("same-origin")));
-        assert!(run(
-            Some("1"),
-            Some("https://admin.example.com"),
-            Some("same-site")
-        ));
+        assert!(run(Some("1"), Some("https://admin.example.com"), Some("same-site")));
     }
 
     #[test]

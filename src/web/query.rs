@@ -3,9 +3,7 @@
 /// Decoded `key=value` pairs of a URI's query, in order. Repeated keys are kept.
 pub fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
     match query {
-        Some(q) => url::form_urlencoded::parse(q.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
+        Some(q) => url::form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect(),
         None => Vec::new(),
     }
 }

@@ -13,10 +13,7 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpRespon
     let mut response = http::Response::new(body.to_string().into_bytes());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
@@ -28,10 +25,7 @@ pub fn redirect(location: &str) -> HttpResponse {
     let mut response = http::Response::new(Vec::new());
     *response.status_mut() = StatusCode::FOUND;
     let headers = response.headers_mut();
-    headers.insert(
-        header::LOCATION,
-        HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/")),
-    );
+    headers.insert(header::LOCATION, HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/")));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

@@ -50,3 +50,17 @@ export async function login(w, { returnTo = '/', jar = new CookieJar(), idpJar }
   const setCookies = jar.update(callbackResponse);
   return { jar, loginResponse, callbackResponse, callbackUrl, setCookies };
 }
+
+/**
+ * Login against a provider that authorizes at once (tests/support/test-idp.mjs).
+ * Returns { callback, jar, set } (set: the parsed Set-Cookie lines of the callback).
+ */
+export async function loginOnce(w, jar = new CookieJar()) {
+  const start = await w.fetch('/auth/login', { headers: { cookie: jar.header() } });
+  jar.update(start);
+  const authorize = await fetch(start.headers.get('location'), { redirect: 'manual' });
+  assert.equal(authorize.status, 302, 'provider redirects back');
+  const callback = await w.fetch(authorize.headers.get('location'), { headers: { cookie: jar.header() } });
+  const set = jar.update(callback);
+  return { callback, jar, set };
+}

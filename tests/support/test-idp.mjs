@@ -1,0 +1,206 @@
+// A small OpenID provider for what the real one will not do: sign defective ID tokens,
+// rotate keys on command, misbehave on refresh. It speaks real HTTP and signs real JWTs
+// (npm `jose`); tests set `idp.scenario` before each step and read `idp.stats`.
+import http from 'node:http';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { SignJWT, generateKeyPair, exportJWK } from 'jose';
+
+const b64u = (buf) => Buffer.from(buf).toString('base64url');
+
+async function keyPair(alg, kid, extra = {}) {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { crv: alg === 'EdDSA' ? 'Ed25519' : undefined, extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid, use: 'sig', ...extra };
+  return { alg, kid, privateKey, jwk };
+}
+
+export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 'test-idp-secret', redirectOrigin, port = 0 } = {}) {
+  const keys = {
+    RS256: await keyPair('RS256', 'rsa-1'),
+    ES256: await keyPair('ES256', 'ec-1'),
+    EdDSA: await keyPair('EdDSA', 'ed-1'),
+  };
+  keys.PS256 = await keyPair('PS256', 'pss-1');
+  const rotated = await keyPair('RS256', 'rsa-2');
+  const stranger = await keyPair('RS256', 'rsa-unknown');
+
+  const state = {
+    published: [keys.RS256.jwk, keys.PS256.jwk, keys.ES256.jwk, keys.EdDSA.jwk],
+    codes: new Map(),
+    refreshTokens: new Map(), // token → { sub, used }
+    stats: { jwks: 0, token: 0, refresh: 0, revoke: [], userinfo: 0 },
+  };
+
+  const server = http.createServer();
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  const issuer = `http://localhost:${server.address().port}`;
+
+  const idp = {
+    issuer,
+    clientId,
+    clientSecret,
+    stats: state.stats,
+    /** ID token defect and signing algorithm for the next code exchange. */
+    scenario: { alg: 'RS256', defect: null, accessTtl: 3600, refresh: 'rotate', tokenDelayMs: 0 },
+    /** Publish the rotated key (kid rsa-2) and sign with it from now on. */
+    rotateKeys() {
+      state.published = [rotated.jwk, keys.PS256.jwk, keys.ES256.jwk, keys.EdDSA.jwk];
+      keys.RS256 = rotated;
+    },
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+  };
+
+  function claimsFor(sub, nonce) {
+    const now = Math.floor(Date.now() / 1000);
+    return { iss: issuer, aud: clientId, sub, nonce, iat: now, exp: now + 600, name: 'Test User', sid: 'sid-' + sub };
+  }
+
+  async function signIdToken(claims) {
+    const { alg, defect } = idp.scenario;
+    const c = { ...claims };
+    switch (defect) {
+      case 'wrong-iss': c.iss = 'http://localhost:1/other'; break;
+      case 'wrong-aud': c.aud = 'someone-else'; break;
+      case 'wrong-azp': c.azp = 'someone-else'; break;
+      case 'multi-aud-no-azp': c.aud = [clientId, 'api']; break;
+      case 'wrong-nonce': c.nonce = 'not-the-nonce'; break;
+      case 'expired': c.exp = c.iat - 3600; c.iat -= 7200; break;
+      case 'no-sub': delete c.sub; break;
+      case 'no-iat': delete c.iat; break;
+      case 'future-iat': c.iat += 3600; c.exp += 3600; break;
+      default: break;
+    }
+    if (defect === 'alg-none') {
+      return `${b64u(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${b64u(JSON.stringify(c))}.`;
+    }
+    if (defect === 'hs256-client-secret') {
+      const input = `${b64u(JSON.stringify({ alg: 'HS256', typ: 'JWT', kid: keys.RS256.kid }))}.${b64u(JSON.stringify(c))}`;
+      return `${input}.${b64u(createHmac('sha256', clientSecret).update(input).digest())}`;
+    }
+    const key = defect === 'unknown-kid' ? stranger : keys[alg];
+    const header = { alg, typ: 'JWT' };
+    if (defect !== 'no-kid') header.kid = key.kid;
+    if (defect === 'embedded-jwk') header.jwk = stranger.jwk;
+    const signer = defect === 'embedded-jwk' ? stranger : key;
+    let token = await new SignJWT(c).setProtectedHeader(header).sign(signer.privateKey);
+    if (defect === 'bad-signature') {
+      const [h, p, s] = token.split('.');
+      const sig = Buffer.from(s, 'base64url');
+      sig[5] ^= 0x01;
+      token = `${h}.${p}.${b64u(sig)}`;
+    }
+    return token;
+  }
+
+  function issueRefreshToken(sub) {
+    const rt = b64u(randomBytes(24));
+    state.refreshTokens.set(rt, { sub, used: false });
+    return rt;
+  }
+
+  function json(res, status, body) {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+  }
+
+  async function readForm(req) {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    return new URLSearchParams(body);
+  }
+
+  function clientAuthenticated(req, form) {
+    const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
+    if (basic) {
+      const [id, secret] = Buffer.from(basic[1], 'base64').toString().split(':').map(decodeURIComponent);
+      return id === clientId && secret === clientSecret;
+    }
+    return form.get('client_id') === clientId && form.get('client_secret') === clientSecret;
+  }
+
+  server.on('request', async (req, res) => {
+    const url = new URL(req.url, issuer);
+    try {
+      if (url.pathname === '/.well-known/openid-configuration') {
+        return json(res, 200, {
+          issuer,
+          authorization_endpoint: `${issuer}/authorize`,
+          token_endpoint: `${issuer}/token`,
+          jwks_uri: `${issuer}/jwks`,
+          userinfo_endpoint: `${issuer}/userinfo`,
+          revocation_endpoint: `${issuer}/revoke`,
+          end_session_endpoint: `${issuer}/logout`,
+          authorization_response_iss_parameter_supported: true,
+          code_challenge_methods_supported: ['S256'],
+        });
+      }
+      if (url.pathname === '/jwks') {
+        state.stats.jwks++;
+        return json(res, 200, { keys: state.published });
+      }
+      if (url.pathname === '/authorize') {
+        const q = url.searchParams;
+        const code = b64u(randomBytes(16));
+        state.codes.set(code, { nonce: q.get('nonce'), challenge: q.get('code_challenge'), redirect: q.get('redirect_uri'), sub: 'user-' + (idp.scenario.sub ?? '1') });
+        const back = new URL(q.get('redirect_uri'));
+        back.searchParams.set('code', code);
+        back.searchParams.set('state', q.get('state'));
+        back.searchParams.set('iss', issuer);
+        res.writeHead(302, { location: back.toString() });
+        return res.end();
+      }
+      if (url.pathname === '/token' && req.method === 'POST') {
+        state.stats.token++;
+        const form = await readForm(req);
+        if (idp.scenario.tokenDelayMs) await new Promise((r) => setTimeout(r, idp.scenario.tokenDelayMs));
+        if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client' });
+        if (form.get('grant_type') === 'authorization_code') {
+          const entry = state.codes.get(form.get('code'));
+          state.codes.delete(form.get('code'));
+          if (!entry) return json(res, 400, { error: 'invalid_grant' });
+          const challenge = createHash('sha256').update(form.get('code_verifier') ?? '').digest('base64url');
+          if (challenge !== entry.challenge) return json(res, 400, { error: 'invalid_grant', error_description: 'PKCE' });
+          return json(res, 200, {
+            access_token: 'at-' + b64u(randomBytes(16)),
+            token_type: 'Bearer',
+            expires_in: idp.scenario.accessTtl,
+            refresh_token: issueRefreshToken(entry.sub),
+            id_token: await signIdToken(claimsFor(entry.sub, entry.nonce)),
+          });
+        }
+        if (form.get('grant_type') === 'refresh_token') {
+          state.stats.refresh++;
+          const mode = idp.scenario.refresh;
+          if (mode === 'down') return json(res, 503, { error: 'temporarily_unavailable' });
+          const entry = state.refreshTokens.get(form.get('refresh_token'));
+          if (!entry || entry.used || mode === 'reject') return json(res, 400, { error: 'invalid_grant' });
+          entry.used = mode === 'rotate';
+          const body = { access_token: 'at-' + b64u(randomBytes(16)), token_type: 'Bearer', expires_in: idp.scenario.accessTtl };
+          if (mode === 'rotate') body.refresh_token = issueRefreshToken(entry.sub);
+          if (idp.scenario.refreshIdToken) {
+            body.id_token = await signIdToken({ ...claimsFor(idp.scenario.refreshIdToken.sub ?? entry.sub), nonce: undefined });
+          }
+          return json(res, 200, body);
+        }
+        return json(res, 400, { error: 'unsupported_grant_type' });
+      }
+      if (url.pathname === '/revoke' && req.method === 'POST') {
+        const form = await readForm(req);
+        state.stats.revoke.push({ token: form.get('token'), hint: form.get('token_type_hint'), authenticated: clientAuthenticated(req, form) });
+        if (idp.scenario.revoke === 'down') return json(res, 503, { error: 'temporarily_unavailable' });
+        return json(res, 200, {});
+      }
+      if (url.pathname === '/userinfo') {
+        state.stats.userinfo++;
+        const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+        if (!auth) return json(res, 401, { error: 'invalid_token' });
+        return json(res, 200, { sub: 'user-' + (idp.scenario.sub ?? '1'), name: 'Test User', email: 'test@example.com' });
+      }
+      json(res, 404, { error: 'not_found' });
+    } catch (e) {
+      json(res, 500, { error: 'server_error', error_description: String(e) });
+    }
+  });
+
+  idp.state = state;
+  return idp;
+}
