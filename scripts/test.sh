@@ -60,6 +60,11 @@ if [ "$rc" -ne 0 ]; then
 fi
 scripts/wasm-size.sh
 record "wasm size budget" $?
+# The test variant: the same code plus a route that panics (Cargo feature test-hooks).
+BUILD_OUT=build-test BUILD_FEATURES=test-hooks scripts/build.sh >"$LOG_DIR/build-test.log" 2>&1
+rc=$?
+record "wasm build (test hooks)" "$rc"
+[ "$rc" -eq 0 ] || tail -40 "$LOG_DIR/build-test.log"
 
 stage "integration tests (built Worker in Miniflare, real oidc-provider)"
 (cd tests && node --test --test-concurrency=1 --test-reporter=spec integration/*.test.mjs) 2>&1 |

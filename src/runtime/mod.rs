@@ -59,6 +59,10 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
     };
     let url = request.url()?;
+    #[cfg(feature = "test-hooks")]
+    if url.path() == "/__edge-bff-test/panic" {
+        panic!("test hook: deliberate panic");
+    }
     match router::route(config, url.path()) {
         Route::Agent(sub_path) => {
             let core_request = match convert::read_request(request, agent::MAX_BODY).await {

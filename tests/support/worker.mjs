@@ -18,7 +18,7 @@ export function newCookieKeys(kid = 'k1') {
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
  * every line the Worker wrote to the console.
  */
-export async function startWorker(bindings, { assets = true, port } = {}) {
+export async function startWorker(bindings, { assets = true, port, buildDir = 'build' } = {}) {
   const logs = [];
   const collect = (stream) => {
     stream.setEncoding('utf8');
@@ -26,9 +26,12 @@ export async function startWorker(bindings, { assets = true, port } = {}) {
   };
   const mf = new Miniflare({
     modules: true,
-    scriptPath: path.join(ROOT, 'build/index.js'),
-    modulesRoot: path.join(ROOT, 'build'),
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'], fallthrough: true }],
+    scriptPath: path.join(ROOT, buildDir, 'entry.mjs'),
+    modulesRoot: path.join(ROOT, buildDir),
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
     compatibilityDate: '2026-04-01',
     kvNamespaces: ['SESSIONS'],
     bindings,
