@@ -32,7 +32,7 @@ pub enum BffError {
     #[error("method not allowed")]
     MethodNotAllowed {
         /// Value of the `Allow` header.
-        allow: &'static str,
+        allow: String,
     },
     /// Agent request body over 16 KiB.
     #[error("request body too large")]
@@ -115,7 +115,9 @@ impl BffError {
         });
         let mut response = json_response(self.status(), &body);
         if let Self::MethodNotAllowed { allow } = self {
-            response.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+            if let Ok(value) = http::HeaderValue::from_str(allow) {
+                response.headers_mut().insert(http::header::ALLOW, value);
+            }
         }
         response
     }
@@ -138,7 +140,7 @@ mod tests {
 
     #[test]
     fn method_not_allowed_carries_allow() {
-        let response = BffError::MethodNotAllowed { allow: "POST" }.to_response();
+        let response = BffError::MethodNotAllowed { allow: "POST".into() }.to_response();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(response.headers()["allow"], "POST");
     }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod oidc;
+pub mod proxy;
 pub mod router;
 pub mod session;
 pub mod web;

@@ -108,6 +108,17 @@ pub fn require_csrf(config: &Config, request: &HttpRequest) -> Result<(), BffErr
 
 /// Handle a request whose path is `AUTH_PATH` + `sub_path`.
 pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest, sub_path: &str) -> HttpResponse {
+    if crate::web::cors::is_preflight(request.method(), request.headers()) {
+        return crate::web::cors::preflight(ctx.config, request.headers(), "GET, POST");
+    }
+    let mut response = dispatch(ctx, request, sub_path).await;
+    for (name, value) in crate::web::cors::response_headers(ctx.config, request.headers()) {
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+async fn dispatch(ctx: &AgentContext<'_>, request: &HttpRequest, sub_path: &str) -> HttpResponse {
     let method = request.method();
     let result = if request.body().len() > MAX_BODY {
         Err(BffError::PayloadTooLarge)
@@ -118,14 +129,31 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest, sub_path: &st
             "/callback" if method == Method::GET => Ok(callback::handle(ctx, request).await),
             "/session" if method == Method::GET => session_info::handle(ctx, request),
             "/userinfo" if method == Method::GET => userinfo::handle(ctx, request).await,
+            "/client.js" if method == Method::GET => Ok(client_js(ctx.config)),
             "/refresh" if method == Method::POST => refresh::handle(ctx, request).await,
             "/logout" if method == Method::POST => logout::handle(ctx, request).await,
-            "/login" | "/callback" | "/session" | "/userinfo" => Err(BffError::MethodNotAllowed { allow: "GET" }),
-            "/login/start" | "/logout" | "/refresh" => Err(BffError::MethodNotAllowed { allow: "POST" }),
+            "/login" | "/callback" | "/session" | "/userinfo" | "/client.js" => {
+                Err(BffError::MethodNotAllowed { allow: "GET".into() })
+            }
+            "/login/start" | "/logout" | "/refresh" => Err(BffError::MethodNotAllowed { allow: "POST".into() }),
             _ => Err(BffError::NotFound),
         }
     };
     result.unwrap_or_else(|e| error_response(ctx.config, request, &e))
+}
+
+/// The browser helper source, with `AUTH_PATH` filled in.
+const CLIENT_JS: &str = include_str!("client.js");
+
+/// `GET /client.js`: the browser helper (API.md section 6).
+fn client_js(config: &Config) -> HttpResponse {
+    let body = CLIENT_JS.replace("__AUTH_PATH__", &config.auth_path);
+    let mut response = http::Response::new(body.into_bytes());
+    let h = response.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=300"));
+    h.insert("x-content-type-options", http::HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// The response for `e`: logged, and for `unauthorized`/`session_expired` every session

@@ -129,6 +129,8 @@ pub struct Config {
     pub allowed_auth_params: Vec<String>,
     /// `LOGIN_ERROR_PATH`.
     pub login_error_path: String,
+    /// `CONTENT_SECURITY_POLICY` for HTML assets; `None` when set to `off`.
+    pub content_security_policy: Option<String>,
 }
 
 /// Default `SCOPES`.
@@ -267,6 +269,13 @@ impl Config {
             return Err(err("LOGIN_ERROR_PATH", "must be a same-origin path starting with / (no query)"));
         }
 
+        let content_security_policy = match get("CONTENT_SECURITY_POLICY") {
+            None => Some(crate::web::security_headers::DEFAULT_CSP.to_string()),
+            Some(v) if v == "off" => None,
+            Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(v),
+            Some(_) => return Err(err("CONTENT_SECURITY_POLICY", "must be printable ASCII on one line, or off")),
+        };
+
         let api_routes = parse_api_routes(get("API_ROUTES").as_deref().unwrap_or("[]"), &auth_path)?;
 
         Ok(Self {
@@ -287,6 +296,7 @@ impl Config {
             post_logout_redirect_uri,
             allowed_auth_params,
             login_error_path,
+            content_security_policy,
         })
     }
 }

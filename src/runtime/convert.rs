@@ -44,3 +44,14 @@ pub fn to_worker(response: HttpResponse) -> Result<Response> {
     }
     Ok(Response::from_bytes(body)?.with_status(parts.status.as_u16()).with_headers(headers))
 }
+
+/// The method, URL and headers of a Worker request, with an empty body (the proxy
+/// streams the body separately).
+pub fn head_of(request: &Request) -> Result<HttpRequest> {
+    let url = request.url()?;
+    let mut builder = http::Request::builder().method(request.method().to_string().as_str()).uri(url.as_str());
+    for (name, value) in request.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    builder.body(Vec::new()).map_err(|e| worker::Error::RustError(format!("request head: {e}")))
+}

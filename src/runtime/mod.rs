@@ -1,10 +1,12 @@
 //! The Worker glue: the `fetch` event, per-isolate state, and conversions between
 //! `worker` types and the core's `http` types. No decisions are made here.
 
+mod assets;
 mod convert;
 mod env_vars;
 mod fetch_client;
 mod logger;
+mod proxy;
 
 use crate::agent::{self, AgentContext, SharedState};
 use crate::config::{Config, ConfigError};
@@ -63,7 +65,10 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
     if url.path() == "/__edge-bff-test/panic" {
         panic!("test hook: deliberate panic");
     }
-    match router::route(config, url.path()) {
+    let path = url.path().to_string();
+    let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
+    let ctx = AgentContext { config, shared: &isolate.shared, http: &http, now: now() };
+    match router::route(config, &path) {
         Route::Agent(sub_path) => {
             let core_request = match convert::read_request(request, agent::MAX_BODY).await {
                 Ok(r) => r,
@@ -72,14 +77,9 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
                     return convert::to_worker(e.to_response());
                 }
             };
-            let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
-            let ctx = AgentContext { config, shared: &isolate.shared, http: &http, now: now() };
             convert::to_worker(agent::handle(&ctx, &core_request, sub_path).await)
         }
-        Route::Proxy(..) => convert::to_worker(BffError::NotFound.to_response()),
-        Route::Asset => match env.assets("ASSETS") {
-            Ok(assets) => assets.fetch_request(request).await,
-            Err(_) => convert::to_worker(BffError::NotFound.to_response()),
-        },
+        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request).await,
+        Route::Asset => assets::serve(config, &env, request).await,
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod cookies;
+pub mod cors;
 pub mod csrf;
 pub mod query;
 pub mod response;
+pub mod security_headers;

@@ -7,9 +7,11 @@ import { mkdirSync } from 'node:fs';
 import { startProvider, DEMO_USER } from '../support/idp.mjs';
 import { startWorker, newCookieKeys, freePort, ROOT } from '../support/worker.mjs';
 import { launchChromium } from '../support/browser.mjs';
+import { startDemoApi } from '../support/demo-api.mjs';
 
 const ARTIFACTS = path.join(ROOT, 'tests/.artifacts');
 let idp;
+let api;
 let w;
 let browser;
 let origin;
@@ -19,8 +21,16 @@ before(async () => {
   const port = await freePort();
   origin = `http://localhost:${port}`;
   idp = await startProvider({ redirectOrigin: origin, clientSecret: 'browser-test-secret' });
+  api = await startDemoApi();
   w = await startWorker(
-    { OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'browser-test-secret', PUBLIC_ORIGIN: origin, COOKIE_KEYS: newCookieKeys() },
+    {
+      OIDC_ISSUER: idp.issuer,
+      CLIENT_ID: 'edge-bff',
+      CLIENT_SECRET: 'browser-test-secret',
+      PUBLIC_ORIGIN: origin,
+      COOKIE_KEYS: newCookieKeys(),
+      API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `http://127.0.0.1:${api.port}/` }]),
+    },
     { port },
   );
   browser = await launchChromium();
@@ -29,12 +39,15 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await w?.close();
+  await api?.close();
   await idp?.close();
 });
 
-test('log in through the demo SPA, see the user, log out', async () => {
+test('log in through the demo SPA, see the user, call the API through the proxy, log out in one tab and the other notices', async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
   try {
     await page.goto(`${origin}/`);
     await page.waitForSelector('#login:visible');
@@ -60,6 +73,18 @@ test('log in through the demo SPA, see the user, log out', async () => {
     assert.equal(session.sameSite, 'Strict');
     assert.equal(await page.evaluate(() => document.cookie), '', 'JavaScript sees no cookie');
 
+    await page.click('#call-api');
+    await page.waitForSelector('#api-result:visible');
+    const result = await page.textContent('#api-result');
+    assert.match(result, /^200\n/);
+    const body = JSON.parse(result.slice(4));
+    assert.equal(body.message, 'Hello from the demo API');
+    assert.equal(body.bearer_token_received, true, 'the proxy added the access token');
+
+    const other = await context.newPage();
+    await other.goto(`${origin}/`);
+    await other.waitForSelector('#user-name:visible');
+
     await page.click('#logout');
     await page.waitForURL(`${idp.issuer}/session/end**`);
     await page.click('button[autofocus], button:has-text("Yes")');
@@ -68,6 +93,10 @@ test('log in through the demo SPA, see the user, log out', async () => {
     assert.equal(await page.textContent('#status'), 'Not logged in.');
     const after = await context.cookies(origin);
     assert.ok(!after.some((c) => c.name.startsWith('__Host-bff-session')), 'session cookies cleared');
+    // The other tab heard about the logout over BroadcastChannel and updated itself.
+    await other.waitForSelector('#login:visible', { timeout: 5000 });
+    assert.equal(await other.textContent('#status'), 'Not logged in.');
+    assert.deepEqual(errors, [], 'no script errors (CSP allows the app)');
   } finally {
     await context.close();
   }

@@ -9,10 +9,10 @@ import { BASE } from './worker.mjs';
  * Drive the provider from `authorizationUrl` until it redirects back to the Worker.
  * Returns the callback URL (path + query on BASE).
  */
-export async function authorizeAtProvider(authorizationUrl, { user = DEMO_USER, idpJar = new CookieJar() } = {}) {
+export async function authorizeAtProvider(authorizationUrl, { user = DEMO_USER, idpJar = new CookieJar(), base = BASE } = {}) {
   let url = authorizationUrl;
   for (let step = 0; step < 12; step++) {
-    if (url.startsWith(BASE)) return url;
+    if (url.startsWith(base)) return url;
     const res = await fetch(url, { redirect: 'manual', headers: { cookie: idpJar.header() } });
     idpJar.update(res);
     if (res.status >= 300 && res.status < 400) {
@@ -36,16 +36,17 @@ export async function authorizeAtProvider(authorizationUrl, { user = DEMO_USER, 
 }
 
 /**
- * Full login against worker `w` (from startWorker). Returns
+ * Full login against worker `w` (from startWorker, or any object with a `fetch(path, init)`
+ * that does not follow redirects; `base` is the Worker's origin). Returns
  * { jar, loginResponse, callbackResponse, callbackUrl } where `jar` holds the Worker's cookies.
  */
-export async function login(w, { returnTo = '/', jar = new CookieJar(), idpJar } = {}) {
+export async function login(w, { returnTo = '/', jar = new CookieJar(), idpJar, base = BASE } = {}) {
   const loginResponse = await w.fetch(`/auth/login?return_to=${encodeURIComponent(returnTo)}`, {
     headers: { cookie: jar.header() },
   });
   assert.equal(loginResponse.status, 302, 'login redirects to the provider');
   jar.update(loginResponse);
-  const callbackUrl = await authorizeAtProvider(loginResponse.headers.get('location'), { idpJar });
+  const callbackUrl = await authorizeAtProvider(loginResponse.headers.get('location'), { idpJar, base });
   const callbackResponse = await w.fetch(callbackUrl, { headers: { cookie: jar.header() } });
   const setCookies = jar.update(callbackResponse);
   return { jar, loginResponse, callbackResponse, callbackUrl, setCookies };

@@ -1,4 +1,6 @@
-// The demo SPA: everything goes through the Worker's agent under /auth with cookies only.
+// The demo SPA: everything goes through the Worker's browser helper, /auth/client.js.
+import * as bff from '/auth/client.js';
+
 const $ = (id) => document.getElementById(id);
 
 function show(id, on) {
@@ -12,13 +14,9 @@ function showError(text) {
 
 async function refresh() {
   $('js-cookies').textContent = JSON.stringify(document.cookie);
-  const authError = new URLSearchParams(location.search).get('auth_error');
-  if (authError) showError(`Login failed: ${authError}`);
   let session;
   try {
-    const res = await fetch('/auth/session', { credentials: 'same-origin' });
-    session = await res.json();
-    if (!res.ok) throw new Error(session.error ?? res.status);
+    session = await bff.session();
   } catch (e) {
     $('status').textContent = `Could not reach the agent (${e.message}).`;
     return;
@@ -30,27 +28,34 @@ async function refresh() {
     $('expires-at').textContent = new Date(session.expires_at * 1000).toLocaleString();
   } else {
     $('status').textContent = 'Not logged in.';
+    show('api-result', false);
   }
   show('authenticated', session.authenticated);
   show('anonymous', !session.authenticated);
 }
 
-$('login').addEventListener('click', () => {
-  location.assign(`/auth/login?return_to=${encodeURIComponent(location.pathname)}`);
-});
+const authError = new URLSearchParams(location.search).get('auth_error');
+if (authError) showError(`Login failed: ${authError}`);
+
+$('login').addEventListener('click', () => bff.login(location.pathname));
 
 $('logout').addEventListener('click', async () => {
-  const res = await fetch('/auth/logout', { method: 'POST', headers: { 'X-CSRF': '1' }, credentials: 'same-origin' });
-  const body = await res.json();
-  if (!res.ok) return showError(`Logout failed: ${body.error}`);
-  location.assign(body.logout_url);
+  try {
+    await bff.logout();
+  } catch (e) {
+    showError(e.message);
+  }
 });
 
 $('call-api').addEventListener('click', async () => {
-  const res = await fetch('/api/hello', { headers: { 'X-CSRF': '1' }, credentials: 'same-origin' });
-  const text = await res.text();
-  $('api-result').textContent = `${res.status}\n${text}`;
+  const res = await bff.fetch('/api/hello');
+  $('api-result').textContent = `${res.status}\n${await res.text()}`;
   show('api-result', true);
 });
+
+// Another tab logged out: show it here too.
+bff.onLogout(() => refresh());
+// A 401 from the API: show the login button instead of navigating away.
+bff.onUnauthenticated(() => refresh());
 
 refresh();

@@ -1,0 +1,180 @@
+//! Header hygiene of proxied requests and responses (API.md section 4, SECURITY.md
+//! group 7): edge-bff's cookies, the browser's `Authorization` and hop-by-hop headers
+//! never reach the upstream; the upstream never sets cookies on the app's origin.
+
+use crate::config::Config;
+use crate::session::cookie_store::is_session_cookie;
+use crate::web::cookies::parse_cookie_header;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1 and the contract's list).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether `name` is one of edge-bff's own cookies.
+pub fn is_bff_cookie(config: &Config, name: &str) -> bool {
+    is_session_cookie(config, name) || name == config.login_cookie_name()
+}
+
+/// What the proxy adds to the upstream request.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwarding<'a> {
+    /// `Bearer` token, for routes with `token: access`.
+    pub access_token: Option<&'a str>,
+    /// The client's address (`CF-Connecting-IP`), for `X-Forwarded-For`.
+    pub client_ip: Option<&'a str>,
+    /// `https` or `http`, for `X-Forwarded-Proto`.
+    pub proto: &'a str,
+    /// The public host, for `X-Forwarded-Host`.
+    pub host: &'a str,
+}
+
+/// The headers to send upstream, built from the browser's.
+pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
+    let mut named_in_connection: Vec<String> = Vec::new();
+    for value in incoming.get_all(header::CONNECTION) {
+        if let Ok(v) = value.to_str() {
+            named_in_connection.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()));
+        }
+    }
+    let mut out = HeaderMap::new();
+    for (name, value) in incoming {
+        let n = name.as_str();
+        if HOP_BY_HOP.contains(&n)
+            || named_in_connection.iter().any(|c| c == n)
+            || n == "authorization"
+            || n == "cookie"
+            || n == "host"
+            || n == "content-length"
+            || n.starts_with("x-forwarded-")
+            || n == "forwarded"
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    // The browser's other cookies pass; edge-bff's do not.
+    let kept: Vec<String> =
+        parse_cookie_header(incoming.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()))
+            .into_iter()
+            .filter(|(name, _)| !is_bff_cookie(config, name))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+    if !kept.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+            out.insert(header::COOKIE, v);
+        }
+    }
+    if let Some(token) = forwarding.access_token {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
+            out.insert(header::AUTHORIZATION, v);
+        }
+    }
+    let forwarded_for = match (incoming.get("x-forwarded-for").and_then(|v| v.to_str().ok()), forwarding.client_ip) {
+        (Some(prior), Some(ip)) => Some(format!("{prior}, {ip}")),
+        (None, Some(ip)) => Some(ip.to_string()),
+        (Some(prior), None) => Some(prior.to_string()),
+        (None, None) => None,
+    };
+    let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), v);
+        }
+    };
+    if let Some(ff) = forwarded_for {
+        set(&mut out, "x-forwarded-for", &ff);
+    }
+    set(&mut out, "x-forwarded-proto", forwarding.proto);
+    set(&mut out, "x-forwarded-host", forwarding.host);
+    out
+}
+
+/// Names of upstream response headers that never reach the browser.
+pub fn is_dropped_response_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "set-cookie" || n == "set-cookie2" || HOP_BY_HOP.contains(&n.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::config_with;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cleans_and_adds() {
+        let config = config_with(&[]);
+        let incoming = headers(&[
+            ("cookie", "__Host-bff-session=sealed; theme=dark; __Host-bff-session.2=x; __Host-bff-login=y"),
+            ("cookie", "lang=en"),
+            ("authorization", "Bearer from-the-browser"),
+            ("connection", "keep-alive, X-Secret-Hop"),
+            ("x-secret-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-host", "evil.example"),
+            ("accept", "application/json"),
+            ("x-csrf", "1"),
+        ]);
+        let out = upstream_request_headers(
+            &config,
+            &incoming,
+            Forwarding {
+                access_token: Some("at-123"),
+                client_ip: Some("203.0.113.9"),
+                proto: "https",
+                host: "app.example.com",
+            },
+        );
+        assert_eq!(out["authorization"], "Bearer at-123");
+        assert_eq!(out["cookie"], "theme=dark; lang=en");
+        for gone in ["connection", "x-secret-hop", "keep-alive", "te", "upgrade", "proxy-authorization"] {
+            assert!(out.get(gone).is_none(), "{gone}");
+        }
+        assert_eq!(out["x-forwarded-for"], "10.0.0.1, 203.0.113.9");
+        assert_eq!(out["x-forwarded-proto"], "https");
+        assert_eq!(out["x-forwarded-host"], "app.example.com");
+        assert_eq!(out["accept"], "application/json");
+        assert_eq!(out.get_all("authorization").iter().count(), 1);
+    }
+
+    #[test]
+    fn only_bff_cookies_means_no_cookie_header_and_no_token_for_token_none() {
+        let config = config_with(&[]);
+        let incoming = headers(&[("cookie", "__Host-bff-session=sealed"), ("authorization", "Basic abc")]);
+        let out = upstream_request_headers(
+            &config,
+            &incoming,
+            Forwarding { access_token: None, client_ip: None, proto: "https", host: "app.example.com" },
+        );
+        assert!(out.get("cookie").is_none());
+        assert!(out.get("authorization").is_none());
+        assert!(out.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn response_headers_dropped() {
+        for name in ["Set-Cookie", "set-cookie", "Transfer-Encoding", "Connection"] {
+            assert!(is_dropped_response_header(name));
+        }
+        assert!(!is_dropped_response_header("content-type"));
+    }
+}

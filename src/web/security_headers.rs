@@ -1,0 +1,48 @@
+//! Security headers on the SPA's static assets (API.md section 1, SECURITY.md): a strict
+//! Content-Security-Policy (operator-overridable with `CONTENT_SECURITY_POLICY`),
+//! `X-Content-Type-Options`, `Referrer-Policy`, and framing refused.
+
+use crate::config::Config;
+use http::header::{HeaderName, HeaderValue};
+
+/// The default policy: same-origin everything, no inline script, no plugins, no framing.
+pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Headers to add to an asset response of `content_type`.
+pub fn for_asset(config: &Config, content_type: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = vec![(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"))];
+    let html = content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    if html {
+        if let Some(csp) = config.content_security_policy.as_deref() {
+            if let Ok(v) = HeaderValue::from_str(csp) {
+                out.push((HeaderName::from_static("content-security-policy"), v));
+            }
+        }
+        out.push((HeaderName::from_static("referrer-policy"), HeaderValue::from_static("same-origin")));
+        out.push((HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY")));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::config_with;
+
+    #[test]
+    fn html_gets_the_policy_other_types_nosniff_only() {
+        let c = config_with(&[]);
+        let html = for_asset(&c, Some("text/html; charset=utf-8"));
+        assert!(html.iter().any(|(n, v)| n == "content-security-policy" && v == DEFAULT_CSP));
+        assert!(html.iter().any(|(n, v)| n == "referrer-policy" && v == "same-origin"));
+        assert!(html.iter().any(|(n, v)| n == "x-content-type-options" && v == "nosniff"));
+        assert_eq!(for_asset(&c, Some("text/javascript")).len(), 1);
+        let custom = config_with(&[("CONTENT_SECURITY_POLICY", "default-src 'self' https://cdn.example")]);
+        assert!(for_asset(&custom, Some("text/html"))
+            .iter()
+            .any(|(n, v)| n == "content-security-policy" && v == "default-src 'self' https://cdn.example"));
+        let off = config_with(&[("CONTENT_SECURITY_POLICY", "off")]);
+        assert!(!for_asset(&off, Some("text/html")).iter().any(|(n, _)| n == "content-security-policy"));
+    }
+}

@@ -1,0 +1,82 @@
+// A real HTTP upstream for proxy tests: records everything it receives and answers
+//   /echo...            JSON of what arrived (method, url, headers, body length + sha256)
+//   /bytes?n=N          N deterministic binary bytes
+//   /upload             the request body back, byte for byte (application/octet-stream)
+//   /set-cookie         a response that tries to set cookies
+//   /status/NNN         that status with a small JSON body
+//   /unauthorized-once?id=X  401 for the first call with a given id, 200 afterwards
+//   /slow?ms=N          answers after N ms
+import http from 'node:http';
+import { createHash } from 'node:crypto';
+
+export function deterministicBytes(n) {
+  const buf = Buffer.alloc(n);
+  let x = 0x12345678;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    buf[i] = x & 0xff;
+  }
+  return buf;
+}
+
+export async function startUpstream({ port = 0 } = {}) {
+  const seen = [];
+  const rejectedIds = new Set();
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks);
+    const url = new URL(req.url, 'http://upstream');
+    const record = {
+      method: req.method,
+      url: req.url,
+      path: url.pathname,
+      headers: req.headers,
+      rawHeaders: req.rawHeaders,
+      bodyLength: body.length,
+      bodySha256: createHash('sha256').update(body).digest('hex'),
+    };
+    seen.push(record);
+    const json = (status, obj, extra = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', ...extra });
+      res.end(JSON.stringify(obj));
+    };
+    if (url.pathname.endsWith('/bytes')) {
+      const n = Number(url.searchParams.get('n') ?? 1024);
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': n });
+      return res.end(deterministicBytes(n));
+    }
+    if (url.pathname.endsWith('/upload')) {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      return res.end(body);
+    }
+    if (url.pathname.endsWith('/set-cookie')) {
+      res.setHeader('set-cookie', ['upstream=1; Path=/', '__Host-bff-session=evil; Path=/; Secure']);
+      return json(200, { ok: true });
+    }
+    const status = /\/status\/(\d{3})$/.exec(url.pathname);
+    if (status) return json(Number(status[1]), { status: Number(status[1]) });
+    if (url.pathname.endsWith('/unauthorized-once')) {
+      const id = url.searchParams.get('id') ?? '';
+      if (!rejectedIds.has(id)) {
+        rejectedIds.add(id);
+        return json(401, { error: 'invalid_token' });
+      }
+      return json(200, { ok: true });
+    }
+    if (url.pathname.endsWith('/always-401')) return json(401, { error: 'invalid_token' });
+    if (url.pathname.endsWith('/slow')) {
+      await new Promise((r) => setTimeout(r, Number(url.searchParams.get('ms') ?? 1000)));
+      return json(200, { slow: true });
+    }
+    return json(200, record);
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    server,
+    seen,
+    port: server.address().port,
+    base: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+  };
+}
