@@ -8,7 +8,7 @@ use crate::oidc::authorize::LoginState;
 use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::{verify_signed, ProviderError, VerifyError};
 use crate::oidc::token::exchange_code;
-use crate::session::{access_token_expiry, cookie_store, Session};
+use crate::session::{access_token_expiry, Session};
 use crate::web::cookies::{clear_cookie, find, SameSite};
 use crate::web::query::{parse_query, single};
 use crate::web::response::{add_set_cookies, redirect, HttpRequest, HttpResponse};
@@ -58,7 +58,7 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpRespon
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
     let mut set_cookies = vec![clear_cookie(&login_cookie, SameSite::Lax)];
     let location = match complete(ctx, request, &cookies).await {
-        Ok((session, return_to)) => match cookie_store::store(ctx.config, &session, &present, ctx.now) {
+        Ok((session, return_to)) => match ctx.store.create(&session, &present, ctx.now).await {
             Ok(headers) => {
                 log::info!("login complete for sub {}", short(&session.sub));
                 set_cookies.extend(headers);

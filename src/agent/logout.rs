@@ -2,7 +2,7 @@
 
 use super::{request_cookies, require_csrf, AgentContext};
 use crate::error::BffError;
-use crate::session::cookie_store::{self, Loaded};
+use crate::session::store::Loaded;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 
@@ -11,9 +11,9 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
     require_csrf(ctx.config, request)?;
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let session = match cookie_store::load(ctx.config, &cookies) {
-        Loaded::Valid { session, .. } => Some(session),
-        Loaded::Absent | Loaded::Invalid => None,
+    let (session, handle) = match ctx.store.load(&cookies, ctx.now).await {
+        Loaded::Valid { session, handle } => (Some(session), Some(handle)),
+        Loaded::Absent | Loaded::Invalid | Loaded::Missing => (None, None),
     };
     let logout_url = match ctx.metadata().await {
         Ok(meta) => {
@@ -52,6 +52,6 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
         log::info!("logout for sub {}", s.sub.chars().take(8).collect::<String>());
     }
     let mut response = json_response(StatusCode::OK, &serde_json::json!({ "logout_url": logout_url }));
-    add_set_cookies(&mut response, &cookie_store::clear(ctx.config, &present));
+    add_set_cookies(&mut response, &ctx.store.delete(handle.as_ref(), &present).await);
     Ok(response)
 }

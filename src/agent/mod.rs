@@ -2,6 +2,7 @@
 //! logout. Handlers return `Result<HttpResponse, BffError>`; [`handle`] turns errors
 //! into responses in one place and logs their detail.
 
+mod backchannel;
 mod callback;
 mod login;
 mod logout;
@@ -14,7 +15,9 @@ use crate::error::BffError;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::provider::{self, ProviderCache, ProviderError};
 use crate::session::coalesce::Coalescer;
-use crate::session::cookie_store::{self, Loaded};
+use crate::session::cookie_store;
+use crate::session::kv_store::KvBackend;
+use crate::session::store::{Handle, Loaded, SessionStore};
 use crate::session::{Inactive, Session};
 use crate::web::client::HttpClient;
 use crate::web::cookies::parse_cookie_header;
@@ -45,6 +48,10 @@ pub struct AgentContext<'a> {
     pub shared: &'a SharedState,
     /// Outgoing HTTP (timeouts, no redirects).
     pub http: &'a dyn HttpClient,
+    /// Where sessions live (cookies or KV).
+    pub store: &'a dyn SessionStore,
+    /// The `SESSIONS` KV namespace, when bound (back-channel logout).
+    pub kv: Option<&'a dyn KvBackend>,
     /// Current Unix time in seconds.
     pub now: u64,
 }
@@ -61,14 +68,14 @@ impl AgentContext<'_> {
     }
 }
 
-/// The request's session, which must exist and be active. Returns it with whether it
-/// was sealed under an older key. Errors: no or unreadable session → `unauthorized`;
-/// an expired access token without refresh token → `session_expired`.
-pub fn load_required(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<(Session, bool), BffError> {
-    match cookie_store::load(ctx.config, cookies) {
-        Loaded::Absent | Loaded::Invalid => Err(BffError::Unauthorized),
-        Loaded::Valid { session, stale_key } => match session.check_active(ctx.now, ctx.config.session_idle_timeout) {
-            Ok(()) => Ok((*session, stale_key)),
+/// The request's session, which must exist and be active, with its store handle.
+/// Errors: no, unreadable or missing session → `unauthorized`; an expired access token
+/// without refresh token → `session_expired`.
+pub async fn load_required(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<(Session, Handle), BffError> {
+    match ctx.store.load(cookies, ctx.now).await {
+        Loaded::Absent | Loaded::Invalid | Loaded::Missing => Err(BffError::Unauthorized),
+        Loaded::Valid { session, handle } => match session.check_active(ctx.now, ctx.config.session_idle_timeout) {
+            Ok(()) => Ok((*session, handle)),
             Err(Inactive::AccessExpiredNoRefresh) => {
                 Err(BffError::SessionExpired("access token expired and no refresh token".into()))
             }
@@ -127,7 +134,8 @@ async fn dispatch(ctx: &AgentContext<'_>, request: &HttpRequest, sub_path: &str)
             "/login" if method == Method::GET => login::navigate(ctx, request).await,
             "/login/start" if method == Method::POST => login::start_json(ctx, request).await,
             "/callback" if method == Method::GET => Ok(callback::handle(ctx, request).await),
-            "/session" if method == Method::GET => session_info::handle(ctx, request),
+            "/session" if method == Method::GET => session_info::handle(ctx, request).await,
+            "/backchannel-logout" if method == Method::POST => backchannel::handle(ctx, request).await,
             "/userinfo" if method == Method::GET => userinfo::handle(ctx, request).await,
             "/client.js" if method == Method::GET => Ok(client_js(ctx.config)),
             "/refresh" if method == Method::POST => refresh::handle(ctx, request).await,
@@ -135,7 +143,9 @@ async fn dispatch(ctx: &AgentContext<'_>, request: &HttpRequest, sub_path: &str)
             "/login" | "/callback" | "/session" | "/userinfo" | "/client.js" => {
                 Err(BffError::MethodNotAllowed { allow: "GET".into() })
             }
-            "/login/start" | "/logout" | "/refresh" => Err(BffError::MethodNotAllowed { allow: "POST".into() }),
+            "/login/start" | "/logout" | "/refresh" | "/backchannel-logout" => {
+                Err(BffError::MethodNotAllowed { allow: "POST".into() })
+            }
             _ => Err(BffError::NotFound),
         }
     };

@@ -6,7 +6,8 @@ use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::verify_signed;
 use crate::oidc::token::{self, TokenError};
 use crate::session::coalesce::{key_of, WAIT_TICK_MS};
-use crate::session::{access_token_expiry, cookie_store, Session};
+use crate::session::store::Handle;
+use crate::session::{access_token_expiry, Session};
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 
@@ -50,8 +51,15 @@ impl From<RefreshError> for BffError {
 
 /// Refresh `session`'s tokens. Concurrent refreshes of the same refresh token in this
 /// isolate make one token-endpoint call; a refresh finished in the last 30 s is reused.
-/// The absolute expiry never moves.
-pub async fn refresh_session(ctx: &AgentContext<'_>, session: &Session) -> Result<Session, BffError> {
+/// In KV mode a refused refresh token first re-reads the record: another isolate may
+/// have refreshed (and rotated) it already. The absolute expiry never moves.
+/// Returns the new session and whether this request produced it (the "leader", which
+/// alone writes it to KV).
+pub async fn refresh_session(
+    ctx: &AgentContext<'_>,
+    session: &Session,
+    handle: &Handle,
+) -> Result<(Session, bool), BffError> {
     let Some(refresh_token) = session.refresh_token.as_deref() else {
         return Err(BffError::SessionExpired("no refresh token and the access token expired".into()));
     };
@@ -68,7 +76,23 @@ pub async fn refresh_session(ctx: &AgentContext<'_>, session: &Session) -> Resul
     if !led {
         log::info!("refresh for sub {} served by a concurrent or recent refresh", short(&session.sub));
     }
-    let refreshed = result?;
+    let refreshed = match result {
+        Ok(r) => r,
+        Err(RefreshError::Rejected(code)) => {
+            if let Some(current) = ctx.store.reload(handle, ctx.now).await {
+                if current.refresh_token != session.refresh_token
+                    && current.check_active(ctx.now, ctx.config.session_idle_timeout).is_ok()
+                {
+                    log::info!("refresh token refused ({code}) but the stored session was refreshed elsewhere");
+                    return Ok((current, false));
+                }
+            }
+            // The session is over: remove its server-side state too (KV mode).
+            ctx.store.delete(Some(handle), &[]).await;
+            return Err(RefreshError::Rejected(code).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut next = session.clone();
     next.access_token = refreshed.access_token;
     next.access_expires_at = refreshed.access_expires_at;
@@ -79,7 +103,7 @@ pub async fn refresh_session(ctx: &AgentContext<'_>, session: &Session) -> Resul
         next.id_token = it;
     }
     next.last_seen = ctx.now;
-    Ok(next)
+    Ok((next, led))
 }
 
 async fn call_token_endpoint(ctx: &AgentContext<'_>, session: &Session, refresh_token: &str) -> RefreshResult {
@@ -126,10 +150,10 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
     require_csrf(ctx.config, request)?;
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let (session, _) = load_required(ctx, &cookies)?;
-    let next = refresh_session(ctx, &session).await?;
+    let (session, handle) = load_required(ctx, &cookies).await?;
+    let (next, led) = refresh_session(ctx, &session, &handle).await?;
     let mut response =
         json_response(StatusCode::OK, &serde_json::json!({ "access_token_expires_at": next.access_expires_at }));
-    add_set_cookies(&mut response, &cookie_store::store(ctx.config, &next, &present, ctx.now)?);
+    add_set_cookies(&mut response, &ctx.store.update(&next, &handle, &present, ctx.now, led).await?);
     Ok(response)
 }

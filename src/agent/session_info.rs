@@ -2,7 +2,8 @@
 
 use super::{request_cookies, AgentContext};
 use crate::error::BffError;
-use crate::session::cookie_store::{self, Loaded};
+use crate::session::cookie_store;
+use crate::session::store::Loaded;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 use serde_json::json;
@@ -11,7 +12,7 @@ use serde_json::json;
 pub const TOUCH_INTERVAL: u64 = 60;
 
 /// Answer `/session`.
-pub fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
     let not_logged_in = |clear: bool| {
@@ -21,13 +22,14 @@ pub fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpRespo
         }
         response
     };
-    let (mut session, stale_key) = match cookie_store::load(ctx.config, &cookies) {
-        Loaded::Absent => return Ok(not_logged_in(false)),
+    let (mut session, handle) = match ctx.store.load(&cookies, ctx.now).await {
+        // A KV record not found (yet): not logged in, but the cookie is left alone.
+        Loaded::Absent | Loaded::Missing => return Ok(not_logged_in(false)),
         Loaded::Invalid => {
             log::info!("session cookie present but does not open");
             return Ok(not_logged_in(true));
         }
-        Loaded::Valid { session, stale_key } => (session, stale_key),
+        Loaded::Valid { session, handle } => (session, handle),
     };
     if let Err(why) = session.check_active(ctx.now, ctx.config.session_idle_timeout) {
         log::info!("session inactive: {why:?}");
@@ -47,9 +49,9 @@ pub fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpRespo
         }),
     );
     let touch = ctx.config.session_idle_timeout > 0 && ctx.now.saturating_sub(session.last_seen) >= TOUCH_INTERVAL;
-    if stale_key || touch {
+    if handle.needs_reseal() || touch {
         session.last_seen = ctx.now;
-        add_set_cookies(&mut response, &cookie_store::store(ctx.config, &session, &present, ctx.now)?);
+        add_set_cookies(&mut response, &ctx.store.update(&session, &handle, &present, ctx.now, true).await?);
     }
     Ok(response)
 }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::crypto::{seal, Purpose};
 use crate::oidc::authorize::LoginState;
+use crate::session::store::{CookieStore, SessionStore};
 use crate::testutil::{block_on, config_with, discovery_json, FakeHttp, TestKeys};
 use serde_json::json;
 
@@ -24,13 +25,14 @@ impl Fixture {
         Self { config: config_with(&[]), shared: SharedState::default(), http, keys }
     }
 
-    fn ctx(&self, now: u64) -> AgentContext<'_> {
-        AgentContext { config: &self.config, shared: &self.shared, http: &self.http, now }
+    fn ctx<'a>(&'a self, store: &'a dyn SessionStore, now: u64) -> AgentContext<'a> {
+        AgentContext { config: &self.config, shared: &self.shared, http: &self.http, store, kv: None, now }
     }
 
     fn run(&self, request: HttpRequest, now: u64) -> HttpResponse {
         let path = request.uri().path().strip_prefix("/auth").unwrap().to_string();
-        block_on(handle(&self.ctx(now), &request, &path))
+        let store = CookieStore { config: &self.config, deny_list: None };
+        block_on(handle(&self.ctx(&store, now), &request, &path))
     }
 
     fn id_token(&self, alg: &str, nonce: &str, change: impl FnOnce(&mut serde_json::Value)) -> String {

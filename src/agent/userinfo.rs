@@ -4,7 +4,7 @@
 use super::refresh::refresh_session;
 use super::{load_required, request_cookies, require_csrf, AgentContext};
 use crate::error::BffError;
-use crate::session::{cookie_store, Session};
+use crate::session::Session;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 
@@ -39,18 +39,20 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
     require_csrf(ctx.config, request)?;
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let (mut session, mut rewrite) = load_required(ctx, &cookies)?;
+    let (mut session, handle) = load_required(ctx, &cookies).await?;
+    let mut rewrite = handle.needs_reseal();
+    let mut leader = true;
     let meta = ctx.metadata().await?;
     let endpoint = meta.userinfo_endpoint.clone().ok_or(BffError::NotFound)?;
     let mut refreshed = false;
     if ctx.now >= session.access_expires_at {
-        session = refresh_session(ctx, &session).await?;
+        (session, leader) = refresh_session(ctx, &session, &handle).await?;
         refreshed = true;
         rewrite = true;
     }
     let mut answer = call(ctx, &endpoint, &session).await?;
     if matches!(answer, Answer::Unauthorized) && !refreshed && session.refresh_token.is_some() {
-        session = refresh_session(ctx, &session).await?;
+        (session, leader) = refresh_session(ctx, &session, &handle).await?;
         rewrite = true;
         answer = call(ctx, &endpoint, &session).await?;
     }
@@ -59,7 +61,7 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
     };
     let mut response = json_response(StatusCode::OK, &serde_json::Value::Object(claims));
     if rewrite {
-        add_set_cookies(&mut response, &cookie_store::store(ctx.config, &session, &present, ctx.now)?);
+        add_set_cookies(&mut response, &ctx.store.update(&session, &handle, &present, ctx.now, leader).await?);
     }
     Ok(response)
 }

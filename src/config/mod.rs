@@ -221,9 +221,7 @@ impl Config {
 
         let session_store = match get("SESSION_STORE").as_deref() {
             None | Some("cookie") => SessionStoreKind::Cookie,
-            // Accepted by the contract; refused until the KV store exists rather than
-            // silently falling back to cookies.
-            Some("kv") => return Err(err("SESSION_STORE", "kv is not available in this version; use cookie")),
+            Some("kv") => SessionStoreKind::Kv,
             Some(_) => return Err(err("SESSION_STORE", "must be cookie or kv")),
         };
 

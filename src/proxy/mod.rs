@@ -9,6 +9,7 @@ use crate::agent::refresh::refresh_session;
 use crate::agent::{load_required, require_csrf, AgentContext};
 use crate::config::{ApiRoute, Config};
 use crate::error::BffError;
+use crate::session::store::Handle;
 use crate::session::Session;
 use crate::web::response::HttpRequest;
 use http::Method;
@@ -41,15 +42,28 @@ pub fn target(config: &Config, route: &ApiRoute, rest: &str, request: &HttpReque
     Ok(url)
 }
 
+/// A session loaded for a proxied call.
+pub struct CallSession {
+    /// The session (refreshed when needed).
+    pub session: Session,
+    /// Its store handle.
+    pub handle: Handle,
+    /// It changed (or needs re-sealing) and must be written back.
+    pub rewrite: bool,
+    /// This request produced the change (KV writes only then).
+    pub leader: bool,
+}
+
 /// The session for a proxied call, refreshed when its access token expires within
-/// [`REFRESH_MARGIN`]. Returns the session and whether it must be written back.
-pub async fn session_for_call(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<(Session, bool), BffError> {
-    let (session, stale_key) = load_required(ctx, cookies)?;
+/// [`REFRESH_MARGIN`].
+pub async fn session_for_call(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<CallSession, BffError> {
+    let (session, handle) = load_required(ctx, cookies).await?;
     if ctx.now.saturating_add(REFRESH_MARGIN) >= session.access_expires_at {
-        let next = refresh_session(ctx, &session).await?;
-        return Ok((next, true));
+        let (next, leader) = refresh_session(ctx, &session, &handle).await?;
+        return Ok(CallSession { session: next, handle, rewrite: true, leader });
     }
-    Ok((session, stale_key))
+    let rewrite = handle.needs_reseal();
+    Ok(CallSession { session, handle, rewrite, leader: true })
 }
 
 /// What to do with an upstream answer.

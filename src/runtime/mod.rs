@@ -5,13 +5,16 @@ mod assets;
 mod convert;
 mod env_vars;
 mod fetch_client;
+mod kv;
 mod logger;
 mod proxy;
 
 use crate::agent::{self, AgentContext, SharedState};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, SessionStoreKind};
 use crate::error::BffError;
 use crate::router::{self, Route};
+use crate::session::kv_store::{KvBackend, KvStore};
+use crate::session::store::{CookieStore, SessionStore};
 use std::cell::RefCell;
 use std::rc::Rc;
 use worker::{event, Context, Env, Request, Response, Result};
@@ -67,7 +70,19 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     let path = url.path().to_string();
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
-    let ctx = AgentContext { config, shared: &isolate.shared, http: &http, now: now() };
+    let kv = env.kv("SESSIONS").ok().map(kv::WorkerKv);
+    let kv_backend = kv.as_ref().map(|k| k as &dyn KvBackend);
+    let cookie_store = CookieStore { config, deny_list: kv_backend };
+    let kv_store = kv_backend.map(|kv| KvStore { config, kv });
+    let store: &dyn SessionStore = match (config.session_store, &kv_store) {
+        (SessionStoreKind::Kv, Some(kv_store)) => kv_store,
+        (SessionStoreKind::Kv, None) => {
+            log::error!("configuration error: SESSION_STORE=kv needs the SESSIONS KV binding");
+            return convert::to_worker(BffError::Configuration("SESSIONS binding missing".into()).to_response());
+        }
+        (SessionStoreKind::Cookie, _) => &cookie_store,
+    };
+    let ctx = AgentContext { config, shared: &isolate.shared, http: &http, store, kv: kv_backend, now: now() };
     match router::route(config, &path) {
         Route::Agent(sub_path) => {
             let core_request = match convert::read_request(request, agent::MAX_BODY).await {

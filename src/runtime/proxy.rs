@@ -9,7 +9,6 @@ use crate::config::RouteToken;
 use crate::error::BffError;
 use crate::proxy::headers::{is_dropped_response_header, upstream_request_headers, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
-use crate::session::cookie_store;
 use crate::web::client::race_timeout;
 use crate::web::cors;
 use std::time::Duration;
@@ -39,10 +38,10 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
     };
     let cookies = request_cookies(&head);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let (mut session, mut rewrite) = match route.token {
-        RouteToken::None => (None, false),
+    let mut call = match route.token {
+        RouteToken::None => None,
         RouteToken::Access => match proxy::session_for_call(ctx, &cookies).await {
-            Ok((s, rewrite)) => (Some(s), rewrite),
+            Ok(c) => Some(c),
             Err(e) => return finish(error_response(config, &head, &e)),
         },
     };
@@ -60,7 +59,7 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
             config,
             head.headers(),
             Forwarding {
-                access_token: session.as_ref().map(|s| s.access_token.as_str()),
+                access_token: call.as_ref().map(|c| c.session.access_token.as_str()),
                 client_ip: client_ip.as_deref(),
                 proto: &proto,
                 host: &host,
@@ -70,14 +69,15 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
             Ok(r) => r,
             Err(e) => return finish(error_response(config, &head, &e)),
         };
-        match proxy::after_upstream(response.status_code(), head.method(), session.is_some(), retried) {
+        match proxy::after_upstream(response.status_code(), head.method(), call.is_some(), retried) {
             AfterUpstream::Return => break response,
             AfterUpstream::RefreshAndRetry => {
-                let Some(current) = session.as_ref() else { break response };
-                match refresh_session(ctx, current).await {
-                    Ok(next) => {
-                        session = Some(next);
-                        rewrite = true;
+                let Some(current) = call.as_mut() else { break response };
+                match refresh_session(ctx, &current.session, &current.handle).await {
+                    Ok((next, leader)) => {
+                        current.session = next;
+                        current.rewrite = true;
+                        current.leader = leader;
                         retried = true;
                     }
                     Err(e) => return finish(error_response(config, &head, &e)),
@@ -85,10 +85,8 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
             }
             AfterUpstream::Reject => {
                 let mut rejected = error_response(config, &head, &BffError::TokenRejected);
-                if let (true, Some(s)) = (rewrite, session.as_ref()) {
-                    if let Ok(set) = cookie_store::store(config, s, &present, ctx.now) {
-                        crate::web::response::add_set_cookies(&mut rejected, &set);
-                    }
+                if let Some(set) = write_back(ctx, call.as_ref(), &present).await {
+                    crate::web::response::add_set_cookies(&mut rejected, &set);
                 }
                 return finish(rejected);
             }
@@ -106,17 +104,26 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
             headers.append(name.as_str(), v)?;
         }
     }
-    if let (true, Some(s)) = (rewrite, session.as_ref()) {
-        match cookie_store::store(config, s, &present, ctx.now) {
-            Ok(set) => {
-                for cookie in set {
-                    headers.append("set-cookie", &cookie)?;
-                }
-            }
-            Err(e) => log::error!("{e}"),
-        }
+    for cookie in write_back(ctx, call.as_ref(), &present).await.unwrap_or_default() {
+        headers.append("set-cookie", &cookie)?;
     }
     Ok(upstream.with_headers(headers))
+}
+
+/// Store a session that changed during the call; `Set-Cookie` values, if any.
+async fn write_back(
+    ctx: &AgentContext<'_>,
+    call: Option<&proxy::CallSession>,
+    present: &[&str],
+) -> Option<Vec<String>> {
+    let call = call.filter(|c| c.rewrite)?;
+    match ctx.store.update(&call.session, &call.handle, present, ctx.now, call.leader).await {
+        Ok(set) => Some(set),
+        Err(e) => {
+            log::error!("{e}");
+            None
+        }
+    }
 }
 
 /// One upstream call: no redirects followed, response headers within the time limit.

@@ -2,6 +2,7 @@
 //! `{prefix}-session.1`, `.2`, … when the sealed text passes [`CHUNK_SIZE`] bytes.
 //! Every write also clears the session cookies it no longer uses.
 
+use super::store::{Handle, Loaded};
 use super::Session;
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
@@ -12,22 +13,6 @@ use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
 pub const CHUNK_SIZE: usize = 3800;
 /// Most chunks read or written (about 38 KB; larger sessions need `SESSION_STORE=kv`).
 pub const MAX_CHUNKS: usize = 10;
-
-/// What the request's session cookies hold.
-#[derive(Debug)]
-pub enum Loaded {
-    /// No session cookie at all.
-    Absent,
-    /// Session cookies are present but do not open (tampered, foreign, removed key).
-    Invalid,
-    /// A session that opened; `resealed` says it was sealed under an older key.
-    Valid {
-        /// The session.
-        session: Box<Session>,
-        /// Sealed under a key other than the current one (re-seal on the next write).
-        stale_key: bool,
-    },
-}
 
 /// Whether `name` is one of edge-bff's session cookies (the main one or a chunk).
 pub fn is_session_cookie(config: &Config, name: &str) -> bool {
@@ -65,7 +50,10 @@ pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
     };
     match serde_json::from_slice::<Session>(&plain) {
         Ok(session) => Loaded::Valid {
-            stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),
+            handle: Handle {
+                kv_id: None,
+                stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),
+            },
             session: Box::new(session),
         },
         Err(_) => Loaded::Invalid,

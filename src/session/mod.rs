@@ -2,6 +2,8 @@
 
 pub mod coalesce;
 pub mod cookie_store;
+pub mod kv_store;
+pub mod store;
 
 use crate::crypto::b64url_decode;
 use crate::oidc::jws::Claims;
@@ -113,3 +115,6 @@ pub fn access_token_expiry(access_token: &str, expires_in: Option<u64>, now: u64
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod store_suite;

@@ -1,4 +1,5 @@
-use super::cookie_store::{self, is_session_cookie, Loaded, CHUNK_SIZE};
+use super::cookie_store::{self, is_session_cookie, CHUNK_SIZE};
+use super::store::Loaded;
 use super::*;
 use crate::testutil::{config_with, KEY};
 use crate::web::cookies::parse_cookie_header;
@@ -41,9 +42,9 @@ fn small_session_round_trips_in_one_cookie() {
     let header = browser_after(&set);
     let cookies = parse_cookie_header([header.as_str()].into_iter());
     match cookie_store::load(&config, &cookies) {
-        Loaded::Valid { session, stale_key } => {
+        Loaded::Valid { session, handle } => {
             assert_eq!(*session, s);
-            assert!(!stale_key);
+            assert!(!handle.needs_reseal());
         }
         other => panic!("{other:?}"),
     }
@@ -108,7 +109,7 @@ fn key_rotation_opens_old_and_reports_stale() {
     let cookies = parse_cookie_header([header.as_str()].into_iter());
     let rotated = config_with(&[("COOKIE_KEYS", &format!("k2:{} k1:{KEY}", "A".repeat(43)))]);
     match cookie_store::load(&rotated, &cookies) {
-        Loaded::Valid { stale_key, .. } => assert!(stale_key),
+        Loaded::Valid { handle, .. } => assert!(handle.needs_reseal()),
         other => panic!("{other:?}"),
     }
     let removed = config_with(&[("COOKIE_KEYS", &format!("k2:{}", "A".repeat(43)))]);

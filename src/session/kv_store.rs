@@ -1,0 +1,289 @@
+//! KV mode (API.md section 7): the cookie holds the sealed raw 32 bytes of a random
+//! session id; the record lives under `session:` + hex(SHA-256(id)), sealed with the
+//! KV-record key and that KV key as associated data, with an `expirationTtl` of the
+//! remaining lifetime (at least KV's minimum of 60 s). Index entries
+//! `idx:sid:<hash>:<record hash>` and `idx:sub:<hash>:<record hash>` let back-channel
+//! logout find every session of a `sid` or `sub` with a prefix listing.
+
+use super::store::{Handle, Loaded, SessionStore};
+use super::{cookie_store, Session};
+use crate::config::Config;
+use crate::crypto::{open, random_bytes, seal, Purpose};
+use crate::error::BffError;
+use crate::web::client::LocalFuture;
+use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
+use sha2::{Digest, Sha256};
+
+/// KV's smallest `expirationTtl`.
+pub const KV_MIN_TTL: u64 = 60;
+/// Edge cache time of deny-list reads (how long a back-channel logout may take to reach
+/// every location in cookie mode).
+pub const DENY_LIST_CACHE_TTL: u64 = 60;
+
+/// Why a KV operation failed (detail for the log).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("KV: {0}")]
+pub struct KvError(pub String);
+
+/// The few Workers KV operations edge-bff needs; in-memory in native tests.
+pub trait KvBackend {
+    /// The value under `key`; `cache_ttl` lets the edge cache it that many seconds.
+    fn get<'a>(&'a self, key: &'a str, cache_ttl: Option<u64>) -> LocalFuture<'a, Result<Option<Vec<u8>>, KvError>>;
+    /// Store `value` under `key`, expiring after `ttl` seconds (at least 60).
+    fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: u64) -> LocalFuture<'a, Result<(), KvError>>;
+    /// Delete `key` (no error if absent).
+    fn delete<'a>(&'a self, key: &'a str) -> LocalFuture<'a, Result<(), KvError>>;
+    /// Keys starting with `prefix` (at most 1000).
+    fn list<'a>(&'a self, prefix: &'a str) -> LocalFuture<'a, Result<Vec<String>, KvError>>;
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hash_hex(text: &[u8]) -> String {
+    hex(&Sha256::digest(text))
+}
+
+/// The KV key of the record of session id `id`.
+pub fn record_key(id: &[u8; 32]) -> String {
+    format!("session:{}", hash_hex(id))
+}
+
+fn sid_prefix(sid: &str) -> String {
+    format!("idx:sid:{}:", hash_hex(sid.as_bytes()))
+}
+
+fn sub_prefix(sub: &str) -> String {
+    format!("idx:sub:{}:", hash_hex(sub.as_bytes()))
+}
+
+fn deny_key(sid: &str) -> String {
+    format!("deny:sid:{}", hash_hex(sid.as_bytes()))
+}
+
+/// Whether `sid` is on the cookie-mode deny-list. A KV failure counts as "not denied"
+/// (logged): the deny-list narrows sessions, it never breaks them.
+pub async fn is_sid_denied(kv: &dyn KvBackend, sid: &str) -> bool {
+    match kv.get(&deny_key(sid), Some(DENY_LIST_CACHE_TTL)).await {
+        Ok(found) => found.is_some(),
+        Err(e) => {
+            log::error!("{e} (deny-list read)");
+            false
+        }
+    }
+}
+
+/// Put `sid` on the cookie-mode deny-list for `ttl` seconds (`SESSION_MAX_AGE`).
+pub async fn deny_sid(kv: &dyn KvBackend, sid: &str, ttl: u64) -> Result<(), KvError> {
+    kv.put(&deny_key(sid), b"1".to_vec(), ttl.max(KV_MIN_TTL)).await
+}
+
+/// End every KV session with this `sid` (if given) or else of this `sub`. Returns how
+/// many records were deleted.
+pub async fn end_sessions(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>) -> Result<usize, KvError> {
+    let prefix = match (sid, sub) {
+        (Some(sid), _) => sid_prefix(sid),
+        (None, Some(sub)) => sub_prefix(sub),
+        (None, None) => return Ok(0),
+    };
+    let mut ended = 0;
+    for index_key in kv.list(&prefix).await? {
+        if let Some(record_hash) = index_key.rsplit(':').next() {
+            let record = format!("session:{record_hash}");
+            // Index entries outlive logouts; count only sessions that still existed.
+            if kv.get(&record, None).await?.is_some() {
+                kv.delete(&record).await?;
+                ended += 1;
+            }
+        }
+        kv.delete(&index_key).await?;
+    }
+    Ok(ended)
+}
+
+/// KV mode session store.
+pub struct KvStore<'a> {
+    /// Keys, names and lifetimes.
+    pub config: &'a Config,
+    /// The `SESSIONS` namespace.
+    pub kv: &'a dyn KvBackend,
+}
+
+impl KvStore<'_> {
+    fn cookie_name(&self) -> String {
+        self.config.session_cookie_name()
+    }
+
+    fn open_id(&self, cookies: &[(&str, &str)]) -> Result<Option<([u8; 32], bool)>, ()> {
+        let name = self.cookie_name();
+        let Some((_, value)) = cookies.iter().find(|(n, v)| *n == name && !v.is_empty()) else {
+            return if cookies.iter().any(|(n, _)| cookie_store::is_session_cookie(self.config, n)) {
+                Err(())
+            } else {
+                Ok(None)
+            };
+        };
+        let plain = open(&self.config.cookie_keys, Purpose::Cookie, name.as_bytes(), value).ok_or(())?;
+        let id: [u8; 32] = plain.try_into().map_err(|_| ())?;
+        let stale = crate::crypto::seal::kid_of(value) != Some(self.config.cookie_keys.current().kid());
+        Ok(Some((id, stale)))
+    }
+
+    async fn read(&self, id: &[u8; 32]) -> Result<Option<Session>, KvError> {
+        let key = record_key(id);
+        let Some(sealed) = self.kv.get(&key, None).await? else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(sealed).map_err(|_| KvError("record is not text".into()))?;
+        let plain = open(&self.config.cookie_keys, Purpose::KvRecord, key.as_bytes(), &text)
+            .ok_or_else(|| KvError("record does not open (foreign or removed key)".into()))?;
+        serde_json::from_slice(&plain).map(Some).map_err(|_| KvError("record is not a session".into()))
+    }
+
+    async fn write(&self, id: &[u8; 32], session: &Session, now: u64) -> Result<(), BffError> {
+        let key = record_key(id);
+        let json = serde_json::to_vec(session).map_err(|e| BffError::Server(format!("session serialise: {e}")))?;
+        let sealed = seal(&self.config.cookie_keys, Purpose::KvRecord, key.as_bytes(), &json)?;
+        let ttl = session.expires_at.saturating_sub(now).max(KV_MIN_TTL);
+        self.kv.put(&key, sealed.into_bytes(), ttl).await.map_err(|e| BffError::Server(e.to_string()))
+    }
+
+    fn id_cookie(&self, id: &[u8; 32], session: &Session, now: u64) -> Result<String, BffError> {
+        let name = self.cookie_name();
+        let sealed = seal(&self.config.cookie_keys, Purpose::Cookie, name.as_bytes(), id)?;
+        Ok(set_cookie(&name, &sealed, session.expires_at.saturating_sub(now), SameSite::Strict))
+    }
+}
+
+impl SessionStore for KvStore<'_> {
+    fn load<'a>(&'a self, cookies: &'a [(&'a str, &'a str)], _now: u64) -> LocalFuture<'a, Loaded> {
+        Box::pin(async move {
+            let (id, stale_key) = match self.open_id(cookies) {
+                Ok(None) => return Loaded::Absent,
+                Err(()) => return Loaded::Invalid,
+                Ok(Some(found)) => found,
+            };
+            match self.read(&id).await {
+                Ok(Some(session)) => {
+                    Loaded::Valid { session: Box::new(session), handle: Handle { kv_id: Some(id), stale_key } }
+                }
+                Ok(None) => Loaded::Missing,
+                Err(e) => {
+                    log::error!("{e}");
+                    Loaded::Missing
+                }
+            }
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        session: &'a Session,
+        present: &'a [&'a str],
+        now: u64,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
+        Box::pin(async move {
+            let id = random_bytes::<32>()?;
+            self.write(&id, session, now).await?;
+            let record_hash = hash_hex(&id);
+            let ttl = session.expires_at.saturating_sub(now).max(KV_MIN_TTL);
+            let mut index = vec![format!("{}{record_hash}", sub_prefix(&session.sub))];
+            if let Some(sid) = &session.sid {
+                index.push(format!("{}{record_hash}", sid_prefix(sid)));
+            }
+            for key in index {
+                if let Err(e) = self.kv.put(&key, Vec::new(), ttl).await {
+                    // The session works without its index; only back-channel logout misses it.
+                    log::error!("{e} (index write)");
+                }
+            }
+            let name = self.cookie_name();
+            let mut headers = vec![self.id_cookie(&id, session, now)?];
+            for old in present.iter().filter(|n| cookie_store::is_session_cookie(self.config, n) && **n != name) {
+                headers.push(clear_cookie(old, SameSite::Strict));
+            }
+            Ok(headers)
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        session: &'a Session,
+        handle: &'a Handle,
+        _present: &'a [&'a str],
+        now: u64,
+        leader: bool,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
+        Box::pin(async move {
+            let id = handle.kv_id.ok_or_else(|| BffError::Server("KV update without a session id".into()))?;
+            if leader {
+                self.write(&id, session, now).await?;
+            }
+            if handle.stale_key {
+                return Ok(vec![self.id_cookie(&id, session, now)?]);
+            }
+            Ok(Vec::new())
+        })
+    }
+
+    fn delete<'a>(&'a self, handle: Option<&'a Handle>, present: &'a [&'a str]) -> LocalFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            if let Some(id) = handle.and_then(|h| h.kv_id) {
+                if let Err(e) = self.kv.delete(&record_key(&id)).await {
+                    log::error!("{e} (record delete at logout)");
+                }
+            }
+            cookie_store::clear(self.config, present)
+        })
+    }
+
+    fn reload<'a>(&'a self, handle: &'a Handle, _now: u64) -> LocalFuture<'a, Option<Session>> {
+        Box::pin(async move {
+            let id = handle.kv_id?;
+            self.read(&id).await.ok().flatten()
+        })
+    }
+}
+
+/// An in-memory [`KvBackend`] with KV's TTL rule, for native tests.
+#[cfg(test)]
+#[derive(Default)]
+pub struct MemoryKv {
+    /// key → (value, expires at)
+    pub entries: std::cell::RefCell<std::collections::BTreeMap<String, (Vec<u8>, u64)>>,
+    /// Writes seen, by key.
+    pub writes: std::cell::RefCell<Vec<String>>,
+    /// The clock used for expiry.
+    pub now: std::cell::Cell<u64>,
+}
+
+#[cfg(test)]
+impl KvBackend for MemoryKv {
+    fn get<'a>(&'a self, key: &'a str, _cache_ttl: Option<u64>) -> LocalFuture<'a, Result<Option<Vec<u8>>, KvError>> {
+        let now = self.now.get();
+        let value = self.entries.borrow().get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone());
+        Box::pin(std::future::ready(Ok(value)))
+    }
+
+    fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: u64) -> LocalFuture<'a, Result<(), KvError>> {
+        let result = if ttl < KV_MIN_TTL {
+            Err(KvError(format!("expirationTtl {ttl} under {KV_MIN_TTL}")))
+        } else {
+            self.entries.borrow_mut().insert(key.to_string(), (value, self.now.get() + ttl));
+            self.writes.borrow_mut().push(key.to_string());
+            Ok(())
+        };
+        Box::pin(std::future::ready(result))
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> LocalFuture<'a, Result<(), KvError>> {
+        self.entries.borrow_mut().remove(key);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn list<'a>(&'a self, prefix: &'a str) -> LocalFuture<'a, Result<Vec<String>, KvError>> {
+        let keys = self.entries.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+        Box::pin(std::future::ready(Ok(keys)))
+    }
+}

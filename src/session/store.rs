@@ -1,0 +1,129 @@
+//! Where a session lives between requests: one interface ([`SessionStore`]) with two
+//! implementations, sealed cookies ([`CookieStore`]) and Workers KV
+//! ([`super::kv_store::KvStore`]). One test suite runs against both (`store_suite`).
+
+use super::cookie_store;
+use super::Session;
+use crate::config::Config;
+use crate::error::BffError;
+use crate::web::client::LocalFuture;
+
+/// What a store remembers about a loaded session to write it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handle {
+    /// KV mode: the random session id in the cookie.
+    pub(crate) kv_id: Option<[u8; 32]>,
+    /// The cookie was sealed under an older key (re-seal on the next write).
+    pub(crate) stale_key: bool,
+}
+
+impl Handle {
+    /// Whether the next response should rewrite the cookie even if nothing else changed.
+    pub fn needs_reseal(&self) -> bool {
+        self.stale_key
+    }
+}
+
+/// The request's session, as a store found it.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No session cookie at all.
+    Absent,
+    /// Session cookies that do not open (tampered, foreign, removed key): clear them.
+    Invalid,
+    /// KV mode: the cookie opens but no record was found (expired, deleted, not yet
+    /// replicated, or KV unreachable): not logged in; the cookie is left alone.
+    Missing,
+    /// A session.
+    Valid {
+        /// The session.
+        session: Box<Session>,
+        /// How to write it back.
+        handle: Handle,
+    },
+}
+
+/// The session store interface. Futures are `!Send` (Workers are single-threaded).
+pub trait SessionStore {
+    /// Read the session named by the request's cookies.
+    fn load<'a>(&'a self, cookies: &'a [(&'a str, &'a str)], now: u64) -> LocalFuture<'a, Loaded>;
+
+    /// Store a new session (after login); `Set-Cookie` values for the response.
+    fn create<'a>(
+        &'a self,
+        session: &'a Session,
+        present: &'a [&'a str],
+        now: u64,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>>;
+
+    /// Store a changed session. `leader` is false when another request of this isolate
+    /// produced the same change (a coalesced refresh): KV then writes nothing (one write
+    /// per change, KV allows one per second per key); cookies are always rewritten.
+    fn update<'a>(
+        &'a self,
+        session: &'a Session,
+        handle: &'a Handle,
+        present: &'a [&'a str],
+        now: u64,
+        leader: bool,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>>;
+
+    /// End the session: delete server-side state; `Set-Cookie` values clearing cookies.
+    fn delete<'a>(&'a self, handle: Option<&'a Handle>, present: &'a [&'a str]) -> LocalFuture<'a, Vec<String>>;
+
+    /// Read the stored session again (KV: another isolate may have refreshed it).
+    fn reload<'a>(&'a self, handle: &'a Handle, now: u64) -> LocalFuture<'a, Option<Session>>;
+}
+
+/// Cookie mode: the whole session sealed into cookies ([`cookie_store`]).
+pub struct CookieStore<'a> {
+    /// Keys and cookie names.
+    pub config: &'a Config,
+    /// Optional deny-list of back-channel-logged-out `sid`s (when KV is bound).
+    pub deny_list: Option<&'a dyn super::kv_store::KvBackend>,
+}
+
+impl SessionStore for CookieStore<'_> {
+    fn load<'a>(&'a self, cookies: &'a [(&'a str, &'a str)], _now: u64) -> LocalFuture<'a, Loaded> {
+        Box::pin(async move {
+            let loaded = cookie_store::load(self.config, cookies);
+            if let (Some(kv), Loaded::Valid { session, .. }) = (self.deny_list, &loaded) {
+                if let Some(sid) = &session.sid {
+                    if super::kv_store::is_sid_denied(kv, sid).await {
+                        log::info!("session ended by back-channel logout (sid deny-list)");
+                        return Loaded::Invalid;
+                    }
+                }
+            }
+            loaded
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        session: &'a Session,
+        present: &'a [&'a str],
+        now: u64,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
+        Box::pin(async move { cookie_store::store(self.config, session, present, now) })
+    }
+
+    fn update<'a>(
+        &'a self,
+        session: &'a Session,
+        _handle: &'a Handle,
+        present: &'a [&'a str],
+        now: u64,
+        _leader: bool,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
+        Box::pin(async move { cookie_store::store(self.config, session, present, now) })
+    }
+
+    fn delete<'a>(&'a self, _handle: Option<&'a Handle>, present: &'a [&'a str]) -> LocalFuture<'a, Vec<String>> {
+        Box::pin(async move { cookie_store::clear(self.config, present) })
+    }
+
+    fn reload<'a>(&'a self, _handle: &'a Handle, _now: u64) -> LocalFuture<'a, Option<Session>> {
+        Box::pin(async { None })
+    }
+}
