@@ -5,8 +5,20 @@
 #   - the Worker with the demo SPA under `wrangler dev` on http://localhost:8787.
 # Ctrl-C stops all three.
 #
-# Environment: DEV_PORT (8787), IDP_PORT (9000), API_PORT (9100).
+# Sessions in sealed cookies by default; `scripts/dev.sh --kv` (or SESSION_STORE=kv) keeps
+# them in the local KV namespace instead. Either way the provider sends back-channel
+# logout to the Worker when you log out at the provider.
+#
+# Environment: DEV_PORT (8787), IDP_PORT (9000), API_PORT (9100), SESSION_STORE.
 set -euo pipefail
+SESSION_STORE="${SESSION_STORE:-cookie}"
+for arg in "$@"; do
+  case "$arg" in
+    --kv) SESSION_STORE=kv ;;
+    --cookie) SESSION_STORE=cookie ;;
+    *) echo "usage: scripts/dev.sh [--kv|--cookie]" >&2; exit 2 ;;
+  esac
+done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
@@ -38,6 +50,7 @@ CLIENT_SECRET=edge-bff-dev-secret
 PUBLIC_ORIGIN=$ORIGIN
 COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
 API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"}]
+SESSION_STORE=$SESSION_STORE
 EOF
 
 pids=()
@@ -51,7 +64,8 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 IDP_PORT=$IDP_PORT IDP_CLIENT_ID=edge-bff-dev IDP_CLIENT_SECRET=edge-bff-dev-secret \
-  IDP_REDIRECT_ORIGIN="$ORIGIN" node tests/support/idp.mjs > >(grep -v WARNING) 2>&1 &
+  IDP_REDIRECT_ORIGIN="$ORIGIN" IDP_BACKCHANNEL_LOGOUT_URI="http://127.0.0.1:$DEV_PORT/auth/backchannel-logout" \
+  node tests/support/idp.mjs > >(grep -v WARNING) 2>&1 &
 pids+=($!)
 API_PORT=$API_PORT node tests/support/demo-api.mjs &
 pids+=($!)
@@ -69,6 +83,7 @@ cat <<EOF
     app:              $ORIGIN
     OpenID provider:  http://localhost:$IDP_PORT   user: demo   password: demo-password
     demo API:         http://127.0.0.1:$API_PORT  (reached through $ORIGIN/api/)
+    sessions:         $SESSION_STORE  (scripts/dev.sh --kv for KV)
   Ctrl-C stops everything.
 
 EOF

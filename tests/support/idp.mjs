@@ -103,6 +103,12 @@ export async function startProvider(opts = {}) {
       Grant: 86400,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // oidc-provider refuses outgoing calls to loopback addresses (SSRF protection); this
+    // local provider must reach the local Worker for back-channel logout.
+    fetch: (url, options) => {
+      const { dispatcher: _ssrfGuard, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = `<!doctype html><title>Error</title><h1>${escapeHtml(out.error)}</h1><p>${escapeHtml(out.error_description ?? '')}</p>`;

@@ -47,11 +47,41 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
       keys.RS256 = rotated;
     },
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+    /**
+     * A back-channel logout token for `sub`/`sid` (either may be null), with an optional
+     * defect: bad-signature, alg-none, wrong-iss, wrong-aud, no-events, nonce, no-subject,
+     * old-iat, unknown-kid.
+     */
+    async logoutToken({ sub = 'user-1', sid = null, defect = null } = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      const c = { iss: issuer, aud: clientId, iat: now, jti: b64u(randomBytes(8)), events: { 'http://schemas.openid.net/event/backchannel-logout': {} } };
+      if (sub) c.sub = sub;
+      if (sid) c.sid = sid;
+      if (defect === 'wrong-iss') c.iss = 'http://localhost:1/other';
+      if (defect === 'wrong-aud') c.aud = 'someone-else';
+      if (defect === 'no-events') delete c.events;
+      if (defect === 'nonce') c.nonce = 'n';
+      if (defect === 'no-subject') { delete c.sub; delete c.sid; }
+      if (defect === 'old-iat') c.iat = now - 3600;
+      if (defect === 'alg-none') return `${b64u(JSON.stringify({ alg: 'none' }))}.${b64u(JSON.stringify(c))}.`;
+      const key = defect === 'unknown-kid' ? stranger : keys.ES256;
+      let token = await new SignJWT(c).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'logout+jwt' }).sign(key.privateKey);
+      if (defect === 'bad-signature') {
+        const [h, p, sig] = token.split('.');
+        const bytes = Buffer.from(sig, 'base64url');
+        bytes[3] ^= 1;
+        token = `${h}.${p}.${b64u(bytes)}`;
+      }
+      return token;
+    },
   };
 
   function claimsFor(sub, nonce) {
     const now = Math.floor(Date.now() / 1000);
-    return { iss: issuer, aud: clientId, sub, nonce, iat: now, exp: now + 600, name: 'Test User', sid: 'sid-' + sub };
+    const c = { iss: issuer, aud: clientId, sub, nonce, iat: now, exp: now + 600, name: 'Test User', sid: idp.scenario.sid ?? 'sid-' + sub };
+    // Large providers' tokens: group lists and the like.
+    if (idp.scenario.padding) c.groups = Array.from({ length: Math.ceil(idp.scenario.padding / 30) }, (_, i) => `group-${String(i).padStart(4, '0')}-${'x'.repeat(24)}`);
+    return c;
   }
 
   async function signIdToken(claims) {

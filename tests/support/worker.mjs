@@ -18,7 +18,7 @@ export function newCookieKeys(kid = 'k1') {
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
  * every line the Worker wrote to the console.
  */
-export async function startWorker(bindings, { assets = true, port, buildDir = 'build' } = {}) {
+export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist } = {}) {
   const logs = [];
   const collect = (stream) => {
     stream.setEncoding('utf8');
@@ -33,7 +33,8 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
     ],
     compatibilityDate: '2026-04-01',
-    kvNamespaces: ['SESSIONS'],
+    kvNamespaces: kv ? ['SESSIONS'] : [],
+    ...(kvPersist ? { kvPersist } : {}),
     bindings,
     assets: assets
       ? {
