@@ -19,8 +19,9 @@ export function deterministicBytes(n) {
   return buf;
 }
 
-export async function startUpstream({ port = 0 } = {}) {
+export async function startUpstream({ port = 0, record = true } = {}) {
   const seen = [];
+  const recordRequests = record;
   const rejectedIds = new Set();
   const server = http.createServer(async (req, res) => {
     const chunks = [];
@@ -36,7 +37,7 @@ export async function startUpstream({ port = 0 } = {}) {
       bodyLength: body.length,
       bodySha256: createHash('sha256').update(body).digest('hex'),
     };
-    seen.push(record);
+    if (recordRequests) seen.push(record);
     const json = (status, obj, extra = {}) => {
       res.writeHead(status, { 'content-type': 'application/json', ...extra });
       res.end(JSON.stringify(obj));

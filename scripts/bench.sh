@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Performance figures of edge-bff (not part of scripts/test.sh; run it after test.sh has
+# installed the tools): the release Worker against a pass-through Worker built the same
+# way, under Miniflare's own listener with wrk as the load (alternating rounds), the wasm
+# size, a fresh isolate's first response, and the CPU cost of the hot paths in wasm32
+# and natively.
+#
+# Environment: BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BOOTSTRAP_SKIP_BROWSER=1 scripts/bootstrap.sh >/dev/null
+source scripts/env.sh
+if ! command -v wrk >/dev/null; then
+  echo "bench: installing wrk (Debian)"
+  apt-get install -y -qq wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } ||
+    { echo "bench: could not install wrk" >&2; exit 1; }
+fi
+
+echo "bench: building the release Worker, the pass-through Worker and the CPU benchmark"
+scripts/build.sh >target/bench-build.log 2>&1 || { tail -30 target/bench-build.log; exit 1; }
+PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" CARGO="$DEB_CARGO" CARGO_TARGET_DIR="$ROOT/target" \
+  worker-build --release --out-dir "$ROOT/target/bench-passthrough" tests/bench/passthrough \
+  >>target/bench-build.log 2>&1 || { tail -30 target/bench-build.log; exit 1; }
+(cd tests/bench/cpu && PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" CARGO_TARGET_DIR="$ROOT/target" \
+  "$DEB_CARGO" build --release --lib --target wasm32-unknown-unknown) >>target/bench-build.log 2>&1 ||
+  { tail -30 target/bench-build.log; exit 1; }
+wasm-bindgen --target nodejs --out-dir target/bench-cpu-wasm \
+  target/wasm32-unknown-unknown/release/bench_cpu.wasm >>target/bench-build.log 2>&1
+cargo build -q --release -p bench-cpu --bin bench-cpu-native
+
+echo
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), node $(node --version)"
+scripts/wasm-size.sh
+(cd tests && node bench/bench.mjs) 2>&1 | grep -v 'oidc-provider WARNING'
+echo
+node tests/bench/cpu.mjs target/bench-cpu-wasm
+echo
+target/release/bench-cpu-native
