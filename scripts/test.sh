@@ -38,8 +38,8 @@ stage "cargo fmt --check"
 cargo fmt --all -- --check
 record fmt $?
 
-stage "cargo clippy --all-targets -- -D warnings"
-cargo clippy --quiet --all-targets -- -D warnings
+stage "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --quiet --workspace --all-targets -- -D warnings
 record clippy $?
 
 stage "cargo test (native)"

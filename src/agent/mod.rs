@@ -37,6 +37,8 @@ pub struct SharedState {
     pub provider: RefCell<ProviderCache>,
     /// Refreshes in flight and recently finished, by refresh-token hash.
     pub refreshes: Coalescer<refresh::RefreshResult>,
+    /// Recently opened session cookies.
+    pub opened: crate::session::opened_cache::OpenedCache,
 }
 
 /// Everything a handler needs: configuration, per-isolate state, the outgoing HTTP

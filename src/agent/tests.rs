@@ -31,7 +31,7 @@ impl Fixture {
 
     fn run(&self, request: HttpRequest, now: u64) -> HttpResponse {
         let path = request.uri().path().strip_prefix("/auth").unwrap().to_string();
-        let store = CookieStore { config: &self.config, deny_list: None };
+        let store = CookieStore { config: &self.config, deny_list: None, cache: None };
         block_on(handle(&self.ctx(&store, now), &request, &path))
     }
 

@@ -72,7 +72,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
     let kv = env.kv("SESSIONS").ok().map(kv::WorkerKv);
     let kv_backend = kv.as_ref().map(|k| k as &dyn KvBackend);
-    let cookie_store = CookieStore { config, deny_list: kv_backend };
+    let cookie_store = CookieStore { config, deny_list: kv_backend, cache: Some(&isolate.shared.opened) };
     let kv_store = kv_backend.map(|kv| KvStore { config, kv });
     let store: &dyn SessionStore = match (config.session_store, &kv_store) {
         (SessionStoreKind::Kv, Some(kv_store)) => kv_store,

@@ -2,6 +2,7 @@
 //! `{prefix}-session.1`, `.2`, … when the sealed text passes [`CHUNK_SIZE`] bytes.
 //! Every write also clears the session cookies it no longer uses.
 
+use super::opened_cache::OpenedCache;
 use super::store::{Handle, Loaded};
 use super::Session;
 use crate::config::Config;
@@ -26,6 +27,11 @@ pub fn is_session_cookie(config: &Config, name: &str) -> bool {
 
 /// Read the session from the request's cookies.
 pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
+    load_cached(config, cookies, None)
+}
+
+/// [`load`], remembering opened cookies in `cache` (see [`super::opened_cache`]).
+pub fn load_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&OpenedCache>) -> Loaded {
     let base = config.session_cookie_name();
     let present = cookies.iter().any(|(n, _)| is_session_cookie(config, n));
     if !present {
@@ -45,17 +51,23 @@ pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
             joined
         }
     };
+    let handle = Handle {
+        kv_id: None,
+        stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),
+    };
+    if let Some(session) = cache.and_then(|c| c.get(&sealed)) {
+        return Loaded::Valid { handle, session: Box::new((*session).clone()) };
+    }
     let Some(plain) = open(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &sealed) else {
         return Loaded::Invalid;
     };
     match serde_json::from_slice::<Session>(&plain) {
-        Ok(session) => Loaded::Valid {
-            handle: Handle {
-                kv_id: None,
-                stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),
-            },
-            session: Box::new(session),
-        },
+        Ok(session) => {
+            if let Some(cache) = cache {
+                cache.put(sealed, std::rc::Rc::new(session.clone()));
+            }
+            Loaded::Valid { handle, session: Box::new(session) }
+        }
         Err(_) => Loaded::Invalid,
     }
 }

@@ -3,6 +3,7 @@
 pub mod coalesce;
 pub mod cookie_store;
 pub mod kv_store;
+pub mod opened_cache;
 pub mod store;
 
 use crate::crypto::b64url_decode;

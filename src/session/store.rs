@@ -81,12 +81,14 @@ pub struct CookieStore<'a> {
     pub config: &'a Config,
     /// Optional deny-list of back-channel-logged-out `sid`s (when KV is bound).
     pub deny_list: Option<&'a dyn super::kv_store::KvBackend>,
+    /// Per-isolate memory of opened cookies (saves AES-GCM and JSON per request).
+    pub cache: Option<&'a super::opened_cache::OpenedCache>,
 }
 
 impl SessionStore for CookieStore<'_> {
     fn load<'a>(&'a self, cookies: &'a [(&'a str, &'a str)], _now: u64) -> LocalFuture<'a, Loaded> {
         Box::pin(async move {
-            let loaded = cookie_store::load(self.config, cookies);
+            let loaded = cookie_store::load_cached(self.config, cookies, self.cache);
             if let (Some(kv), Loaded::Valid { session, .. }) = (self.deny_list, &loaded) {
                 if let Some(sid) = &session.sid {
                     if super::kv_store::is_sid_denied(kv, sid).await {

@@ -64,7 +64,7 @@ struct Kind {
 fn make<'a>(config: &'a Config, kv: Option<&'a MemoryKv>) -> Box<dyn SessionStore + 'a> {
     match kv {
         Some(kv) => Box::new(KvStore { config, kv }),
-        None => Box::new(CookieStore { config, deny_list: None }),
+        None => Box::new(CookieStore { config, deny_list: None, cache: None }),
     }
 }
 
@@ -215,10 +215,37 @@ fn cookie_mode_deny_list() {
     let config = config_with(&[]);
     let kv = MemoryKv::default();
     kv.now.set(NOW);
-    let store = CookieStore { config: &config, deny_list: Some(&kv) };
+    let store = CookieStore { config: &config, deny_list: Some(&kv), cache: None };
     let mut jar = Jar::default();
     jar.apply(&block_on(store.create(&session(1, "sid-9"), &[], NOW)).unwrap());
     assert!(matches!(load(&store, &jar), Loaded::Valid { .. }));
     block_on(super::kv_store::deny_sid(&kv, "sid-9", 3600)).unwrap();
     assert!(matches!(load(&store, &jar), Loaded::Invalid));
+}
+
+#[test]
+fn cookie_store_with_the_opened_cache_answers_the_same() {
+    let config = config_with(&[]);
+    let cache = super::opened_cache::OpenedCache::default();
+    let cached = CookieStore { config: &config, deny_list: None, cache: Some(&cache) };
+    let plain = CookieStore { config: &config, deny_list: None, cache: None };
+    let mut jar = Jar::default();
+    let s = session(10, "sid-c");
+    jar.apply(&block_on(cached.create(&s, &[], NOW)).unwrap());
+    for _ in 0..3 {
+        let (Loaded::Valid { session: a, handle: ha }, Loaded::Valid { session: b, handle: hb }) =
+            (load(&cached, &jar), load(&plain, &jar))
+        else {
+            panic!("both load");
+        };
+        assert_eq!(a, b);
+        assert_eq!(ha, hb);
+    }
+    assert!(cache.get(&jar.0[0].1).is_some(), "remembered after the first open");
+    let mut tampered = jar.clone();
+    tampered.0[0].1.insert(5, 'A');
+    assert!(matches!(load(&cached, &tampered), Loaded::Invalid), "a different text is opened, not looked up");
+    let other_config = config_with(&[("COOKIE_KEYS", &format!("k2:{K2}"))]);
+    let other = CookieStore { config: &other_config, deny_list: None, cache: None };
+    assert!(matches!(load(&other, &jar), Loaded::Invalid));
 }

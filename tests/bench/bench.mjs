@@ -35,6 +35,11 @@ const pass = new Miniflare({
   modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
   compatibilityDate: '2026-04-01',
   bindings: { UPSTREAM: up.base },
+  // workerd reports every connection wrk drops at the end of a run; not news here.
+  handleRuntimeStdio: (stdout, stderr) => {
+    stdout.resume();
+    stderr.resume();
+  },
   host: '127.0.0.1',
   port: passPort,
 });

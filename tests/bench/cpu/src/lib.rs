@@ -30,6 +30,7 @@ const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 pub const OPS: &[&str] = &[
     "seal_session_4k",
     "open_session_4k",
+    "open_session_4k_cached",
     "parse_cookie_header",
     "rewrite_upstream_headers",
     "proxied_request_hot_path",
@@ -193,6 +194,18 @@ pub fn run(op: &str, n: u32) -> u32 {
                 }
             }
         }
+        "open_session_4k_cached" => {
+            let header = cookie_header(&config, &session(4096));
+            let cookies = parse_cookie_header([header.as_str()].into_iter());
+            let cache = edge_bff::session::opened_cache::OpenedCache::default();
+            for _ in 0..n {
+                if let edge_bff::session::store::Loaded::Valid { session, .. } =
+                    cookie_store::load_cached(&config, &cookies, Some(&cache))
+                {
+                    sum = sum.wrapping_add(session.access_token.len() as u32);
+                }
+            }
+        }
         "parse_cookie_header" => {
             let header = cookie_header(&config, &session(1500));
             for _ in 0..n {
@@ -213,7 +226,8 @@ pub fn run(op: &str, n: u32) -> u32 {
             let route = &config.api_routes[0];
             for _ in 0..n {
                 let cookies = agent::request_cookies(&request);
-                let edge_bff::session::store::Loaded::Valid { session, .. } = cookie_store::load(&config, &cookies) else {
+                let edge_bff::session::store::Loaded::Valid { session, .. } = cookie_store::load(&config, &cookies)
+                else {
                     continue;
                 };
                 let _ = session.check_active(NOW, 0);
@@ -229,8 +243,9 @@ pub fn run(op: &str, n: u32) -> u32 {
             let token = sign(&k, alg, &claims("n-1"));
             for _ in 0..n {
                 let verified = UntrustedJws::parse(&token).and_then(|j| j.verify(&set)).expect("verify");
-                let v = validate(verified, Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW })
-                    .expect("valid");
+                let v =
+                    validate(verified, Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW })
+                        .expect("valid");
                 sum = sum.wrapping_add(v.sub.len() as u32);
             }
         }
@@ -249,12 +264,14 @@ pub fn run(op: &str, n: u32) -> u32 {
             let k = keys();
             let idp = MemoryIdp { discovery: discovery(), jwks: jwks(&k), token: Default::default() };
             let shared = SharedState::default();
-            let store = CookieStore { config: &config, deny_list: None };
+            let store = CookieStore { config: &config, deny_list: None, cache: None };
             let name = config.login_cookie_name();
             // Pre-build n callbacks (login state, cookie, signed ID token) outside the timing? The
             // ID token must carry each login's nonce, so signing is part of setup: use one login.
             let login = LoginState::new("/".into(), NOW).expect("login");
-            let sealed = seal(&config.cookie_keys, Purpose::Cookie, name.as_bytes(), &serde_json::to_vec(&login).unwrap()).unwrap();
+            let sealed =
+                seal(&config.cookie_keys, Purpose::Cookie, name.as_bytes(), &serde_json::to_vec(&login).unwrap())
+                    .unwrap();
             let id_token = sign(&k, "RS256", &claims(&login.nonce));
             *idp.token.borrow_mut() = serde_json::json!({
                 "access_token": "at", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "rt", "id_token": id_token,
@@ -296,5 +313,10 @@ fn proxied_request(config: &Config, session_size: usize) -> http::Request<Vec<u8
 }
 
 fn forwarding(access_token: &str) -> Forwarding<'_> {
-    Forwarding { access_token: Some(access_token), client_ip: Some("203.0.113.7"), proto: "https", host: "app.example.com" }
+    Forwarding {
+        access_token: Some(access_token),
+        client_ip: Some("203.0.113.7"),
+        proto: "https",
+        host: "app.example.com",
+    }
 }

@@ -20,5 +20,9 @@ fn main() {
 
 fn iterations(op: &str, quick: bool) -> u32 {
     let base = if op.contains("verify") || op.contains("callback") { 200 } else { 5000 };
-    if quick { base / 10 } else { base }
+    if quick {
+        base / 10
+    } else {
+        base
+    }
 }
