@@ -37,16 +37,27 @@ pub struct Forwarding<'a> {
     pub host: &'a str,
 }
 
-/// The headers to send upstream, built from the browser's.
-pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
+/// How the browser's headers become the upstream's: names to delete, then headers to
+/// set. Expressed as edits so the runtime applies them to a copy of the browser's
+/// `Headers` object instead of rebuilding it header by header.
+#[derive(Debug, Default)]
+pub struct HeaderEdits {
+    /// Names (lower case) to delete.
+    pub remove: Vec<String>,
+    /// Headers to set (replacing any value).
+    pub set: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// The edits that turn the browser's headers into the upstream's.
+pub fn upstream_header_edits(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderEdits {
     let mut named_in_connection: Vec<String> = Vec::new();
     for value in incoming.get_all(header::CONNECTION) {
         if let Ok(v) = value.to_str() {
             named_in_connection.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()));
         }
     }
-    let mut out = HeaderMap::new();
-    for (name, value) in incoming {
+    let mut edits = HeaderEdits::default();
+    for name in incoming.keys() {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
             || named_in_connection.iter().any(|c| c == n)
@@ -57,9 +68,8 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
             || n.starts_with("x-forwarded-")
             || n == "forwarded"
         {
-            continue;
+            edits.remove.push(n.to_string());
         }
-        out.append(name.clone(), value.clone());
     }
     // The browser's other cookies pass; edge-bff's do not.
     let kept: Vec<String> =
@@ -68,15 +78,16 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
             .filter(|(name, _)| !is_bff_cookie(config, name))
             .map(|(name, value)| format!("{name}={value}"))
             .collect();
-    if !kept.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
-            out.insert(header::COOKIE, v);
+    let mut set = |name: HeaderName, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            edits.set.push((name, v));
         }
+    };
+    if !kept.is_empty() {
+        set(header::COOKIE, &kept.join("; "));
     }
     if let Some(token) = forwarding.access_token {
-        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {token}")) {
-            out.insert(header::AUTHORIZATION, v);
-        }
+        set(header::AUTHORIZATION, &format!("Bearer {token}"));
     }
     let forwarded_for = match (incoming.get("x-forwarded-for").and_then(|v| v.to_str().ok()), forwarding.client_ip) {
         (Some(prior), Some(ip)) => Some(format!("{prior}, {ip}")),
@@ -84,23 +95,44 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
         (Some(prior), None) => Some(prior.to_string()),
         (None, None) => None,
     };
-    let set = |out: &mut HeaderMap, name: &'static str, value: &str| {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(HeaderName::from_static(name), v);
-        }
-    };
     if let Some(ff) = forwarded_for {
-        set(&mut out, "x-forwarded-for", &ff);
+        set(HeaderName::from_static("x-forwarded-for"), &ff);
     }
-    set(&mut out, "x-forwarded-proto", forwarding.proto);
-    set(&mut out, "x-forwarded-host", forwarding.host);
+    set(HeaderName::from_static("x-forwarded-proto"), forwarding.proto);
+    set(HeaderName::from_static("x-forwarded-host"), forwarding.host);
+    edits
+}
+
+/// The headers to send upstream: the browser's with [`upstream_header_edits`] applied.
+pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
+    let edits = upstream_header_edits(config, incoming, forwarding);
+    let mut out = incoming.clone();
+    for name in &edits.remove {
+        out.remove(name.as_str());
+    }
+    for (name, value) in edits.set {
+        out.insert(name, value);
+    }
     out
 }
 
+/// Upstream response headers that never reach the browser.
+pub const DROPPED_RESPONSE_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 /// Names of upstream response headers that never reach the browser.
 pub fn is_dropped_response_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    n == "set-cookie" || n == "set-cookie2" || HOP_BY_HOP.contains(&n.as_str())
+    DROPPED_RESPONSE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]

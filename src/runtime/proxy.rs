@@ -7,7 +7,7 @@ use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::proxy::headers::{is_dropped_response_header, upstream_request_headers, Forwarding};
+use crate::proxy::headers::{upstream_header_edits, Forwarding, DROPPED_RESPONSE_HEADERS};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::web::client::race_timeout;
 use crate::web::cors;
@@ -55,7 +55,7 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
 
     let mut retried = false;
     let upstream = loop {
-        let headers = upstream_request_headers(
+        let edits = upstream_header_edits(
             config,
             head.headers(),
             Forwarding {
@@ -65,7 +65,17 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
                 host: &host,
             },
         );
-        let response = match send(&target, head.method().as_str(), &headers, body.take()).await {
+        // A copy of the browser's headers (one call into the runtime), edited in place.
+        let headers = request.headers().clone();
+        for name in &edits.remove {
+            headers.delete(name)?;
+        }
+        for (name, value) in &edits.set {
+            if let Ok(v) = value.to_str() {
+                headers.set(name.as_str(), v)?;
+            }
+        }
+        let response = match send(&target, head.method().as_str(), headers, body.take()).await {
             Ok(r) => r,
             Err(e) => return finish(error_response(config, &head, &e)),
         };
@@ -93,11 +103,10 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
         }
     };
 
-    let headers = Headers::new();
-    for (name, value) in upstream.headers().entries() {
-        if !is_dropped_response_header(&name) {
-            headers.append(&name, &value)?;
-        }
+    // A copy of the upstream's headers, edited in place.
+    let headers = upstream.headers().clone();
+    for name in DROPPED_RESPONSE_HEADERS {
+        headers.delete(name)?;
     }
     for (name, value) in &cors_headers {
         if let Ok(v) = value.to_str() {
@@ -130,18 +139,12 @@ async fn write_back(
 async fn send(
     target: &str,
     method: &str,
-    headers: &http::HeaderMap,
+    headers: Headers,
     body: Option<worker::web_sys::ReadableStream>,
 ) -> std::result::Result<Response, BffError> {
     let unavailable = |d: String| BffError::UpstreamUnavailable(d);
-    let out = Headers::new();
-    for (name, value) in headers {
-        if let Ok(v) = value.to_str() {
-            out.append(name.as_str(), v).map_err(|e| unavailable(e.to_string()))?;
-        }
-    }
     let mut init = RequestInit::new();
-    init.with_method(Method::from(method.to_string())).with_headers(out).with_redirect(RequestRedirect::Manual);
+    init.with_method(Method::from(method.to_string())).with_headers(headers).with_redirect(RequestRedirect::Manual);
     if let Some(stream) = body {
         init.with_body(Some(stream.into()));
     }
