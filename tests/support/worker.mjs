@@ -18,7 +18,7 @@ export function newCookieKeys(kid = 'k1') {
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
  * every line the Worker wrote to the console.
  */
-export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist } = {}) {
+export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs' } = {}) {
   const logs = [];
   const collect = (stream) => {
     stream.setEncoding('utf8');
@@ -26,7 +26,7 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
   };
   const mf = new Miniflare({
     modules: true,
-    scriptPath: path.join(ROOT, buildDir, 'entry.mjs'),
+    scriptPath: path.join(ROOT, buildDir, entry),
     modulesRoot: path.join(ROOT, buildDir),
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
