@@ -37,6 +37,11 @@ pub async fn yield_once() {
 
 /// A valid configuration with `overrides` applied (empty value = unset).
 pub fn config_with(overrides: &[(&str, &str)]) -> Config {
+    Config::from_vars(&vars_with(overrides)).expect("test configuration is valid")
+}
+
+/// The variables of a valid configuration with `overrides` applied (empty value = unset).
+pub fn vars_with(overrides: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars: HashMap<String, String> = [
         ("OIDC_ISSUER", "https://idp.example.com"),
         ("CLIENT_ID", "spa"),
@@ -54,7 +59,7 @@ pub fn config_with(overrides: &[(&str, &str)]) -> Config {
             vars.insert(k.to_string(), v.to_string());
         }
     }
-    Config::from_vars(&vars).expect("test configuration is valid")
+    vars
 }
 
 /// Keys that sign test tokens with every accepted algorithm (and some refused ones).

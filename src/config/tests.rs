@@ -1,31 +1,7 @@
 use super::*;
-use std::collections::HashMap;
-
-pub(crate) const KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-
-fn base() -> HashMap<String, String> {
-    [
-        ("OIDC_ISSUER", "https://idp.example.com"),
-        ("CLIENT_ID", "spa"),
-        ("CLIENT_SECRET", "s3cret-value"),
-        ("PUBLIC_ORIGIN", "https://app.example.com"),
-        ("COOKIE_KEYS", &format!("k1:{KEY}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
-}
 
 fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let mut vars = base();
-    for (k, v) in pairs {
-        if v.is_empty() {
-            vars.remove(*k);
-        } else {
-            vars.insert(k.to_string(), v.to_string());
-        }
-    }
-    Config::from_vars(&vars)
+    Config::from_vars(&crate::testutil::vars_with(pairs))
 }
 
 #[test]
@@ -44,7 +20,7 @@ fn defaults() {
     assert_eq!(c.session_cookie_name(), "__Host-bff-session");
     assert_eq!(c.login_cookie_name(), "__Host-bff-login");
     assert!(c.api_routes.is_empty());
-    assert!(!format!("{c:?}").contains("s3cret-value"));
+    assert!(!format!("{c:?}").contains("client-secret-value"));
 }
 
 #[test]

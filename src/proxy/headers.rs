@@ -116,23 +116,15 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
     out
 }
 
-/// Upstream response headers that never reach the browser.
-pub const DROPPED_RESPONSE_HEADERS: &[&str] = &[
-    "set-cookie",
-    "set-cookie2",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// Upstream response headers that never reach the browser: cookies and hop-by-hop.
+pub fn dropped_response_headers() -> impl Iterator<Item = &'static str> {
+    ["set-cookie", "set-cookie2"].into_iter().chain(HOP_BY_HOP.iter().copied())
+}
 
 /// Names of upstream response headers that never reach the browser.
 pub fn is_dropped_response_header(name: &str) -> bool {
-    DROPPED_RESPONSE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+    let name = name.to_ascii_lowercase();
+    dropped_response_headers().any(|d| d == name)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::proxy::headers::{upstream_header_edits, Forwarding, DROPPED_RESPONSE_HEADERS};
+use crate::proxy::headers::{dropped_response_headers, upstream_header_edits, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::web::client::race_timeout;
 use crate::web::cors;
@@ -105,7 +105,7 @@ pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: 
 
     // A copy of the upstream's headers, edited in place.
     let headers = upstream.headers().clone();
-    for name in DROPPED_RESPONSE_HEADERS {
+    for name in dropped_response_headers() {
         headers.delete(name)?;
     }
     for (name, value) in &cors_headers {
