@@ -17,7 +17,11 @@ use http::Method;
 /// Refresh the access token first when it expires within this many seconds.
 pub const REFRESH_MARGIN: u64 = 30;
 /// Time limit for an upstream's response headers, in milliseconds.
+#[cfg(not(feature = "test-hooks"))]
 pub const UPSTREAM_TIMEOUT_MS: u32 = 30_000;
+/// Test builds (`build-test/`): short, so the integration tests can exercise it.
+#[cfg(feature = "test-hooks")]
+pub const UPSTREAM_TIMEOUT_MS: u32 = 2_000;
 
 /// Whether `method` is safe to send twice (API.md section 4: GET, HEAD, OPTIONS).
 pub fn is_safe(method: &Method) -> bool {

@@ -1,10 +1,12 @@
-// A panic inside the Worker (forced through the test-only hook of the build-test/ variant)
-// answers 500 JSON server_error without the panic text, and the next request works.
+// Behaviour that needs the build-test/ variant (Cargo feature test-hooks): a forced panic
+// answers 500 JSON server_error without the panic text and the next request works; the
+// upstream timeout (2 s there instead of 30 s) answers 502 upstream_unavailable.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startProvider } from '../support/idp.mjs';
 import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
+import { startUpstream } from '../support/upstream.mjs';
 
 test('panic → 500 server_error JSON, then the Worker recovers', async () => {
   const idp = await startProvider({});
@@ -29,6 +31,33 @@ test('panic → 500 server_error JSON, then the Worker recovers', async () => {
     assert.equal(again.callbackResponse.headers.get('location'), '/');
   } finally {
     await w.close();
+    await idp.close();
+  }
+});
+
+test('an upstream slower than the timeout: 502 upstream_unavailable, bounded wait', async () => {
+  const idp = await startProvider({});
+  const up = await startUpstream({ record: false });
+  const w = await startWorker(
+    {
+      OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: BASE,
+      COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]),
+    },
+    { buildDir: 'build-test' },
+  );
+  try {
+    const { jar } = await login(w);
+    const fast = await w.fetch('/api/slow?ms=100', { headers: { cookie: jar.header(), 'x-csrf': '1' } });
+    assert.equal(fast.status, 200);
+    const started = Date.now();
+    const slow = await w.fetch('/api/slow?ms=6000', { headers: { cookie: jar.header(), 'x-csrf': '1' } });
+    const took = Date.now() - started;
+    assert.equal(slow.status, 502);
+    assert.equal(JSON.parse(await slow.text()).error, 'upstream_unavailable');
+    assert.ok(took >= 1800 && took < 5000, `answered after ${took} ms`);
+  } finally {
+    await w.close();
+    await up.close();
     await idp.close();
   }
 });
