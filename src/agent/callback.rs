@@ -2,7 +2,7 @@
 //! `LOGIN_ERROR_PATH?auth_error=<code>` with no session set; the login cookie is cleared
 //! either way, so a callback URL works once.
 
-use super::{request_cookies, AgentContext};
+use super::{request_cookies, short_id, AgentContext};
 use crate::crypto::{ct_eq, open, Purpose};
 use crate::oidc::authorize::LoginState;
 use crate::oidc::id_token::{self, Expectations};
@@ -60,7 +60,7 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpRespon
     let location = match complete(ctx, request, &cookies).await {
         Ok((session, return_to)) => match ctx.store.create(&session, &present, ctx.now).await {
             Ok(headers) => {
-                log::info!("login complete for sub {}", short(&session.sub));
+                log::info!("login complete for sub {}", short_id(&session.sub));
                 set_cookies.extend(headers);
                 return_to
             }
@@ -82,11 +82,6 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpRespon
 
 fn error_location(ctx: &AgentContext<'_>, code: CallbackError) -> String {
     format!("{}?auth_error={}", ctx.config.login_error_path, code.code())
-}
-
-/// First characters of an identifier, enough to correlate log lines.
-fn short(id: &str) -> String {
-    id.chars().take(8).collect()
 }
 
 type Failure = (CallbackError, String);

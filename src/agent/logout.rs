@@ -1,6 +1,6 @@
 //! `POST /logout`: clear every session cookie and answer the provider's end-session URL.
 
-use super::{request_cookies, require_csrf, AgentContext};
+use super::{request_cookies, require_csrf, short_id, AgentContext};
 use crate::error::BffError;
 use crate::session::store::Loaded;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
@@ -49,7 +49,7 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
         }
     };
     if let Some(s) = &session {
-        log::info!("logout for sub {}", s.sub.chars().take(8).collect::<String>());
+        log::info!("logout for sub {}", short_id(&s.sub));
     }
     let mut response = json_response(StatusCode::OK, &serde_json::json!({ "logout_url": logout_url }));
     add_set_cookies(&mut response, &ctx.store.delete(handle.as_ref(), &present).await);

@@ -185,6 +185,12 @@ pub fn error_response(config: &Config, request: &HttpRequest, e: &BffError) -> H
     response
 }
 
+/// The first characters of an identifier (`sub`), enough to correlate log lines
+/// without logging the whole identifier.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
 /// Log an error's detail at a level that fits it.
 pub fn log_error(e: &BffError) {
     if e.is_server_side() {

@@ -1,6 +1,6 @@
 //! Refreshing a session's tokens, coalesced per isolate, and `POST /refresh`.
 
-use super::{load_required, request_cookies, require_csrf, AgentContext};
+use super::{load_required, request_cookies, require_csrf, short_id, AgentContext};
 use crate::error::BffError;
 use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::verify_signed;
@@ -74,7 +74,7 @@ pub async fn refresh_session(
         )
         .await;
     if !led {
-        log::info!("refresh for sub {} served by a concurrent or recent refresh", short(&session.sub));
+        log::info!("refresh for sub {} served by a concurrent or recent refresh", short_id(&session.sub));
     }
     let refreshed = match result {
         Ok(r) => r,
@@ -131,18 +131,13 @@ async fn call_token_endpoint(ctx: &AgentContext<'_>, session: &Session, refresh_
             return Err(RefreshError::InvalidIdToken("sub changed".into()));
         }
     }
-    log::info!("refreshed tokens for sub {}", short(&session.sub));
+    log::info!("refreshed tokens for sub {}", short_id(&session.sub));
     Ok(Refreshed {
         access_expires_at: access_token_expiry(&tokens.access_token, tokens.expires_in, ctx.now),
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
         id_token: tokens.id_token,
     })
-}
-
-/// First characters of an identifier, enough to correlate log lines.
-pub fn short(id: &str) -> String {
-    id.chars().take(8).collect()
 }
 
 /// `POST /refresh`: refresh now; 200 `{"access_token_expires_at"}`.

@@ -7,14 +7,18 @@ use worker::{Headers, Request, Response, Result};
 
 /// Read a Worker request into an `http::Request`, refusing bodies over `max_body` bytes
 /// (counted while streaming, so a missing `Content-Length` cannot get around it).
-pub async fn read_request(mut request: Request, max_body: usize) -> std::result::Result<HttpRequest, BffError> {
+pub async fn read_request(
+    mut request: Request,
+    url: &url::Url,
+    max_body: usize,
+) -> std::result::Result<HttpRequest, BffError> {
     let declared = request.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_body) {
         return Err(BffError::PayloadTooLarge);
     }
+    let mut head = head_of(&request, url).map_err(|e| BffError::InvalidRequest(e.to_string()))?;
     let mut body = Vec::new();
-    let method = request.method();
-    if !matches!(method, worker::Method::Get | worker::Method::Head) {
+    if !matches!(request.method(), worker::Method::Get | worker::Method::Head) {
         if let Ok(mut stream) = request.stream() {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| BffError::InvalidRequest(format!("reading body: {e}")))?;
@@ -25,12 +29,8 @@ pub async fn read_request(mut request: Request, max_body: usize) -> std::result:
             }
         }
     }
-    let url = request.url().map_err(|e| BffError::InvalidRequest(format!("url: {e}")))?;
-    let mut builder = http::Request::builder().method(method.to_string().as_str()).uri(url.as_str());
-    for (name, value) in request.headers().entries() {
-        builder = builder.header(name, value);
-    }
-    builder.body(body).map_err(|e| BffError::InvalidRequest(format!("request: {e}")))
+    *head.body_mut() = body;
+    Ok(head)
 }
 
 /// Turn a core response into a Worker response.
@@ -45,10 +45,9 @@ pub fn to_worker(response: HttpResponse) -> Result<Response> {
     Ok(Response::from_bytes(body)?.with_status(parts.status.as_u16()).with_headers(headers))
 }
 
-/// The method, URL and headers of a Worker request, with an empty body (the proxy
-/// streams the body separately).
-pub fn head_of(request: &Request) -> Result<HttpRequest> {
-    let url = request.url()?;
+/// The method, URL (already parsed by the caller) and headers of a Worker request, with
+/// an empty body (the proxy streams the body separately).
+pub fn head_of(request: &Request, url: &url::Url) -> Result<HttpRequest> {
     let mut builder = http::Request::builder().method(request.method().to_string().as_str()).uri(url.as_str());
     for (name, value) in request.headers().entries() {
         builder = builder.header(name, value);

@@ -85,7 +85,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
     let ctx = AgentContext { config, shared: &isolate.shared, http: &http, store, kv: kv_backend, now: now() };
     match router::route(config, &path) {
         Route::Agent(sub_path) => {
-            let core_request = match convert::read_request(request, agent::MAX_BODY).await {
+            let core_request = match convert::read_request(request, &url, agent::MAX_BODY).await {
                 Ok(r) => r,
                 Err(e) => {
                     agent::log_error(&e);
@@ -94,7 +94,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
             };
             convert::to_worker(agent::handle(&ctx, &core_request, sub_path).await)
         }
-        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request).await,
+        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &url).await,
         Route::Asset => assets::serve(config, &env, request).await,
     }
 }

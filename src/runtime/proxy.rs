@@ -15,10 +15,16 @@ use std::time::Duration;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
 /// Handle a request for API route `index` with `rest` after its prefix.
-pub async fn forward(ctx: &AgentContext<'_>, index: usize, rest: &str, request: Request) -> Result<Response> {
+pub async fn forward(
+    ctx: &AgentContext<'_>,
+    index: usize,
+    rest: &str,
+    request: Request,
+    url: &url::Url,
+) -> Result<Response> {
     let config = ctx.config;
     let route = &config.api_routes[index];
-    let head = convert::head_of(&request)?;
+    let head = convert::head_of(&request, url)?;
     let cors_headers = cors::response_headers(config, head.headers());
     let finish = |response: crate::web::response::HttpResponse| {
         let mut response = response;
