@@ -171,6 +171,13 @@ impl Config {
         format!("{}-login", self.cookie_prefix)
     }
 
+    /// The scheme and the `host[:port]` of `PUBLIC_ORIGIN` (`X-Forwarded-Proto` and
+    /// `X-Forwarded-Host` of proxied calls), without parsing it again per request.
+    pub fn public_scheme_and_host(&self) -> (&str, &str) {
+        // `public_origin` is a serialised origin, `scheme://host[:port]` (see `parse_origin`).
+        self.public_origin.split_once("://").unwrap_or(("https", ""))
+    }
+
     /// Whether `origin` may call with credentials (own origin or trusted).
     pub fn is_allowed_origin(&self, origin: &str) -> bool {
         origin == self.public_origin || self.trusted_origins.iter().any(|o| o == origin)

@@ -114,3 +114,13 @@ fn local_path_rules() {
         assert!(!is_local_path(bad), "{bad:?}");
     }
 }
+
+#[test]
+fn public_scheme_and_host_come_from_the_origin() {
+    let c = with(&[]).unwrap();
+    assert_eq!(c.public_scheme_and_host(), ("https", "app.example.com"));
+    let c = with(&[("PUBLIC_ORIGIN", "http://localhost:8787")]).unwrap();
+    assert_eq!(c.public_scheme_and_host(), ("http", "localhost:8787"));
+    let c = with(&[("PUBLIC_ORIGIN", "https://app.example.com:8443")]).unwrap();
+    assert_eq!(c.public_scheme_and_host(), ("https", "app.example.com:8443"));
+}

@@ -5,14 +5,15 @@ use super::convert;
 use crate::config::Config;
 use crate::error::BffError;
 use crate::web::security_headers;
-use worker::{Env, Headers, Method, Request, Response, Result};
+use worker::{web_sys, Env, Headers, Method, Request, Result};
 
 /// Serve `request` from `ASSETS`; 404 JSON when the Worker has no assets (route-only
 /// deployments never send such requests here).
-pub async fn serve(config: &Config, env: &Env, request: Request) -> Result<Response> {
+pub async fn serve(config: &Config, env: &Env, request: web_sys::Request) -> Result<web_sys::Response> {
     let Ok(assets) = env.assets("ASSETS") else {
-        return convert::to_worker(BffError::NotFound.to_response());
+        return convert::to_web(BffError::NotFound.to_response());
     };
+    let request = Request::from(request);
     let navigation = matches!(request.method(), Method::Get | Method::Head)
         && request.headers().get("accept").ok().flatten().is_some_and(|a| a.contains("text/html"));
     let root = {
@@ -35,5 +36,5 @@ pub async fn serve(config: &Config, env: &Env, request: Request) -> Result<Respo
             headers.set(name.as_str(), v)?;
         }
     }
-    Ok(response.with_headers(headers))
+    Ok(response.with_headers(headers).into())
 }

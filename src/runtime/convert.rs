@@ -1,24 +1,27 @@
-//! Conversions between `worker` requests/responses and the core's `http` types.
+//! Conversions between the runtime's requests/responses and the core's `http` types.
 
+use super::js;
 use crate::error::BffError;
 use crate::web::response::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
-use worker::{Headers, Request, Response, Result};
+use worker::web_sys;
+use worker::Result;
 
 /// Read a Worker request into an `http::Request`, refusing bodies over `max_body` bytes
 /// (counted while streaming, so a missing `Content-Length` cannot get around it).
 pub async fn read_request(
-    mut request: Request,
+    request: web_sys::Request,
     url: &url::Url,
     max_body: usize,
 ) -> std::result::Result<HttpRequest, BffError> {
-    let declared = request.headers().get("content-length").ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    let mut head = head_of(&request, url).map_err(|e| BffError::InvalidRequest(e.to_string()))?;
+    let declared = head.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_body) {
         return Err(BffError::PayloadTooLarge);
     }
-    let mut head = head_of(&request, url).map_err(|e| BffError::InvalidRequest(e.to_string()))?;
     let mut body = Vec::new();
-    if !matches!(request.method(), worker::Method::Get | worker::Method::Head) {
+    if !matches!(head.method(), &http::Method::GET | &http::Method::HEAD) && request.body().is_some() {
+        let mut request = worker::Request::from(request);
         if let Ok(mut stream) = request.stream() {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| BffError::InvalidRequest(format!("reading body: {e}")))?;
@@ -33,24 +36,23 @@ pub async fn read_request(
     Ok(head)
 }
 
-/// Turn a core response into a Worker response.
-pub fn to_worker(response: HttpResponse) -> Result<Response> {
+/// Turn a core response into a runtime response.
+pub fn to_web(response: HttpResponse) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
-    let headers = Headers::new();
-    for (name, value) in &parts.headers {
-        if let Ok(value) = value.to_str() {
-            headers.append(name.as_str(), value)?;
-        }
-    }
-    Ok(Response::from_bytes(body)?.with_status(parts.status.as_u16()).with_headers(headers))
+    let block = js::header_lines(parts.headers.iter().map(|(n, v)| (n.as_str(), v)));
+    js::new_response(parts.status.as_u16(), &block, &body).map_err(worker::Error::from)
 }
 
-/// The method, URL (already parsed by the caller) and headers of a Worker request, with
-/// an empty body (the proxy streams the body separately).
-pub fn head_of(request: &Request, url: &url::Url) -> Result<HttpRequest> {
-    let mut builder = http::Request::builder().method(request.method().to_string().as_str()).uri(url.as_str());
-    for (name, value) in request.headers().entries() {
-        builder = builder.header(name, value);
+/// The method, URL (already parsed by the caller) and headers of a runtime request, with
+/// an empty body (the proxy streams the body separately). The headers cross from the
+/// runtime in one call.
+pub fn head_of(request: &web_sys::Request, url: &url::Url) -> Result<HttpRequest> {
+    let mut builder = http::Request::builder().method(request.method().as_str()).uri(url.as_str());
+    let block = js::header_block(&request.headers());
+    for line in block.lines() {
+        if let Some((name, value)) = line.split_once(':') {
+            builder = builder.header(name, value);
+        }
     }
     builder.body(Vec::new()).map_err(|e| worker::Error::RustError(format!("request head: {e}")))
 }

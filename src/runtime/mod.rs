@@ -5,6 +5,7 @@ mod assets;
 mod convert;
 mod env_vars;
 mod fetch_client;
+mod js;
 mod kv;
 mod logger;
 mod proxy;
@@ -17,7 +18,7 @@ use crate::session::kv_store::{KvBackend, KvStore};
 use crate::session::store::{CookieStore, SessionStore};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{event, web_sys, Context, Env, Result};
 
 /// Time limit of every call to the identity provider, in milliseconds.
 pub const IDP_TIMEOUT_MS: u32 = 5_000;
@@ -52,18 +53,21 @@ fn now() -> u64 {
     worker::Date::now().as_millis() / 1000
 }
 
+/// The fetch handler. It takes the runtime's request as it is: wrapping it in
+/// `worker::Request` would read (and parse) the request's `cf` object, which edge-bff
+/// never uses, on every request.
 #[event(fetch)]
-async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
     logger::init();
     let isolate = isolate(&env);
     let config = match &isolate.config {
         Ok(config) => config,
         Err(e) => {
             log::error!("request refused, configuration error: {e}");
-            return convert::to_worker(BffError::Configuration(e.to_string()).to_response());
+            return convert::to_web(BffError::Configuration(e.to_string()).to_response());
         }
     };
-    let url = request.url()?;
+    let url = url::Url::parse(&request.url()).map_err(|e| worker::Error::RustError(format!("request URL: {e}")))?;
     #[cfg(feature = "test-hooks")]
     if url.path() == "/__edge-bff-test/panic" {
         panic!("test hook: deliberate panic");
@@ -78,7 +82,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
         (SessionStoreKind::Kv, Some(kv_store)) => kv_store,
         (SessionStoreKind::Kv, None) => {
             log::error!("configuration error: SESSION_STORE=kv needs the SESSIONS KV binding");
-            return convert::to_worker(BffError::Configuration("SESSIONS binding missing".into()).to_response());
+            return convert::to_web(BffError::Configuration("SESSIONS binding missing".into()).to_response());
         }
         (SessionStoreKind::Cookie, _) => &cookie_store,
     };
@@ -89,10 +93,10 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> Result<Response> {
                 Ok(r) => r,
                 Err(e) => {
                     agent::log_error(&e);
-                    return convert::to_worker(e.to_response());
+                    return convert::to_web(e.to_response());
                 }
             };
-            convert::to_worker(agent::handle(&ctx, &core_request, sub_path).await)
+            convert::to_web(agent::handle(&ctx, &core_request, sub_path).await)
         }
         Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &url).await,
         Route::Asset => assets::serve(config, &env, request).await,

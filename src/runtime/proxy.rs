@@ -2,26 +2,26 @@
 //! upstream call at a time with a time limit for the response headers, one refresh and
 //! retry on a 401 to a safe method. The decisions are in [`crate::proxy`].
 
-use super::convert;
+use super::{convert, js};
 use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
 use crate::proxy::headers::{dropped_response_headers, upstream_header_edits, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
-use crate::web::client::race_timeout;
 use crate::web::cors;
-use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
+use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, web_sys, Result};
 
 /// Handle a request for API route `index` with `rest` after its prefix.
 pub async fn forward(
     ctx: &AgentContext<'_>,
     index: usize,
     rest: &str,
-    request: Request,
+    request: web_sys::Request,
     url: &url::Url,
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     let config = ctx.config;
     let route = &config.api_routes[index];
     let head = convert::head_of(&request, url)?;
@@ -31,12 +31,12 @@ pub async fn forward(
         for (name, value) in &cors_headers {
             response.headers_mut().append(name.clone(), value.clone());
         }
-        convert::to_worker(response)
+        convert::to_web(response)
     };
     if cors::is_preflight(head.method(), head.headers()) {
         let methods =
             route.methods.as_ref().map_or_else(|| "GET, HEAD, POST, PUT, PATCH, DELETE".to_string(), |m| m.join(", "));
-        return convert::to_worker(cors::preflight(config, head.headers(), &methods));
+        return convert::to_web(cors::preflight(config, head.headers(), &methods));
     }
     let target = match proxy::target(config, route, rest, &head) {
         Ok(t) => t,
@@ -51,41 +51,27 @@ pub async fn forward(
             Err(e) => return finish(error_response(config, &head, &e)),
         },
     };
-    let public = url::Url::parse(&config.public_origin).ok();
-    let proto = public.as_ref().map_or("https", |u| u.scheme()).to_string();
-    // Host and port as the browser sent them (`X-Forwarded-Host`).
-    let host =
-        public.as_ref().map(|u| u[url::Position::BeforeHost..url::Position::AfterPort].to_string()).unwrap_or_default();
-    let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let mut body = if matches!(request.method(), Method::Get | Method::Head) { None } else { request.inner().body() };
+    let (proto, host) = config.public_scheme_and_host();
+    let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
+    let mut body =
+        if matches!(head.method(), &http::Method::GET | &http::Method::HEAD) { None } else { request.body() };
+    let browser_headers = request.headers();
 
     let mut retried = false;
     let upstream = loop {
         let edits = upstream_header_edits(
             config,
             head.headers(),
-            Forwarding {
-                access_token: call.as_ref().map(|c| c.session.access_token.as_str()),
-                client_ip: client_ip.as_deref(),
-                proto: &proto,
-                host: &host,
-            },
+            Forwarding { access_token: call.as_ref().map(|c| c.session.access_token.as_str()), client_ip, proto, host },
         );
-        // A copy of the browser's headers (one call into the runtime), edited in place.
-        let headers = request.headers().clone();
-        for name in &edits.remove {
-            headers.delete(name)?;
-        }
-        for (name, value) in &edits.set {
-            if let Ok(v) = value.to_str() {
-                headers.set(name.as_str(), v)?;
-            }
-        }
-        let response = match send(&target, head.method().as_str(), headers, body.take()).await {
+        let remove = edits.remove.join("\n");
+        let set = js::header_lines(edits.set.iter().map(|(n, v)| (n.as_str(), v)));
+        let sent = send(&target, head.method().as_str(), &browser_headers, &remove, &set, body.take()).await;
+        let response = match sent {
             Ok(r) => r,
             Err(e) => return finish(error_response(config, &head, &e)),
         };
-        match proxy::after_upstream(response.status_code(), head.method(), call.is_some(), retried) {
+        match proxy::after_upstream(response.status(), head.method(), call.is_some(), retried) {
             AfterUpstream::Return => break response,
             AfterUpstream::RefreshAndRetry => {
                 let Some(current) = call.as_mut() else { break response };
@@ -109,20 +95,15 @@ pub async fn forward(
         }
     };
 
-    // A copy of the upstream's headers, edited in place.
-    let headers = upstream.headers().clone();
-    for name in dropped_response_headers() {
-        headers.delete(name)?;
-    }
-    for (name, value) in &cors_headers {
-        if let Ok(v) = value.to_str() {
-            headers.append(name.as_str(), v)?;
-        }
-    }
+    // The upstream's answer, its headers edited in one call.
+    let remove: String = dropped_response_headers().collect::<Vec<_>>().join("\n");
+    let mut append = js::header_lines(cors_headers.iter().map(|(n, v)| (n.as_str(), v)));
     for cookie in write_back(ctx, call.as_ref(), &present).await.unwrap_or_default() {
-        headers.append("set-cookie", &cookie)?;
+        append.push_str("set-cookie:");
+        append.push_str(&cookie);
+        append.push('\n');
     }
-    Ok(upstream.with_headers(headers))
+    js::response_from(&upstream, &remove, &append).map_err(worker::Error::from)
 }
 
 /// Store a session that changed during the call; `Set-Cookie` values, if any.
@@ -145,27 +126,24 @@ async fn write_back(
 async fn send(
     target: &str,
     method: &str,
-    headers: Headers,
-    body: Option<worker::web_sys::ReadableStream>,
-) -> std::result::Result<Response, BffError> {
+    browser_headers: &web_sys::Headers,
+    remove: &str,
+    set: &str,
+    body: Option<web_sys::ReadableStream>,
+) -> std::result::Result<web_sys::Response, BffError> {
     let unavailable = |d: String| BffError::UpstreamUnavailable(d);
-    let mut init = RequestInit::new();
-    init.with_method(Method::from(method.to_string())).with_headers(headers).with_redirect(RequestRedirect::Manual);
-    if let Some(stream) = body {
-        init.with_body(Some(stream.into()));
-    }
-    let request = Request::new_with_init(target, &init).map_err(|e| unavailable(format!("request: {e}")))?;
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let call = fetch.send_with_signal(&signal);
-    match race_timeout(call, Delay::from(Duration::from_millis(u64::from(UPSTREAM_TIMEOUT_MS)))).await {
-        None => {
-            controller.abort();
-            Err(unavailable(format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target))))
+    let call = js::send_upstream(target, method, browser_headers, remove, set, body, UPSTREAM_TIMEOUT_MS);
+    match JsFuture::from(call).await {
+        Ok(response) => Ok(response.unchecked_into()),
+        Err(e) => {
+            let error = e.dyn_ref::<js_sys::Error>();
+            if error.is_some_and(|e| e.name() == "UpstreamTimeout") {
+                Err(unavailable(format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target))))
+            } else {
+                let message = error.map(|e| String::from(e.message())).unwrap_or_else(|| "fetch failed".into());
+                Err(unavailable(format!("{}: {message}", host_of(target))))
+            }
         }
-        Some(Err(e)) => Err(unavailable(format!("{}: {e}", host_of(target)))),
-        Some(Ok(response)) => Ok(response),
     }
 }
 

@@ -1,0 +1,52 @@
+//! The JavaScript helpers of `glue.js`: one call each where doing the same from Rust
+//! would cross the JS/Wasm boundary once or more per header.
+
+use wasm_bindgen::prelude::*;
+use worker::{js_sys, web_sys};
+
+#[wasm_bindgen(module = "/src/runtime/glue.js")]
+extern "C" {
+    /// Every header as `name:value` lines.
+    #[wasm_bindgen(js_name = headerBlock)]
+    pub fn header_block(headers: &web_sys::Headers) -> String;
+
+    /// Send a proxied request (see `glue.js`); the promise resolves to a `Response` or
+    /// rejects with an `Error` (`UpstreamTimeout` when the headers came too late).
+    #[wasm_bindgen(js_name = sendUpstream)]
+    pub fn send_upstream(
+        url: &str,
+        method: &str,
+        source: &web_sys::Headers,
+        remove: &str,
+        set: &str,
+        body: Option<web_sys::ReadableStream>,
+        timeout_ms: u32,
+    ) -> js_sys::Promise;
+
+    /// The upstream's response with header names removed and header lines appended.
+    #[wasm_bindgen(js_name = responseFrom, catch)]
+    pub fn response_from(
+        upstream: &web_sys::Response,
+        remove: &str,
+        append: &str,
+    ) -> Result<web_sys::Response, JsValue>;
+
+    /// A new response from status, header lines and body bytes.
+    #[wasm_bindgen(js_name = newResponse, catch)]
+    pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
+}
+
+/// Header lines (`name:value\n`) from pairs; values that are not visible ASCII are skipped
+/// (the runtime would refuse them).
+pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a http::HeaderValue)>) -> String {
+    let mut block = String::new();
+    for (name, value) in headers {
+        if let Ok(value) = value.to_str() {
+            block.push_str(name);
+            block.push(':');
+            block.push_str(value);
+            block.push('\n');
+        }
+    }
+    block
+}
