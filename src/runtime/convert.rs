@@ -11,10 +11,10 @@ use worker::Result;
 /// (counted while streaming, so a missing `Content-Length` cannot get around it).
 pub async fn read_request(
     request: web_sys::Request,
-    url: &url::Url,
+    uri: &http::Uri,
     max_body: usize,
 ) -> std::result::Result<HttpRequest, BffError> {
-    let mut head = head_of(&request, url).map_err(|e| BffError::InvalidRequest(e.to_string()))?;
+    let mut head = head_of(&request, uri).map_err(|e| BffError::InvalidRequest(e.to_string()))?;
     let declared = head.headers().get("content-length").and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > max_body) {
         return Err(BffError::PayloadTooLarge);
@@ -43,16 +43,24 @@ pub fn to_web(response: HttpResponse) -> Result<web_sys::Response> {
     js::new_response(parts.status.as_u16(), &block, &body).map_err(worker::Error::from)
 }
 
-/// The method, URL (already parsed by the caller) and headers of a runtime request, with
+/// The method, URI (already parsed by the caller) and headers of a runtime request, with
 /// an empty body (the proxy streams the body separately). The headers cross from the
 /// runtime in one call.
-pub fn head_of(request: &web_sys::Request, url: &url::Url) -> Result<HttpRequest> {
-    let mut builder = http::Request::builder().method(request.method().as_str()).uri(url.as_str());
+pub fn head_of(request: &web_sys::Request, uri: &http::Uri) -> Result<HttpRequest> {
+    let invalid = |what: &str| worker::Error::RustError(format!("request head: invalid {what}"));
+    let method = http::Method::from_bytes(request.method().as_bytes()).map_err(|_| invalid("method"))?;
     let block = js::header_block(&request.headers());
+    let mut headers = http::HeaderMap::with_capacity(16);
     for line in block.lines() {
         if let Some((name, value)) = line.split_once(':') {
-            builder = builder.header(name, value);
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("header name"))?;
+            let value = http::HeaderValue::from_str(value).map_err(|_| invalid("header value"))?;
+            headers.append(name, value);
         }
     }
-    builder.body(Vec::new()).map_err(|e| worker::Error::RustError(format!("request head: {e}")))
+    let mut head = http::Request::new(Vec::new());
+    *head.method_mut() = method;
+    *head.uri_mut() = uri.clone();
+    *head.headers_mut() = headers;
+    Ok(head)
 }

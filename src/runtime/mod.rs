@@ -27,6 +27,9 @@ pub const IDP_TIMEOUT_MS: u32 = 5_000;
 struct Isolate {
     config: std::result::Result<Config, ConfigError>,
     shared: SharedState,
+    /// Whether the `SESSIONS` KV binding exists (looking up a missing binding per
+    /// request costs an error value each time).
+    has_kv: bool,
 }
 
 thread_local! {
@@ -42,7 +45,8 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                     Ok(c) => log::info!("configuration loaded: issuer {}, {} API routes", c.issuer, c.api_routes.len()),
                     Err(e) => log::error!("configuration error: {e}"),
                 }
-                Rc::new(Isolate { config, shared: SharedState::default() })
+                let has_kv = env.kv("SESSIONS").is_ok();
+                Rc::new(Isolate { config, shared: SharedState::default(), has_kv })
             })
             .clone()
     })
@@ -67,14 +71,17 @@ async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> Result<web
             return convert::to_web(BffError::Configuration(e.to_string()).to_response());
         }
     };
-    let url = url::Url::parse(&request.url()).map_err(|e| worker::Error::RustError(format!("request URL: {e}")))?;
+    // The runtime hands over a WHATWG-serialised URL; `http::Uri` reads it without a
+    // second normalisation.
+    let Ok(uri) = request.url().parse::<http::Uri>() else {
+        return convert::to_web(BffError::InvalidRequest("request URL".into()).to_response());
+    };
     #[cfg(feature = "test-hooks")]
-    if url.path() == "/__edge-bff-test/panic" {
+    if uri.path() == "/__edge-bff-test/panic" {
         panic!("test hook: deliberate panic");
     }
-    let path = url.path().to_string();
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
-    let kv = env.kv("SESSIONS").ok().map(kv::WorkerKv);
+    let kv = if isolate.has_kv { env.kv("SESSIONS").ok().map(kv::WorkerKv) } else { None };
     let kv_backend = kv.as_ref().map(|k| k as &dyn KvBackend);
     let cookie_store = CookieStore { config, deny_list: kv_backend, cache: Some(&isolate.shared.opened) };
     let kv_store = kv_backend.map(|kv| KvStore { config, kv });
@@ -87,9 +94,9 @@ async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> Result<web
         (SessionStoreKind::Cookie, _) => &cookie_store,
     };
     let ctx = AgentContext { config, shared: &isolate.shared, http: &http, store, kv: kv_backend, now: now() };
-    match router::route(config, &path) {
+    match router::route(config, uri.path()) {
         Route::Agent(sub_path) => {
-            let core_request = match convert::read_request(request, &url, agent::MAX_BODY).await {
+            let core_request = match convert::read_request(request, &uri, agent::MAX_BODY).await {
                 Ok(r) => r,
                 Err(e) => {
                     agent::log_error(&e);
@@ -98,7 +105,7 @@ async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> Result<web
             };
             convert::to_web(agent::handle(&ctx, &core_request, sub_path).await)
         }
-        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &url).await,
+        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &uri).await,
         Route::Asset => assets::serve(config, &env, request).await,
     }
 }

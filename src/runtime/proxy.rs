@@ -20,11 +20,11 @@ pub async fn forward(
     index: usize,
     rest: &str,
     request: web_sys::Request,
-    url: &url::Url,
+    uri: &http::Uri,
 ) -> Result<web_sys::Response> {
     let config = ctx.config;
     let route = &config.api_routes[index];
-    let head = convert::head_of(&request, url)?;
+    let head = convert::head_of(&request, uri)?;
     let cors_headers = cors::response_headers(config, head.headers());
     let finish = |response: crate::web::response::HttpResponse| {
         let mut response = response;

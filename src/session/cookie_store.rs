@@ -17,12 +17,14 @@ pub const MAX_CHUNKS: usize = 10;
 
 /// Whether `name` is one of edge-bff's session cookies (the main one or a chunk).
 pub fn is_session_cookie(config: &Config, name: &str) -> bool {
-    let base = config.session_cookie_name();
-    name == base
-        || name
-            .strip_prefix(base.as_str())
-            .and_then(|rest| rest.strip_prefix('.'))
-            .is_some_and(|n| n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n)))
+    // `<prefix>-session` or `<prefix>-session.<n>`, compared without building the name.
+    match name.strip_prefix(config.cookie_prefix.as_str()).and_then(|rest| rest.strip_prefix("-session")) {
+        Some("") => true,
+        Some(rest) => {
+            rest.strip_prefix('.').is_some_and(|n| n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n)))
+        }
+        None => false,
+    }
 }
 
 /// Read the session from the request's cookies.

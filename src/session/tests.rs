@@ -128,6 +128,8 @@ fn session_cookie_names() {
         "__Host-bff-session.x",
         "__Host-bff-login",
         "__Host-bff-sessionx",
+        "__Host-bff-session.",
+        "__Host-bff-session-1",
         "session",
     ] {
         assert!(!is_session_cookie(&config, no), "{no}");
