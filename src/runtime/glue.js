@@ -49,23 +49,39 @@ export function sendUpstream(url, method, source, remove, set, body, timeoutMs) 
   const controller = new AbortController();
   const init = { method, headers, redirect: 'manual', signal: controller.signal };
   if (body) init.body = body;
-  let timer;
-  const expired = new Promise((_, reject) => {
-    timer = setTimeout(() => {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
       controller.abort();
       reject(new UpstreamTimeout());
     }, timeoutMs);
+    fetch(url, init).then(
+      (response) => {
+        clearTimeout(timer);
+        resolve(response);
+      },
+      (error) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
   });
-  return Promise.race([fetch(url, init), expired]).finally(() => clearTimeout(timer));
 }
 
 /**
  * The browser's answer from the upstream's `Response`: same status and body stream, its
- * headers with the names in `remove` deleted and the lines of `append` appended.
+ * headers without the names in `remove` (one per line) and with the lines of `append`
+ * appended. When there is nothing to remove or append, the upstream's response itself.
  */
 export function responseFrom(upstream, remove, append) {
+  const dropped = remove.split('\n');
+  let edit = append.length > 0;
+  for (const name of upstream.headers.keys()) {
+    if (edit) break;
+    edit = dropped.includes(name);
+  }
+  if (!edit) return upstream;
   const headers = new Headers(upstream.headers);
-  deleteNames(headers, remove);
+  for (const name of dropped) if (name) headers.delete(name);
   applyBlock(headers, append, 'append');
   return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
 }
