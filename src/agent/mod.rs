@@ -20,7 +20,6 @@ use crate::session::kv_store::KvBackend;
 use crate::session::store::{Handle, Loaded, SessionStore};
 use crate::session::{Inactive, Session};
 use crate::web::client::HttpClient;
-use crate::web::cookies::parse_cookie_header;
 use crate::web::csrf::{self, CsrfInputs};
 use crate::web::response::{header_str, HttpRequest, HttpResponse};
 use http::Method;
@@ -99,7 +98,7 @@ pub fn provider_error(e: ProviderError) -> BffError {
 
 /// Cookies of a request as `(name, value)` pairs.
 pub fn request_cookies(request: &HttpRequest) -> Vec<(&str, &str)> {
-    parse_cookie_header(request.headers().get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()))
+    crate::web::cookies::cookies_of(request.headers())
 }
 
 /// Apply the CSRF guard of API.md section 3.

@@ -4,7 +4,7 @@
 
 use crate::config::Config;
 use crate::session::cookie_store::is_session_cookie;
-use crate::web::cookies::parse_cookie_header;
+use crate::web::cookies::cookies_of;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the contract's list).
@@ -49,8 +49,14 @@ pub struct HeaderEdits {
     pub set: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// The edits that turn the browser's headers into the upstream's.
-pub fn upstream_header_edits(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderEdits {
+/// The edits that turn the browser's headers into the upstream's; `cookies` are the
+/// browser's cookies as parsed from `incoming` (`cookies_of`), read once per request.
+pub fn upstream_header_edits(
+    config: &Config,
+    incoming: &HeaderMap,
+    cookies: &[(&str, &str)],
+    forwarding: Forwarding<'_>,
+) -> HeaderEdits {
     let mut named_in_connection: Vec<String> = Vec::new();
     for value in incoming.get_all(header::CONNECTION) {
         if let Ok(v) = value.to_str() {
@@ -73,12 +79,11 @@ pub fn upstream_header_edits(config: &Config, incoming: &HeaderMap, forwarding: 
         }
     }
     // The browser's other cookies pass; edge-bff's do not.
-    let kept: Vec<String> =
-        parse_cookie_header(incoming.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()))
-            .into_iter()
-            .filter(|(name, _)| !is_bff_cookie(config, name))
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
+    let kept: Vec<String> = cookies
+        .iter()
+        .filter(|(name, _)| !is_bff_cookie(config, name))
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect();
     let mut set = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             edits.set.push((name, v));
@@ -106,7 +111,7 @@ pub fn upstream_header_edits(config: &Config, incoming: &HeaderMap, forwarding: 
 
 /// The headers to send upstream: the browser's with [`upstream_header_edits`] applied.
 pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
-    let edits = upstream_header_edits(config, incoming, forwarding);
+    let edits = upstream_header_edits(config, incoming, &cookies_of(incoming), forwarding);
     let mut out = incoming.clone();
     for name in &edits.remove {
         out.remove(name.as_str());

@@ -36,12 +36,12 @@ extern "C" {
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
 }
 
-/// Header lines (`name:value\n`) from pairs; values that are not visible ASCII are skipped
-/// (the runtime would refuse them).
+/// Header lines (`name:value\n`) from pairs. A `HeaderValue` never holds CR or LF, so a
+/// value cannot start another line; values that are not UTF-8 are skipped.
 pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a http::HeaderValue)>) -> String {
     let mut block = String::new();
     for (name, value) in headers {
-        if let Ok(value) = value.to_str() {
+        if let Some(value) = crate::web::header_text(value) {
             block.push_str(name);
             block.push(':');
             block.push_str(value);

@@ -62,6 +62,7 @@ pub async fn forward(
         let edits = upstream_header_edits(
             config,
             head.headers(),
+            &cookies,
             Forwarding { access_token: call.as_ref().map(|c| c.session.access_token.as_str()), client_ip, proto, host },
         );
         let remove = edits.remove.join("\n");

@@ -8,24 +8,40 @@
 
 use super::Session;
 use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::rc::Rc;
 
 /// Most remembered cookies; the memory is emptied when full.
 pub const CAPACITY: usize = 256;
 /// Longer sealed texts (chunked sessions) are not remembered: at most ~2 MB in all.
 pub const MAX_SEALED: usize = 8 * 1024;
+/// How much of the end of a sealed text is hashed to find its entry: the end holds the
+/// AES-GCM tag, which differs between any two seals, so hashing the whole 1–4 KB text
+/// would only cost time. A lookup still compares the whole text.
+const HASHED_TAIL: usize = 32;
 
 /// The cache (one per isolate, in `agent::SharedState`).
 #[derive(Default)]
 pub struct OpenedCache {
-    entries: RefCell<HashMap<String, Rc<Session>>>,
+    /// Hash of the sealed text's tail → (the whole sealed text, its session).
+    entries: RefCell<HashMap<u64, (String, Rc<Session>)>>,
+    hasher: RandomState,
 }
 
 impl OpenedCache {
+    fn key(&self, sealed: &str) -> u64 {
+        let bytes = sealed.as_bytes();
+        self.hasher.hash_one(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..])
+    }
+
     /// The session previously opened from exactly `sealed`.
     pub fn get(&self, sealed: &str) -> Option<Rc<Session>> {
-        self.entries.borrow().get(sealed).cloned()
+        let entries = self.entries.borrow();
+        let (text, session) = entries.get(&self.key(sealed))?;
+        // A sealed cookie is a bearer secret: compare in constant time.
+        crate::crypto::ct_eq(text.as_bytes(), sealed.as_bytes()).then(|| session.clone())
     }
 
     /// Remember that `sealed` opened to `session`.
@@ -33,10 +49,58 @@ impl OpenedCache {
         if sealed.len() > MAX_SEALED {
             return;
         }
+        let key = self.key(&sealed);
         let mut entries = self.entries.borrow_mut();
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(sealed, session);
+        entries.insert(key, (sealed, session));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(sub: &str) -> Rc<Session> {
+        Rc::new(Session {
+            access_token: "at".into(),
+            access_expires_at: 2,
+            refresh_token: None,
+            id_token: "it".into(),
+            sub: sub.into(),
+            sid: None,
+            created_at: 1,
+            expires_at: 3,
+            last_seen: 1,
+        })
+    }
+
+    #[test]
+    fn finds_only_the_exact_text() {
+        let cache = OpenedCache::default();
+        let tail = "T".repeat(HASHED_TAIL);
+        cache.put(format!("k1.aaaa{tail}"), session("a"));
+        assert_eq!(cache.get(&format!("k1.aaaa{tail}")).map(|s| s.sub.clone()), Some("a".into()));
+        // Same hashed tail, different text: a miss, never the other session.
+        assert!(cache.get(&format!("k1.bbbb{tail}")).is_none());
+        assert!(cache.get("k1.aaaa").is_none());
+        assert!(cache.get("").is_none());
+        // The newer of two texts with one tail replaces the older.
+        cache.put(format!("k1.bbbb{tail}"), session("b"));
+        assert_eq!(cache.get(&format!("k1.bbbb{tail}")).map(|s| s.sub.clone()), Some("b".into()));
+        assert!(cache.get(&format!("k1.aaaa{tail}")).is_none());
+    }
+
+    #[test]
+    fn bounded() {
+        let cache = OpenedCache::default();
+        cache.put("x".repeat(MAX_SEALED + 1), session("big"));
+        assert!(cache.get(&"x".repeat(MAX_SEALED + 1)).is_none());
+        for i in 0..=CAPACITY {
+            cache.put(format!("sealed-{i}"), session("s"));
+        }
+        assert!(cache.entries.borrow().len() <= CAPACITY);
+        assert!(cache.get(&format!("sealed-{CAPACITY}")).is_some());
     }
 }

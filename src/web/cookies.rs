@@ -26,6 +26,11 @@ pub fn parse_cookie_header<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(&
     out
 }
 
+/// Every cookie of the `Cookie` headers in `headers`, as `(name, value)` pairs.
+pub fn cookies_of(headers: &http::HeaderMap) -> Vec<(&str, &str)> {
+    parse_cookie_header(headers.get_all(http::header::COOKIE).iter().filter_map(super::header_text))
+}
+
 /// The value of the first cookie called `name`.
 pub fn find<'a>(cookies: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
     cookies.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)

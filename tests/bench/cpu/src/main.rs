@@ -4,7 +4,9 @@ use std::time::Instant;
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     println!("{:<28} {:>12} {:>10}", "operation (native)", "µs/op", "iterations");
-    for op in bench_cpu::OPS {
+    // `bench-cpu-native <op>` runs only that benchmark (for profilers).
+    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    for op in bench_cpu::OPS.iter().filter(|op| only.as_deref().is_none_or(|o| o == **op)) {
         bench_cpu::run(op, 3); // warm-up
         let n = iterations(op, quick);
         // run(op, 0) is the setup alone (keys, tokens, configuration); subtract it.
