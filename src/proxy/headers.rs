@@ -127,6 +127,19 @@ pub fn dropped_response_headers() -> impl Iterator<Item = &'static str> {
     ["set-cookie", "set-cookie2"].into_iter().chain(HOP_BY_HOP.iter().copied())
 }
 
+/// Hop-by-hop headers that the Workers runtime never passes from a Worker's response to
+/// the client: its HTTP layer writes its own connection headers and framing (checked by
+/// `tests/integration/proxy.test.mjs` against workerd). Deleting them again would cost a
+/// rebuilt response on every proxied call, since HTTP/1.1 upstreams send some of them.
+pub const RUNTIME_MANAGED_RESPONSE_HEADERS: &[&str] =
+    &["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/// The [`dropped_response_headers`] that edge-bff deletes itself: all but those the
+/// runtime already never passes on.
+pub fn response_headers_to_delete() -> impl Iterator<Item = &'static str> {
+    dropped_response_headers().filter(|name| !RUNTIME_MANAGED_RESPONSE_HEADERS.contains(name))
+}
+
 /// Names of upstream response headers that never reach the browser.
 pub fn is_dropped_response_header(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -206,5 +219,16 @@ mod tests {
             assert!(is_dropped_response_header(name));
         }
         assert!(!is_dropped_response_header("content-type"));
+    }
+
+    #[test]
+    fn edge_bff_deletes_what_the_runtime_does_not() {
+        // The runtime-managed names are all hop-by-hop (so still in the contract's list)...
+        for name in RUNTIME_MANAGED_RESPONSE_HEADERS {
+            assert!(is_dropped_response_header(name), "{name}");
+        }
+        // ...and every other dropped name is deleted by edge-bff itself.
+        let deleted: Vec<&str> = response_headers_to_delete().collect();
+        assert_eq!(deleted, ["set-cookie", "set-cookie2", "proxy-authenticate", "proxy-authorization"]);
     }
 }

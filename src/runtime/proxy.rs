@@ -7,7 +7,7 @@ use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::proxy::headers::{dropped_response_headers, upstream_header_edits, Forwarding};
+use crate::proxy::headers::{response_headers_to_delete, upstream_header_edits, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::web::cors;
 use worker::wasm_bindgen::JsCast;
@@ -97,7 +97,7 @@ pub async fn forward(
     };
 
     // The upstream's answer, its headers edited in one call.
-    let remove: String = dropped_response_headers().collect::<Vec<_>>().join("\n");
+    let remove: String = response_headers_to_delete().collect::<Vec<_>>().join("\n");
     let mut append = js::header_lines(cors_headers.iter().map(|(n, v)| (n.as_str(), v)));
     for cookie in write_back(ctx, call.as_ref(), &present).await.unwrap_or_default() {
         append.push_str("set-cookie:");

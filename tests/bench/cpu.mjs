@@ -7,11 +7,9 @@ import path from 'node:path';
 const dir = path.resolve(process.argv[2] ?? 'target/bench-cpu-wasm');
 const quick = process.argv.includes('--quick');
 const bench = createRequire(import.meta.url)(path.join(dir, 'bench_cpu.js'));
-const OPS = [
-  'seal_session_4k', 'open_session_4k', 'open_session_4k_cached', 'parse_cookie_header', 'rewrite_upstream_headers',
-  'proxied_request_hot_path', 'verify_id_token_rs256', 'verify_id_token_es256', 'login_redirect',
-  'callback_without_network',
-];
+// `node cpu.mjs <dir> [--quick] [op]` runs one benchmark when `op` is given.
+const only = process.argv.slice(3).find((a) => !a.startsWith('--'));
+const OPS = bench.ops().split(',').filter((op) => !only || op === only);
 
 const time = (fn) => {
   const start = process.hrtime.bigint();

@@ -152,6 +152,20 @@ describe('forwarding', () => {
     assert.deepEqual(JSON.parse(e.body), { status: 503 });
   });
 
+  test('no hop-by-hop header of the upstream reaches the browser (edge-bff deletes some, workerd the rest)', async () => {
+    const res = await raw('/api/hop-by-hop', { headers: withSession() });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.toString(), 'hop');
+    assert.equal(res.headers['x-kept'], 'yes');
+    // `connection` and `keep-alive` may be the runtime's own for the browser's connection,
+    // never the upstream's values.
+    assert.ok(!/x-private-hop/.test(res.headers.connection ?? ''), res.headers.connection);
+    assert.notEqual(res.headers['keep-alive'], 'timeout=5');
+    for (const name of ['trailer', 'upgrade', 'te', 'proxy-authenticate', 'proxy-authorization']) {
+      assert.equal(res.headers[name], undefined, name);
+    }
+  });
+
   test('upstream unreachable: 502 upstream_unavailable', async () => {
     const res = await raw('/down/anything', { headers: withSession() });
     assert.equal(res.status, 502);

@@ -3,6 +3,7 @@
 //   /bytes?n=N          N deterministic binary bytes
 //   /upload             the request body back, byte for byte (application/octet-stream)
 //   /set-cookie         a response that tries to set cookies
+//   /hop-by-hop         a response with every hop-by-hop header (and one named by Connection)
 //   /status/NNN         that status with a small JSON body
 //   /unauthorized-once?id=X  401 for the first call with a given id, 200 afterwards
 //   /slow?ms=N          answers after N ms
@@ -54,6 +55,20 @@ export async function startUpstream({ port = 0, record = true } = {}) {
     if (url.pathname.endsWith('/set-cookie')) {
       res.setHeader('set-cookie', ['upstream=1; Path=/', '__Host-bff-session=evil; Path=/; Secure']);
       return json(200, { ok: true });
+    }
+    if (url.pathname.endsWith('/hop-by-hop')) {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        connection: 'keep-alive, x-private-hop',
+        'keep-alive': 'timeout=5',
+        trailer: 'x-checksum',
+        upgrade: 'h2c',
+        te: 'trailers',
+        'proxy-authenticate': 'Basic realm="upstream"',
+        'proxy-authorization': 'Basic dXA6c3RyZWFt',
+        'x-kept': 'yes',
+      });
+      return res.end('hop');
     }
     const status = /\/status\/(\d{3})$/.exec(url.pathname);
     if (status) return json(Number(status[1]), { status: Number(status[1]) });

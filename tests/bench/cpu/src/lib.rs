@@ -175,6 +175,12 @@ fn discovery() -> String {
 }
 
 /// Run benchmark `op` `n` times; returns a checksum.
+/// The benchmark names, comma-separated (for `tests/bench/cpu.mjs`).
+#[wasm_bindgen]
+pub fn ops() -> String {
+    OPS.join(",")
+}
+
 #[wasm_bindgen]
 pub fn run(op: &str, n: u32) -> u32 {
     let config = config();
