@@ -39,8 +39,7 @@ pub struct Forwarding<'a> {
 }
 
 /// How the browser's headers become the upstream's: names to delete, then headers to
-/// set. Expressed as edits so the runtime applies them to a copy of the browser's
-/// `Headers` object instead of rebuilding it header by header.
+/// set.
 #[derive(Debug, Default)]
 pub struct HeaderEdits {
     /// Names (lower case) to delete.
@@ -109,17 +108,23 @@ pub fn upstream_header_edits(
     edits
 }
 
+impl HeaderEdits {
+    /// `incoming` with the deletions, then the settings, applied.
+    pub fn apply(self, incoming: &HeaderMap) -> HeaderMap {
+        let mut out = incoming.clone();
+        for name in &self.remove {
+            out.remove(name.as_str());
+        }
+        for (name, value) in self.set {
+            out.insert(name, value);
+        }
+        out
+    }
+}
+
 /// The headers to send upstream: the browser's with [`upstream_header_edits`] applied.
 pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
-    let edits = upstream_header_edits(config, incoming, &cookies_of(incoming), forwarding);
-    let mut out = incoming.clone();
-    for name in &edits.remove {
-        out.remove(name.as_str());
-    }
-    for (name, value) in edits.set {
-        out.insert(name, value);
-    }
-    out
+    upstream_header_edits(config, incoming, &cookies_of(incoming), forwarding).apply(incoming)
 }
 
 /// Upstream response headers that never reach the browser: cookies and hop-by-hop.

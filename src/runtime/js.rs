@@ -10,15 +10,14 @@ extern "C" {
     #[wasm_bindgen(js_name = headerBlock)]
     pub fn header_block(headers: &web_sys::Headers) -> String;
 
-    /// Send a proxied request (see `glue.js`); the promise resolves to a `Response` or
-    /// rejects with an `Error` (`UpstreamTimeout` when the headers came too late).
+    /// Send a proxied request with the headers of `header_lines` (see `glue.js`); the
+    /// promise resolves to a `Response` or rejects with an `Error` (`UpstreamTimeout` when
+    /// the headers came too late).
     #[wasm_bindgen(js_name = sendUpstream)]
     pub fn send_upstream(
         url: &str,
         method: &str,
-        source: &web_sys::Headers,
-        remove: &str,
-        set: &str,
+        header_lines: &str,
         body: Option<web_sys::ReadableStream>,
         timeout_ms: u32,
     ) -> js_sys::Promise;

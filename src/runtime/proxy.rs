@@ -55,7 +55,6 @@ pub async fn forward(
     let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
     let mut body =
         if matches!(head.method(), &http::Method::GET | &http::Method::HEAD) { None } else { request.body() };
-    let browser_headers = request.headers();
 
     let mut retried = false;
     let upstream = loop {
@@ -65,9 +64,11 @@ pub async fn forward(
             &cookies,
             Forwarding { access_token: call.as_ref().map(|c| c.session.access_token.as_str()), client_ip, proto, host },
         );
-        let remove = edits.remove.join("\n");
-        let set = js::header_lines(edits.set.iter().map(|(n, v)| (n.as_str(), v)));
-        let sent = send(&target, head.method().as_str(), &browser_headers, &remove, &set, body.take()).await;
+        // The upstream's whole header list crosses in one string: one runtime call builds
+        // it, where editing a copy of the browser's `Headers` took one call per change.
+        let headers = edits.apply(head.headers());
+        let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
+        let sent = send(&target, head.method().as_str(), &lines, body.take()).await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => return finish(error_response(config, &head, &e)),
@@ -127,13 +128,11 @@ async fn write_back(
 async fn send(
     target: &str,
     method: &str,
-    browser_headers: &web_sys::Headers,
-    remove: &str,
-    set: &str,
+    header_lines: &str,
     body: Option<web_sys::ReadableStream>,
 ) -> std::result::Result<web_sys::Response, BffError> {
     let unavailable = |d: String| BffError::UpstreamUnavailable(d);
-    let call = js::send_upstream(target, method, browser_headers, remove, set, body, UPSTREAM_TIMEOUT_MS);
+    let call = js::send_upstream(target, method, header_lines, body, UPSTREAM_TIMEOUT_MS);
     match JsFuture::from(call).await {
         Ok(response) => Ok(response.unchecked_into()),
         Err(e) => {
