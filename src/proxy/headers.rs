@@ -127,29 +127,17 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
     upstream_header_edits(config, incoming, &cookies_of(incoming), forwarding).apply(incoming)
 }
 
-/// Upstream response headers that never reach the browser: cookies and hop-by-hop.
-pub fn dropped_response_headers() -> impl Iterator<Item = &'static str> {
-    ["set-cookie", "set-cookie2"].into_iter().chain(HOP_BY_HOP.iter().copied())
-}
+/// The upstream response header edge-bff removes: `Set-Cookie` (API.md section 4: every
+/// other header streams back unchanged; an upstream never sets cookies on the app's
+/// origin). Connection-level headers ([`RUNTIME_MANAGED_RESPONSE_HEADERS`]) never pass
+/// the runtime's HTTP layer anyway.
+pub const DROPPED_RESPONSE_HEADER: &str = "set-cookie";
 
 /// Hop-by-hop headers that the Workers runtime never passes from a Worker's response to
-/// the client: its HTTP layer writes its own connection headers and framing (checked by
-/// `tests/integration/proxy.test.mjs` against workerd). Deleting them again would cost a
-/// rebuilt response on every proxied call, since HTTP/1.1 upstreams send some of them.
+/// the client: its HTTP layer writes its own connection headers and framing (checked
+/// over the wire by `tests/integration/proxy.test.mjs` against workerd).
 pub const RUNTIME_MANAGED_RESPONSE_HEADERS: &[&str] =
     &["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"];
-
-/// The [`dropped_response_headers`] that edge-bff deletes itself: all but those the
-/// runtime already never passes on.
-pub fn response_headers_to_delete() -> impl Iterator<Item = &'static str> {
-    dropped_response_headers().filter(|name| !RUNTIME_MANAGED_RESPONSE_HEADERS.contains(name))
-}
-
-/// Names of upstream response headers that never reach the browser.
-pub fn is_dropped_response_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    dropped_response_headers().any(|d| d == name)
-}
 
 #[cfg(test)]
 mod tests {
@@ -219,21 +207,10 @@ mod tests {
     }
 
     #[test]
-    fn response_headers_dropped() {
-        for name in ["Set-Cookie", "set-cookie", "Transfer-Encoding", "Connection"] {
-            assert!(is_dropped_response_header(name));
-        }
-        assert!(!is_dropped_response_header("content-type"));
-    }
-
-    #[test]
-    fn edge_bff_deletes_what_the_runtime_does_not() {
-        // The runtime-managed names are all hop-by-hop (so still in the contract's list)...
+    fn runtime_managed_response_headers_are_hop_by_hop() {
         for name in RUNTIME_MANAGED_RESPONSE_HEADERS {
-            assert!(is_dropped_response_header(name), "{name}");
+            assert!(HOP_BY_HOP.contains(name), "{name}");
         }
-        // ...and every other dropped name is deleted by edge-bff itself.
-        let deleted: Vec<&str> = response_headers_to_delete().collect();
-        assert_eq!(deleted, ["set-cookie", "set-cookie2", "proxy-authenticate", "proxy-authorization"]);
+        assert_eq!(DROPPED_RESPONSE_HEADER, header::SET_COOKIE.as_str());
     }
 }

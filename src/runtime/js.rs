@@ -22,11 +22,11 @@ extern "C" {
         timeout_ms: u32,
     ) -> js_sys::Promise;
 
-    /// The upstream's response with header names removed and header lines appended.
+    /// The upstream's response without header `dropped`, with header lines appended.
     #[wasm_bindgen(js_name = responseFrom, catch)]
     pub fn response_from(
         upstream: &web_sys::Response,
-        remove: &str,
+        dropped: &str,
         append: &str,
     ) -> Result<web_sys::Response, JsValue>;
 

@@ -7,7 +7,7 @@ use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::proxy::headers::{response_headers_to_delete, upstream_header_edits, Forwarding};
+use crate::proxy::headers::{upstream_header_edits, Forwarding, DROPPED_RESPONSE_HEADER};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::web::cors;
 use worker::wasm_bindgen::JsCast;
@@ -98,14 +98,13 @@ pub async fn forward(
     };
 
     // The upstream's answer, its headers edited in one call.
-    let remove: String = response_headers_to_delete().collect::<Vec<_>>().join("\n");
     let mut append = js::header_lines(cors_headers.iter().map(|(n, v)| (n.as_str(), v)));
     for cookie in write_back(ctx, call.as_ref(), &present).await.unwrap_or_default() {
         append.push_str("set-cookie:");
         append.push_str(&cookie);
         append.push('\n');
     }
-    js::response_from(&upstream, &remove, &append).map_err(worker::Error::from)
+    js::response_from(&upstream, DROPPED_RESPONSE_HEADER, &append).map_err(worker::Error::from)
 }
 
 /// Store a session that changed during the call; `Set-Cookie` values, if any.
