@@ -14,11 +14,22 @@ import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
 import { startWorker, newCookieKeys, freePort, ROOT } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
-import { wrk } from './wrk.mjs';
+import { execFileSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { wrk, workerdPid, pinWrkTo } from './wrk.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+// With two or more cores the Workers under test run on core 1 and everything else (this
+// process with the upstream and the provider, wrk) on core 0: the Workers do not share
+// their core with the load, and runs are far steadier on this machine.
+const PIN = availableParallelism() >= 2 && process.env.BENCH_PIN !== '0';
+const pin = (pid, core) => execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+if (PIN) {
+  pin(process.pid, 0);
+  pinWrkTo(0);
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const up = await startUpstream({ record: false });
@@ -69,6 +80,9 @@ const passPort = pass.port;
 const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin), { redirect: 'manual', ...init }) }, { base: origin });
 const withSession = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${bffPort}` };
 const withSessionA = { ...withSession, Host: `localhost:${bffAssetsPort}` };
+// The pass-through gets the very same request (the browser sends its cookies either way):
+// the same bytes in, so the difference is what each Worker does with them.
+const sameRequest = (port) => ({ ...withSession, Host: `127.0.0.1:${port}` });
 const luaDir = mkdtempSync(path.join(tmpdir(), 'edge-bff-bench-'));
 const post64k = path.join(luaDir, 'post64k.lua');
 writeFileSync(post64k, 'wrk.method = "POST"\nwrk.body = string.rep("x", 65536)\nwrk.headers["Content-Type"] = "application/octet-stream"\n');
@@ -77,11 +91,12 @@ const scenarios = [
   ['a', 'GET /auth/session (with a session)', `http://127.0.0.1:${bffPort}/auth/session`, { headers: withSession }],
   ['b', 'proxied GET (with a session)', `http://127.0.0.1:${bffPort}/api/status/200`, { headers: withSession }],
   ['c', 'proxied POST 64 KB (with a session)', `http://127.0.0.1:${bffPort}/api/upload`, { headers: withSession, script: post64k }],
-  ['d', 'pass-through Worker GET', `http://127.0.0.1:${passPort}/status/200`, {}],
-  ['d2', 'pass-through Worker POST 64 KB', `http://127.0.0.1:${passPort}/upload`, { script: post64k }],
+  ['d', 'pass-through Worker GET', `http://127.0.0.1:${passPort}/status/200`, { headers: sameRequest(passPort) }],
+  ['d2', 'pass-through Worker POST 64 KB', `http://127.0.0.1:${passPort}/upload`, { headers: sameRequest(passPort), script: post64k }],
+  ['d0', '(d) without the cookie and X-CSRF', `http://127.0.0.1:${passPort}/status/200`, {}],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
-  ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, {}],
+  ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
 ];
 
 // Check every scenario answers 200 before measuring.
@@ -90,38 +105,56 @@ for (const [, name, url, opts] of scenarios) {
   if (res.status !== 200) throw new Error(`${name}: status ${res.status} ${await res.text()}`);
 }
 
+// The workerd process behind each scenario, for its CPU time per request.
+const pids = Object.fromEntries(scenarios.map(([id, , url]) => [id, workerdPid(Number(new URL(url).port))]));
+if (PIN) for (const pid of new Set(Object.values(pids))) pin(pid, 1);
+// Warm-up: V8 compiles hot Wasm and JS functions in tiers; measure the steady state.
+for (const [, , url, opts] of scenarios) await wrk(url, { seconds: 3, connections: CONNECTIONS, ...opts });
 const results = Object.fromEntries(scenarios.map(([id]) => [id, []]));
-for (let round = 0; round < ROUNDS; round++) {
-  // Alternate the order each round so drift does not favour one side.
-  const order = round % 2 === 0 ? scenarios : [...scenarios].reverse();
-  for (const [id, , url, opts] of order) {
-    const r = await wrk(url, { seconds: SECONDS, connections: CONNECTIONS, ...opts });
-    if (r.non2xx || r.errors) throw new Error(`${id}: ${r.non2xx} non-2xx, ${r.errors}`);
-    results[id].push(r);
+async function measure(list, results, connections, rounds) {
+  for (let round = 0; round < rounds; round++) {
+    // Alternate the order each round so drift does not favour one side.
+    const order = round % 2 === 0 ? list : [...list].reverse();
+    for (const [id, , url, opts] of order) {
+      const r = await wrk(url, { seconds: SECONDS, connections, pid: pids[id], ...opts });
+      if (r.non2xx || r.errors) throw new Error(`${id}: ${r.non2xx} non-2xx, ${r.errors}`);
+      results[id].push(r);
+    }
   }
 }
+await measure(scenarios, results, CONNECTIONS, ROUNDS);
 
-const summary = {};
-console.log(`\nHTTP (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians; route-only unless marked)`);
-console.log(`${'scenario'.padEnd(40)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
-for (const [id, name] of scenarios) {
-  const rps = median(results[id].map((r) => r.rps));
-  const p50 = median(results[id].map((r) => r.p50));
-  const p99 = median(results[id].map((r) => r.p99));
-  summary[id] = { rps, p50, p99 };
-  console.log(`${`(${id}) ${name}`.padEnd(40)} ${rps.toFixed(0).padStart(8)} ${p50.toFixed(2).padStart(8)} ${p99.toFixed(2).padStart(8)}`);
-}
-const ratio = (x, y) => `throughput ${(summary[x].rps / summary[y].rps).toFixed(2)}x, p50 latency ${(summary[x].p50 / summary[y].p50).toFixed(2)}x`;
-console.log(`\nratios against the pass-through Worker`);
+const row = (label, rs) => {
+  const pick = (f) => median(rs.map(f));
+  return `${label.padEnd(40)} ${pick((r) => r.rps).toFixed(0).padStart(8)} ${pick((r) => r.p50).toFixed(2).padStart(8)} ${pick((r) => r.p99).toFixed(2).padStart(8)} ${pick((r) => r.cpuUs).toFixed(0).padStart(9)}`;
+};
+const header = `${'scenario'.padEnd(40)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'CPU µs/req'.padStart(9)}`;
+console.log(`\nHTTP (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s, ${ROUNDS} alternating rounds, medians; route-only unless marked;`);
+console.log(`CPU: user + system time of the scenario's workerd process per request${PIN ? '; Workers pinned to core 1, load and upstream to core 0' : ''})`);
+console.log(header);
+for (const [id, name] of scenarios) console.log(row(`(${id}) ${name}`, results[id]));
+
+// Ratios of measurements taken next to each other (the same round), then the median:
+// this machine's speed drifts between minutes more than the differences measured.
+const paired = (x, y, f) => median(results[x].map((r, i) => f(r) / f(results[y][i])));
+const ratio = (x, y) =>
+  `throughput ${paired(x, y, (r) => r.rps).toFixed(2)}x, p50 latency ${paired(x, y, (r) => r.p50).toFixed(2)}x, CPU ${paired(x, y, (r) => r.cpuUs).toFixed(2)}x`;
 const verdict = (ok) => (ok ? 'met' : 'NOT met');
-console.log(`(a)/(d)  ${ratio('a', 'd')}   target throughput >= 0.95x: ${verdict(summary.a.rps / summary.d.rps >= 0.95)}`);
-console.log(`(b)/(d)  ${ratio('b', 'd')}   target p50 latency <= 1.10x: ${verdict(summary.b.p50 / summary.d.p50 <= 1.1)}`);
+console.log(`\nratios against the pass-through Worker (medians of per-round ratios)`);
+console.log(`(a)/(d)  ${ratio('a', 'd')}   target throughput >= 0.95x: ${verdict(paired('a', 'd', (r) => r.rps) >= 0.95)}`);
+console.log(`(b)/(d)  ${ratio('b', 'd')}   target p50 latency <= 1.10x: ${verdict(paired('b', 'd', (r) => r.p50) <= 1.1)}`);
 console.log(`(c)/(d)  ${ratio('c', 'd')}`);
 console.log(`(c)/(d2) ${ratio('c', 'd2')}  (same 64 KB POST through the pass-through)`);
+console.log(`(b)/(d0) ${ratio('b', 'd0')}  (pass-through sent a bare request, no cookie)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
 console.log(`(a+)/(d+) ${ratio('a+', 'd+')}`);
 console.log(`(b+)/(d+) ${ratio('b+', 'd+')}`);
 console.log(`asset-router hop: (d+)/(d) ${ratio('d+', 'd')}`);
+
+// Latency without load: one connection, so no request waits for another.
+const unloaded = Object.fromEntries(['b', 'd'].map((id) => [id, []]));
+await measure(scenarios.filter(([id]) => id === 'b' || id === 'd'), unloaded, 1, 3);
+console.log(`\nunloaded (wrk -c1, 3 rounds): (b) proxied GET p50 ${median(unloaded.b.map((r) => r.p50)).toFixed(2)} ms, (d) pass-through p50 ${median(unloaded.d.map((r) => r.p50)).toFixed(2)} ms, ratio ${median(unloaded.b.map((r, i) => r.p50 / unloaded.d[i].p50)).toFixed(2)}x`);
 
 // A fresh isolate: a new runtime with the module, then its first and a warm request.
 const t0 = performance.now();

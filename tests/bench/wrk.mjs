@@ -9,6 +9,12 @@ function toMs(text) {
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
 }
 
+let wrkCore;
+/** Run wrk on CPU core `core` from now on. */
+export function pinWrkTo(core) {
+  wrkCore = core;
+}
+
 /** The pid of the workerd process that Miniflare started to listen on `port` (Linux /proc). */
 export function workerdPid(port) {
   for (const entry of readdirSync('/proc')) {
@@ -41,7 +47,7 @@ export function wrk(url, { headers = {}, seconds = 5, connections = 16, script, 
   args.push(url);
   const cpuBefore = pid ? cpuMs(pid) : 0;
   return new Promise((resolve, reject) => {
-    execFile('wrk', args, { maxBuffer: 1 << 20 }, (err, stdout) => {
+    execFile(wrkCore === undefined ? 'wrk' : 'taskset', wrkCore === undefined ? args : ['-c', String(wrkCore), 'wrk', ...args], { maxBuffer: 1 << 20 }, (err, stdout) => {
       if (err) return reject(err);
       const cpuUs = pid ? ((cpuMs(pid) - cpuBefore) * 1000) / Number(/(\d+) requests in/.exec(stdout)?.[1]) : NaN;
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
