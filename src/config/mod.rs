@@ -155,6 +155,11 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "request_uri",
 ];
 
+/// The session cookie's name is `COOKIE_PREFIX` + this.
+const SESSION_COOKIE_SUFFIX: &str = "-session";
+/// The login cookie's name is `COOKIE_PREFIX` + this.
+const LOGIN_COOKIE_SUFFIX: &str = "-login";
+
 impl Config {
     /// The redirect URI registered at the provider.
     pub fn redirect_uri(&self) -> String {
@@ -163,12 +168,24 @@ impl Config {
 
     /// Name of the session cookie (chunks append `.1`, `.2`, …).
     pub fn session_cookie_name(&self) -> String {
-        format!("{}-session", self.cookie_prefix)
+        format!("{}{SESSION_COOKIE_SUFFIX}", self.cookie_prefix)
+    }
+
+    /// What follows the session cookie's name at the start of `name` (`""` for that
+    /// cookie itself, `".2"` for a chunk), or `None`: the hot-path test, without building
+    /// the name.
+    pub fn after_session_cookie_name<'a>(&self, name: &'a str) -> Option<&'a str> {
+        name.strip_prefix(self.cookie_prefix.as_str())?.strip_prefix(SESSION_COOKIE_SUFFIX)
     }
 
     /// Name of the login cookie.
     pub fn login_cookie_name(&self) -> String {
-        format!("{}-login", self.cookie_prefix)
+        format!("{}{LOGIN_COOKIE_SUFFIX}", self.cookie_prefix)
+    }
+
+    /// Whether `name` is the login cookie's name (without building it).
+    pub fn is_login_cookie_name(&self, name: &str) -> bool {
+        name.strip_prefix(self.cookie_prefix.as_str()) == Some(LOGIN_COOKIE_SUFFIX)
     }
 
     /// The scheme and the `host[:port]` of `PUBLIC_ORIGIN` (`X-Forwarded-Proto` and

@@ -124,3 +124,14 @@ fn public_scheme_and_host_come_from_the_origin() {
     let c = with(&[("PUBLIC_ORIGIN", "https://app.example.com:8443")]).unwrap();
     assert_eq!(c.public_scheme_and_host(), ("https", "app.example.com:8443"));
 }
+
+#[test]
+fn cookie_name_tests_agree_with_the_names() {
+    let c = with(&[]).unwrap();
+    assert_eq!(c.after_session_cookie_name(&c.session_cookie_name()), Some(""));
+    assert_eq!(c.after_session_cookie_name(&format!("{}.3", c.session_cookie_name())), Some(".3"));
+    assert_eq!(c.after_session_cookie_name(&c.login_cookie_name()), None);
+    assert!(c.is_login_cookie_name(&c.login_cookie_name()));
+    assert!(!c.is_login_cookie_name(&c.session_cookie_name()));
+    assert!(!c.is_login_cookie_name("__Host-bff-loginx"));
+}

@@ -21,8 +21,7 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Whether `name` is one of edge-bff's own cookies.
 pub fn is_bff_cookie(config: &Config, name: &str) -> bool {
-    is_session_cookie(config, name)
-        || name.strip_prefix(config.cookie_prefix.as_str()).is_some_and(|rest| rest == "-login")
+    is_session_cookie(config, name) || config.is_login_cookie_name(name)
 }
 
 /// What the proxy adds to the upstream request.

@@ -17,8 +17,7 @@ pub const MAX_CHUNKS: usize = 10;
 
 /// Whether `name` is one of edge-bff's session cookies (the main one or a chunk).
 pub fn is_session_cookie(config: &Config, name: &str) -> bool {
-    // `<prefix>-session` or `<prefix>-session.<n>`, compared without building the name.
-    match name.strip_prefix(config.cookie_prefix.as_str()).and_then(|rest| rest.strip_prefix("-session")) {
+    match config.after_session_cookie_name(name) {
         Some("") => true,
         Some(rest) => {
             rest.strip_prefix('.').is_some_and(|n| n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n)))
