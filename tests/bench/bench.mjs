@@ -8,15 +8,12 @@
 // the same for both and is shown separately.
 import path from 'node:path';
 import { writeFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { Miniflare } from 'miniflare';
+import { availableParallelism, tmpdir } from 'node:os';
 import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
-import { startWorker, newCookieKeys, freePort, ROOT } from '../support/worker.mjs';
+import { startWorker, startPassThrough, newCookieKeys, freePort } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
-import { execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
-import { wrk, workerdPid, pinWrkTo } from './wrk.mjs';
+import { wrk, workerdPid, pinWrkTo, pinToCore } from './wrk.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -25,9 +22,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 // process with the upstream and the provider, wrk) on core 0: the Workers do not share
 // their core with the load, and runs are far steadier on this machine.
 const PIN = availableParallelism() >= 2 && process.env.BENCH_PIN !== '0';
-const pin = (pid, core) => execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 if (PIN) {
-  pin(process.pid, 0);
+  pinToCore(process.pid, 0);
   pinWrkTo(0);
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -44,37 +40,12 @@ const bff = await startWorker(bindings, { port: bffPort, kv: false, assets: fals
 const bffAssetsPort = await freePort();
 const bffAssets = await startWorker(bindings, { port: bffAssetsPort, kv: false, assets: true });
 
-const passDir = path.join(ROOT, 'target/bench-passthrough');
-async function startPassThrough(withAssets) {
+async function passThrough(assets) {
   const port = await freePort();
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: path.join(passDir, 'index.js'),
-    modulesRoot: passDir,
-    modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
-    compatibilityDate: '2026-04-01',
-    bindings: { UPSTREAM: up.base },
-    // The same asset configuration as edge-bff's (tests/support/worker.mjs).
-    assets: withAssets
-      ? {
-          directory: path.join(ROOT, 'scripts/demo/spa'),
-          binding: 'ASSETS',
-          routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
-        }
-      : undefined,
-    // workerd reports every connection wrk drops at the end of a run; not news here.
-    handleRuntimeStdio: (stdout, stderr) => {
-      stdout.resume();
-      stderr.resume();
-    },
-    host: '127.0.0.1',
-    port,
-  });
-  await mf.ready;
-  return { mf, port };
+  return { mf: await startPassThrough(up.base, { port, assets }), port };
 }
-const pass = await startPassThrough(false);
-const passAssets = await startPassThrough(true);
+const pass = await passThrough(false);
+const passAssets = await passThrough(true);
 const passPort = pass.port;
 
 const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin), { redirect: 'manual', ...init }) }, { base: origin });
@@ -107,7 +78,7 @@ for (const [, name, url, opts] of scenarios) {
 
 // The workerd process behind each scenario, for its CPU time per request.
 const pids = Object.fromEntries(scenarios.map(([id, , url]) => [id, workerdPid(Number(new URL(url).port))]));
-if (PIN) for (const pid of new Set(Object.values(pids))) pin(pid, 1);
+if (PIN) for (const pid of new Set(Object.values(pids))) pinToCore(pid, 1);
 // Warm-up: V8 compiles hot Wasm and JS functions in tiers; measure the steady state.
 for (const [, , url, opts] of scenarios) await wrk(url, { seconds: 3, connections: CONNECTIONS, ...opts });
 const results = Object.fromEntries(scenarios.map(([id]) => [id, []]));

@@ -7,16 +7,16 @@
 // separated, default /api/status/200), ROUNDS (3), SECS (4), CONN (16), PIN (1: Workers on
 // core 1, the rest on core 0), PASS_SAME (1: the pass-through gets the same headers).
 // Each variant may name its `entry` module (default entry.mjs).
-import path from 'node:path';
-import { Miniflare } from 'miniflare';
 import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
-import { startWorker, freePort, ROOT } from '../support/worker.mjs';
+import { startWorker, startPassThrough, newCookieKeys, freePort } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
-import { wrk, workerdPid, pinWrkTo } from './wrk.mjs';
-import { execFileSync } from 'node:child_process';
+import { wrk, workerdPid, pinWrkTo, pinToCore } from './wrk.mjs';
 const PIN = process.env.PIN === '1';
-if (PIN) { execFileSync('taskset', ['-p', '-c', '0', String(process.pid)]); pinWrkTo(0); }
+if (PIN) {
+  pinToCore(process.pid, 0);
+  pinWrkTo(0);
+}
 const variants = JSON.parse(process.env.VARIANTS); // [{name, buildDir, entry}]
 const paths = (process.env.PATHS ?? '/api/status/200').split(',');
 const up = await startUpstream({ record: false });
@@ -24,20 +24,16 @@ const ports = await Promise.all(variants.map(() => freePort()));
 const o1 = `http://localhost:${ports[0]}`;
 const idp = await startProvider({ redirectOrigin: o1 });
 const b = { OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: o1,
-  COOKIE_KEYS: 'k1:' + 'A'.repeat(43), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]) };
+  COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]) };
 const ws = [];
 for (let i = 0; i < variants.length; i++) ws.push(await startWorker(b, { port: ports[i], kv: false, assets: false, buildDir: variants[i].buildDir ?? 'build', entry: variants[i].entry ?? 'entry.mjs' }));
 const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, o1), { redirect: 'manual', ...init }) }, { base: o1 });
 const passPort = await freePort();
-const passDir = path.join(ROOT, 'target/bench-passthrough');
-const pass = new Miniflare({ modules: true, scriptPath: path.join(passDir, 'index.js'), modulesRoot: passDir,
-  modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
-  compatibilityDate: '2026-04-01', bindings: { UPSTREAM: up.base }, handleRuntimeStdio: (a, b) => { a.resume(); b.resume(); }, host: '127.0.0.1', port: passPort });
-await pass.ready;
+const pass = await startPassThrough(up.base, { port: passPort });
 const h = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${ports[0]}` };
 const sc = [['pass', `http://127.0.0.1:${passPort}/status/200`, process.env.PASS_SAME === '1' ? { ...h, Host: `127.0.0.1:${passPort}` } : {}, workerdPid(passPort)], ['pass-nohdr', `http://127.0.0.1:${passPort}/status/200`, {}, workerdPid(passPort)]];
 for (const p of paths) variants.forEach((v, i) => sc.push([`${v.name} ${p}`, `http://127.0.0.1:${ports[i]}${p}`, h, workerdPid(ports[i])]));
-if (PIN) for (const [, , , pid] of sc) execFileSync('taskset', ['-a', '-p', '-c', '1', String(pid)]);
+if (PIN) for (const [, , , pid] of sc) pinToCore(pid, 1);
 for (const [id, url, headers] of sc) { const r = await fetch(url, { headers }); if (r.status !== 200) throw new Error(id + r.status + await r.text()); }
 for (const [, url, headers] of sc) await wrk(url, { seconds: 4, connections: 16, headers }); // warm-up
 const res = {};

@@ -1,5 +1,5 @@
 // Runs wrk against a URL and parses requests/s and the latency percentiles.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
 function toMs(text) {
@@ -7,6 +7,11 @@ function toMs(text) {
   if (!m) return NaN;
   const v = Number(m[1]);
   return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+/** Pin process `pid` (all its threads) to CPU core `core` (taskset). */
+export function pinToCore(pid, core) {
+  execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 }
 
 let wrkCore;

@@ -8,6 +8,15 @@ import { Miniflare } from 'miniflare';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BASE = 'http://localhost:8787';
 
+/** Miniflare's `assets` option for the demo SPA, as wrangler.toml configures it. */
+export function spaAssets() {
+  return {
+    directory: path.join(ROOT, 'scripts/demo/spa'),
+    binding: 'ASSETS',
+    routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
+  };
+}
+
 /** A fresh `COOKIE_KEYS` value with one key. */
 export function newCookieKeys(kid = 'k1') {
   return `${kid}:${randomBytes(32).toString('base64url')}`;
@@ -36,13 +45,7 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
     kvNamespaces: kv ? ['SESSIONS'] : [],
     ...(kvPersist ? { kvPersist } : {}),
     bindings,
-    assets: assets
-      ? {
-          directory: path.join(ROOT, 'scripts/demo/spa'),
-          binding: 'ASSETS',
-          routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true },
-        }
-      : undefined,
+    assets: assets ? spaAssets() : undefined,
     ...(port ? { host: '127.0.0.1', port } : {}),
     handleRuntimeStdio: (stdout, stderr) => {
       collect(stdout);
@@ -56,6 +59,33 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
     fetch: (p, init = {}) => mf.dispatchFetch(new URL(p, BASE), { redirect: 'manual', ...init }),
     close: () => mf.dispose(),
   };
+}
+
+/**
+ * Start the benchmarks' pass-through Worker (target/bench-passthrough, built by
+ * scripts/bench.sh) forwarding to `upstream`, listening on 127.0.0.1:`port`; with
+ * `assets`, behind the same asset router as edge-bff's. Returns the Miniflare instance.
+ */
+export async function startPassThrough(upstream, { port, assets = false }) {
+  const dir = path.join(ROOT, 'target/bench-passthrough');
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(dir, 'index.js'),
+    modulesRoot: dir,
+    modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate: '2026-04-01',
+    bindings: { UPSTREAM: upstream },
+    assets: assets ? spaAssets() : undefined,
+    // workerd reports every connection wrk drops at the end of a run; not news here.
+    handleRuntimeStdio: (stdout, stderr) => {
+      stdout.resume();
+      stderr.resume();
+    },
+    host: '127.0.0.1',
+    port,
+  });
+  await mf.ready;
+  return mf;
 }
 
 /** A TCP port that is free on 127.0.0.1 right now. */
