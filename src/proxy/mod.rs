@@ -2,6 +2,7 @@
 //! whether the session's token must be refreshed first, and what to do with an upstream
 //! 401. The forwarding itself (streamed bodies) is in `runtime::proxy`.
 
+pub mod direct;
 pub mod headers;
 pub mod path;
 
@@ -62,12 +63,17 @@ pub struct CallSession {
 /// [`REFRESH_MARGIN`].
 pub async fn session_for_call(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<CallSession, BffError> {
     let (session, handle) = load_required(ctx, cookies).await?;
-    if ctx.now.saturating_add(REFRESH_MARGIN) >= session.access_expires_at {
+    if refresh_due(&session, ctx.now) {
         let (next, leader) = refresh_session(ctx, &session, &handle).await?;
         return Ok(CallSession { session: next, handle, rewrite: true, leader });
     }
     let rewrite = handle.needs_reseal();
     Ok(CallSession { session, handle, rewrite, leader: true })
+}
+
+/// Whether the session's access token expires within [`REFRESH_MARGIN`] (refresh first).
+pub fn refresh_due(session: &Session, now: u64) -> bool {
+    now.saturating_add(REFRESH_MARGIN) >= session.access_expires_at
 }
 
 /// What to do with an upstream answer.

@@ -3,6 +3,10 @@
 // docs/performance.md. They make no decisions: the Rust core decides which headers go,
 // which are set and what the answer is.
 //
+// It also holds the two pieces of the request's life that must work when the Wasm
+// instance cannot: the trap guard (`guarded`) and the continuation of a direct call
+// (`proxyDirect`), which is plain JavaScript once the Rust core has decided the call.
+//
 // Header lists cross as text, one header per line: `name:value\n`. Header names are
 // tokens (no `:`), and the Fetch standard forbids CR, LF and NUL in values, so the text
 // is unambiguous.
@@ -79,4 +83,74 @@ export function responseFrom(upstream, dropped, append) {
 export function newResponse(status, block, body) {
   // A null-body status (204, 304) must not carry a body, even an empty one.
   return new Response(body.length === 0 ? null : body.slice(), { status, headers: pairs(block) });
+}
+
+/** The answer when the Wasm instance failed: 500 JSON `server_error`, nothing else. */
+function serverError(error) {
+  // A panic message can hold request data; log its kind only.
+  console.error(`edge-bff error: request failed inside the Wasm module (${error?.name ?? 'unknown'}); the module will be reinitialised`);
+  return new Response(JSON.stringify({ error: 'server_error', error_description: 'Internal server error.' }), {
+    status: 500,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+  });
+}
+
+// A panic inside an async Rust task traps in a microtask: its promise would never
+// settle. The trap surfaces as an `error` event; fail the answers that were pending on
+// the now-dead instance (worker-build's shim re-initialises it for the next request).
+const pending = new Set();
+addEventListener('error', (event) => {
+  if (event.error instanceof WebAssembly.RuntimeError) {
+    for (const fail of pending) fail(event.error);
+    pending.clear();
+  }
+});
+
+/** `answer`, or a 500 `server_error` when the Wasm instance traps before it settles. */
+export function guarded(answer) {
+  let fail;
+  const trapped = new Promise((_, reject) => {
+    fail = reject;
+  });
+  pending.add(fail);
+  return Promise.race([answer, trapped]).then(
+    (response) => {
+      pending.delete(fail);
+      return response;
+    },
+    (error) => {
+      pending.delete(fail);
+      return serverError(error);
+    },
+  );
+}
+
+let resumeInWasm = null;
+
+/** Register the Rust function that continues a direct call (once per Wasm instance). */
+export function setResume(resume) {
+  resumeInWasm = resume;
+}
+
+/** The full path's answer to `request` after its direct call ended in `outcome`. */
+function resume(request, env, outcome) {
+  try {
+    return resumeInWasm(request, outcome, env);
+  } catch (error) {
+    return serverError(error);
+  }
+}
+
+/**
+ * A direct call (src/proxy/direct.rs): the core has decided everything, so the call is
+ * sent and its answer streamed back without going through async Rust. The request body
+ * streams from the browser (never for GET and HEAD). An upstream 401 to a call with a
+ * token, a failure and a timeout go back to Rust (refresh and retry, or the error).
+ */
+export function proxyDirect(request, env, url, method, headerLines, timeoutMs, dropped, append, carriesToken) {
+  const body = method === 'GET' || method === 'HEAD' ? null : request.body;
+  return sendUpstream(url, method, headerLines, body, timeoutMs).then(
+    (upstream) => (carriesToken && upstream.status === 401 ? resume(request, env, upstream) : responseFrom(upstream, dropped, append)),
+    (error) => resume(request, env, error),
+  );
 }

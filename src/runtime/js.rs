@@ -30,6 +30,32 @@ extern "C" {
         append: &str,
     ) -> Result<web_sys::Response, JsValue>;
 
+    /// Send a direct call (see `glue.js`): the upstream's answer with header `dropped`
+    /// removed and the lines of `append` added, or, when the call ends otherwise (a 401
+    /// while `carries_token`, a failure, a timeout), what the resume closure answers.
+    #[wasm_bindgen(js_name = proxyDirect)]
+    pub fn proxy_direct(
+        request: &web_sys::Request,
+        env: &worker::Env,
+        url: &str,
+        method: &str,
+        header_lines: &str,
+        timeout_ms: u32,
+        dropped: &str,
+        append: &str,
+        carries_token: bool,
+    ) -> js_sys::Promise;
+
+    /// Register the function that continues a direct call in the full path (once per
+    /// Wasm instance).
+    #[wasm_bindgen(js_name = setResume)]
+    pub fn set_resume(resume: &Closure<dyn Fn(web_sys::Request, JsValue, worker::Env) -> js_sys::Promise>);
+
+    /// `answer`, or a 500 JSON `server_error` if the Wasm instance traps before it
+    /// settles (a panic inside async Rust would otherwise leave it pending forever).
+    #[wasm_bindgen(js_name = guarded)]
+    pub fn guarded(answer: &js_sys::Promise) -> js_sys::Promise;
+
     /// A new response from status, header lines and body bytes.
     #[wasm_bindgen(js_name = newResponse, catch)]
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;

@@ -18,7 +18,9 @@ use crate::session::kv_store::{KvBackend, KvStore};
 use crate::session::store::{CookieStore, SessionStore};
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{event, web_sys, Context, Env, Result};
+use wasm_bindgen::prelude::*;
+use worker::wasm_bindgen_futures::future_to_promise;
+use worker::{js_sys, web_sys, Env, Result};
 
 /// Time limit of every call to the identity provider, in milliseconds.
 pub const IDP_TIMEOUT_MS: u32 = 5_000;
@@ -46,6 +48,10 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                     Err(e) => log::error!("configuration error: {e}"),
                 }
                 let has_kv = env.kv("SESSIONS").is_ok();
+                // The direct path's way back into Rust; it lives as long as the instance.
+                let resume: Closure<dyn Fn(web_sys::Request, JsValue, Env) -> js_sys::Promise> = Closure::new(resume);
+                js::set_resume(&resume);
+                resume.forget();
                 Rc::new(Isolate { config, shared: SharedState::default(), has_kv })
             })
             .clone()
@@ -57,13 +63,55 @@ fn now() -> u64 {
     worker::Date::now().as_millis() / 1000
 }
 
-/// The fetch handler. It takes the runtime's request as it is: wrapping it in
-/// `worker::Request` would read (and parse) the request's `cf` object, which edge-bff
-/// never uses, on every request.
-#[event(fetch)]
-async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+/// The Worker's `fetch` handler (worker-build's entry class calls it with the request,
+/// `env` and the execution context). It takes the runtime's request as it is: wrapping
+/// it in `worker::Request` would read and parse the request's `cf` object, which
+/// edge-bff never uses, on every request.
+///
+/// A proxied call that needs no I/O before the upstream call is sent at once and its
+/// answer streamed back without entering async Rust ([`crate::proxy::direct`]);
+/// everything else runs in [`handle`], guarded so that a panic inside it still answers.
+#[wasm_bindgen]
+pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Context) -> js_sys::Promise {
     logger::init();
     let isolate = isolate(&env);
+    if let Some(answer) = proxy::try_direct(&isolate, &request, &env) {
+        return answer;
+    }
+    js::guarded(&future_to_promise(async move { answer_of(handle(&isolate, request, &env, None).await) }))
+}
+
+/// The same request again after its direct call ended in `outcome` (the upstream's
+/// `Response` when it was a 401 to a call with a token, or the `Error` of a failed or
+/// timed-out call): the full path takes over from that outcome (refresh and retry, or
+/// the error answer). `glue.js` calls it through the closure registered per instance.
+fn resume(request: web_sys::Request, outcome: JsValue, env: Env) -> js_sys::Promise {
+    let isolate = isolate(&env);
+    let outcome = proxy::Outcome::from_js(outcome);
+    js::guarded(&future_to_promise(async move { answer_of(handle(&isolate, request, &env, Some(outcome)).await) }))
+}
+
+/// The JS value of a handler's answer: its response, or a 500 JSON `server_error`.
+fn answer_of(answer: Result<web_sys::Response>) -> std::result::Result<JsValue, JsValue> {
+    match answer {
+        Ok(response) => Ok(response.into()),
+        Err(e) => {
+            log::error!("request failed in the Worker glue: {e}");
+            convert::to_web(BffError::Server("Worker glue".into()).to_response())
+                .map(JsValue::from)
+                .map_err(JsValue::from)
+        }
+    }
+}
+
+/// Every request that does not take the direct path. `resumed` is the outcome of an
+/// earlier direct call of the same request (see [`resume`]).
+async fn handle(
+    isolate: &Isolate,
+    request: web_sys::Request,
+    env: &Env,
+    resumed: Option<proxy::Outcome>,
+) -> Result<web_sys::Response> {
     let config = match &isolate.config {
         Ok(config) => config,
         Err(e) => {
@@ -105,7 +153,7 @@ async fn fetch(request: web_sys::Request, env: Env, _ctx: Context) -> Result<web
             };
             convert::to_web(agent::handle(&ctx, &core_request, sub_path).await)
         }
-        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &uri).await,
-        Route::Asset => assets::serve(config, &env, request).await,
+        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &uri, resumed).await,
+        Route::Asset => assets::serve(config, env, request).await,
     }
 }

@@ -1,26 +1,78 @@
 //! Forwarding of proxied API calls: bodies stream both ways (never buffered), one
 //! upstream call at a time with a time limit for the response headers, one refresh and
-//! retry on a 401 to a safe method. The decisions are in [`crate::proxy`].
+//! retry on a 401 to a safe method. The decisions are in [`crate::proxy`]. Calls that need
+//! no I/O first take the direct path ([`try_direct`]); the rest, and direct calls that
+//! end in a 401 or a failure, the full path ([`forward`]).
 
-use super::{convert, js};
+use super::{convert, js, now, Isolate};
 use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::proxy::headers::{upstream_header_edits, Forwarding, DROPPED_RESPONSE_HEADER};
+use crate::proxy::direct::{direct_call, forwarding};
+use crate::proxy::headers::{upstream_header_edits, DROPPED_RESPONSE_HEADER};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
+use crate::router::{self, Route};
 use crate::web::cors;
-use worker::wasm_bindgen::JsCast;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{js_sys, web_sys, Result};
+use worker::{js_sys, web_sys, Env, Result};
 
-/// Handle a request for API route `index` with `rest` after its prefix.
+/// The promise of the answer when `request` is a proxied call the core can decide
+/// without I/O ([`direct_call`]); `None` sends it to the full path.
+pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> Option<js_sys::Promise> {
+    let config = isolate.config.as_ref().ok()?;
+    let uri = request.url().parse::<http::Uri>().ok()?;
+    let Route::Proxy(index, rest) = router::route(config, uri.path()) else { return None };
+    let head = convert::head_of(request, &uri).ok()?;
+    let call = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared.opened), now())?;
+    #[cfg(feature = "test-hooks")]
+    if rest == "__edge-bff-test/direct-panic" {
+        panic!("test hook: deliberate panic on the direct path");
+    }
+    let lines = js::header_lines(call.headers.iter().map(|(n, v)| (n.as_str(), v)));
+    let append = js::header_lines(call.response_headers.iter().map(|(n, v)| (n.as_str(), v)));
+    Some(js::proxy_direct(
+        request,
+        env,
+        &call.target,
+        head.method().as_str(),
+        &lines,
+        UPSTREAM_TIMEOUT_MS,
+        DROPPED_RESPONSE_HEADER,
+        &append,
+        call.carries_token,
+    ))
+}
+
+/// How a direct call ended when it came back to the full path.
+pub enum Outcome {
+    /// The upstream answered 401 to a call that carried a token.
+    Rejected(web_sys::Response),
+    /// The call failed or timed out (the JS error).
+    Failed(JsValue),
+}
+
+impl Outcome {
+    /// Read the value `glue.js` passes back: a `Response`, or anything else as a failure.
+    pub fn from_js(value: JsValue) -> Self {
+        match value.dyn_into::<web_sys::Response>() {
+            Ok(response) => Self::Rejected(response),
+            Err(error) => Self::Failed(error),
+        }
+    }
+}
+
+/// Handle a request for API route `index` with `rest` after its prefix. `resumed` is the
+/// outcome of its direct call, which then stands for the first upstream call (the
+/// request body, if any, was consumed by it).
 pub async fn forward(
     ctx: &AgentContext<'_>,
     index: usize,
     rest: &str,
     request: web_sys::Request,
     uri: &http::Uri,
+    mut resumed: Option<Outcome>,
 ) -> Result<web_sys::Response> {
     let config = ctx.config;
     let route = &config.api_routes[index];
@@ -51,24 +103,26 @@ pub async fn forward(
             Err(e) => return finish(error_response(config, &head, &e)),
         },
     };
-    let (proto, host) = config.public_scheme_and_host();
-    let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
-    let mut body =
-        if matches!(head.method(), &http::Method::GET | &http::Method::HEAD) { None } else { request.body() };
+    let bodiless = matches!(head.method(), &http::Method::GET | &http::Method::HEAD);
+    let mut body = if bodiless || resumed.is_some() { None } else { request.body() };
 
     let mut retried = false;
     let upstream = loop {
-        let edits = upstream_header_edits(
-            config,
-            head.headers(),
-            &cookies,
-            Forwarding { access_token: call.as_ref().map(|c| c.session.access_token.as_str()), client_ip, proto, host },
-        );
-        // The upstream's whole header list crosses in one string: one runtime call builds
-        // it, where editing a copy of the browser's `Headers` took one call per change.
-        let headers = edits.apply(head.headers());
-        let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
-        let sent = send(&target, head.method().as_str(), &lines, body.take()).await;
+        let sent = match resumed.take() {
+            Some(Outcome::Rejected(response)) => Ok(response),
+            Some(Outcome::Failed(error)) => Err(upstream_error(&error, &target)),
+            None => {
+                let access_token = call.as_ref().map(|c| c.session.access_token.as_str());
+                let edits =
+                    upstream_header_edits(config, head.headers(), &cookies, forwarding(config, &head, access_token));
+                // The upstream's whole header list crosses in one string: one runtime call
+                // builds it, where editing a copy of the browser's `Headers` took one call
+                // per change.
+                let headers = edits.apply(head.headers());
+                let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
+                send(&target, head.method().as_str(), &lines, body.take()).await
+            }
+        };
         let response = match sent {
             Ok(r) => r,
             Err(e) => return finish(error_response(config, &head, &e)),
@@ -130,20 +184,23 @@ async fn send(
     header_lines: &str,
     body: Option<web_sys::ReadableStream>,
 ) -> std::result::Result<web_sys::Response, BffError> {
-    let unavailable = |d: String| BffError::UpstreamUnavailable(d);
     let call = js::send_upstream(target, method, header_lines, body, UPSTREAM_TIMEOUT_MS);
     match JsFuture::from(call).await {
         Ok(response) => Ok(response.unchecked_into()),
-        Err(e) => {
-            let error = e.dyn_ref::<js_sys::Error>();
-            if error.is_some_and(|e| e.name() == "UpstreamTimeout") {
-                Err(unavailable(format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target))))
-            } else {
-                let message = error.map(|e| String::from(e.message())).unwrap_or_else(|| "fetch failed".into());
-                Err(unavailable(format!("{}: {message}", host_of(target))))
-            }
-        }
+        Err(e) => Err(upstream_error(&e, target)),
     }
+}
+
+/// The error for a failed upstream call (`error` as `sendUpstream` rejected with).
+fn upstream_error(error: &JsValue, target: &str) -> BffError {
+    let error = error.dyn_ref::<js_sys::Error>();
+    let detail = if error.is_some_and(|e| e.name() == "UpstreamTimeout") {
+        format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target))
+    } else {
+        let message = error.map(|e| String::from(e.message())).unwrap_or_else(|| "fetch failed".into());
+        format!("{}: {message}", host_of(target))
+    };
+    BffError::UpstreamUnavailable(detail)
 }
 
 /// Scheme, host and port of a URL, for logs (never the path or query).

@@ -1,6 +1,7 @@
 // Behaviour that needs the build-test/ variant (Cargo feature test-hooks): a forced panic
 // answers 500 JSON server_error without the panic text and the next request works; the
-// upstream timeout (2 s there instead of 30 s) answers 502 upstream_unavailable.
+// upstream timeout (2 s there instead of 30 s) answers 502 upstream_unavailable, on the
+// direct proxy path and on the full one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startProvider } from '../support/idp.mjs';
@@ -35,7 +36,7 @@ test('panic → 500 server_error JSON, then the Worker recovers', async () => {
   }
 });
 
-test('an upstream slower than the timeout: 502 upstream_unavailable, bounded wait', async () => {
+test('a panic on the direct proxy path → 500 server_error JSON, then the next call works', async () => {
   const idp = await startProvider({});
   const up = await startUpstream({ record: false });
   const w = await startWorker(
@@ -43,21 +44,53 @@ test('an upstream slower than the timeout: 502 upstream_unavailable, bounded wai
       OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: BASE,
       COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]),
     },
-    { buildDir: 'build-test' },
+    // No KV binding, so a call with a cookie session is decided without I/O (direct).
+    { buildDir: 'build-test', kv: false },
   );
   try {
     const { jar } = await login(w);
-    const fast = await w.fetch('/api/slow?ms=100', { headers: { cookie: jar.header(), 'x-csrf': '1' } });
-    assert.equal(fast.status, 200);
-    const started = Date.now();
-    const slow = await w.fetch('/api/slow?ms=6000', { headers: { cookie: jar.header(), 'x-csrf': '1' } });
-    const took = Date.now() - started;
-    assert.equal(slow.status, 502);
-    assert.equal(JSON.parse(await slow.text()).error, 'upstream_unavailable');
-    assert.ok(took >= 1800 && took < 5000, `answered after ${took} ms`);
+    const headers = { cookie: jar.header(), 'x-csrf': '1' };
+    // The hook panics only once the direct path has decided the call: a 500 here shows
+    // the direct path ran, and that its synchronous trap is answered.
+    const res = await w.fetch('/api/__edge-bff-test/direct-panic', { headers });
+    assert.equal(res.status, 500);
+    const text = await res.text();
+    assert.deepEqual(JSON.parse(text), { error: 'server_error', error_description: 'Internal server error.' });
+    assert.ok(!/panic|test hook|\.rs/.test(text), 'no panic text in the response');
+    const after = await w.fetch('/api/status/200', { headers });
+    assert.equal(after.status, 200, 'the re-initialised instance answers');
   } finally {
     await w.close();
     await up.close();
     await idp.close();
   }
 });
+
+for (const kv of [false, true]) {
+  test(`an upstream slower than the timeout: 502 upstream_unavailable, bounded wait (${kv ? 'full' : 'direct'} path)`, async () => {
+    const idp = await startProvider({});
+    const up = await startUpstream({ record: false });
+    const w = await startWorker(
+      {
+        OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: BASE,
+        COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]),
+      },
+      { buildDir: 'build-test', kv },
+    );
+    try {
+      const { jar } = await login(w);
+      const fast = await w.fetch('/api/slow?ms=100', { headers: { cookie: jar.header(), 'x-csrf': '1' } });
+      assert.equal(fast.status, 200);
+      const started = Date.now();
+      const slow = await w.fetch('/api/slow?ms=6000', { headers: { cookie: jar.header(), 'x-csrf': '1' } });
+      const took = Date.now() - started;
+      assert.equal(slow.status, 502);
+      assert.equal(JSON.parse(await slow.text()).error, 'upstream_unavailable');
+      assert.ok(took >= 1800 && took < 5000, `answered after ${took} ms`);
+    } finally {
+      await w.close();
+      await up.close();
+      await idp.close();
+    }
+  });
+}

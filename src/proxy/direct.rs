@@ -1,0 +1,229 @@
+//! The direct path of a proxied call. Most API calls need nothing awaited before the
+//! upstream call: the session is in the request's cookies, its access token is not due
+//! for a refresh, and no KV read (session record or back-channel deny-list) is needed.
+//! For those the whole decision is made here, synchronously, and the runtime sends the
+//! call without entering async Rust (the future machinery and its trap guard cost about
+//! as much CPU as the rest of the call; docs/performance.md). Everything else, and every
+//! outcome that needs more than streaming the answer back (an upstream 401 to a call
+//! with a token, a network failure, a timeout), goes through the full path,
+//! [`crate::runtime`]'s `proxy::forward`, which makes the same decisions with I/O.
+
+use super::headers::{upstream_header_edits, Forwarding};
+use super::{refresh_due, target};
+use crate::config::{Config, RouteToken, SessionStoreKind};
+use crate::session::opened_cache::OpenedCache;
+use crate::session::store::Loaded;
+use crate::session::{cookie_store, Session};
+use crate::web::cookies::cookies_of;
+use crate::web::cors;
+use crate::web::response::HttpRequest;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// A proxied call decided without I/O, ready to send.
+#[derive(Debug)]
+pub struct DirectCall {
+    /// The upstream URL.
+    pub target: String,
+    /// The upstream's whole header list.
+    pub headers: HeaderMap,
+    /// Headers appended to the upstream's answer (CORS, for trusted origins).
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The call carries the session's access token, so an upstream 401 must go to the
+    /// full path (refresh and retry, or `token_rejected`).
+    pub carries_token: bool,
+}
+
+/// The direct call for a request to API route `index` with `rest` after its prefix, or
+/// `None` when the full path must handle it: a preflight, any refusal (the full path
+/// answers it), a session that needs I/O to read (`SESSION_STORE=kv`, or a bound KV
+/// namespace's deny-list), no valid session, a token due for a refresh, or a cookie to
+/// re-seal. `kv_bound` says whether the `SESSIONS` binding exists.
+pub fn direct_call(
+    config: &Config,
+    index: usize,
+    rest: &str,
+    head: &HttpRequest,
+    kv_bound: bool,
+    opened: Option<&OpenedCache>,
+    now: u64,
+) -> Option<DirectCall> {
+    let route = config.api_routes.get(index)?;
+    if cors::is_preflight(head.method(), head.headers()) {
+        return None;
+    }
+    let target = target(config, route, rest, head).ok()?;
+    let cookies = cookies_of(head.headers());
+    let session = match route.token {
+        RouteToken::None => None,
+        RouteToken::Access => Some(session_without_io(config, &cookies, kv_bound, opened, now)?),
+    };
+    let forwarding = forwarding(config, head, session.as_ref().map(|s| s.access_token.as_str()));
+    let headers = upstream_header_edits(config, head.headers(), &cookies, forwarding).apply(head.headers());
+    Some(DirectCall {
+        target,
+        headers,
+        response_headers: cors::response_headers(config, head.headers()),
+        carries_token: session.is_some(),
+    })
+}
+
+/// The request's session when it can be used as it is, read without I/O.
+fn session_without_io(
+    config: &Config,
+    cookies: &[(&str, &str)],
+    kv_bound: bool,
+    opened: Option<&OpenedCache>,
+    now: u64,
+) -> Option<Session> {
+    if config.session_store != SessionStoreKind::Cookie || kv_bound {
+        return None;
+    }
+    match cookie_store::load_cached(config, cookies, opened) {
+        Loaded::Valid { session, handle }
+            if !handle.needs_reseal()
+                && session.check_active(now, config.session_idle_timeout).is_ok()
+                && !refresh_due(&session, now) =>
+        {
+            Some(*session)
+        }
+        _ => None,
+    }
+}
+
+/// The `X-Forwarded-*` inputs and the token for a proxied call of `head`.
+pub fn forwarding<'a>(config: &'a Config, head: &'a HttpRequest, access_token: Option<&'a str>) -> Forwarding<'a> {
+    let (proto, host) = config.public_scheme_and_host();
+    let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
+    Forwarding { access_token, client_ip, proto, host }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::headers::upstream_request_headers;
+    use crate::session::Session;
+    use crate::testutil::{config_with, KEY};
+
+    const NOW: u64 = 1_800_000_000;
+    const ROUTES: &str = r#"[{"prefix":"/api/","upstream":"https://api.internal/v1/"},
+        {"prefix":"/pub/","upstream":"https://api.internal/pub/","token":"none"}]"#;
+
+    fn config(extra: &[(&str, &str)]) -> Config {
+        let mut vars = vec![("API_ROUTES", ROUTES), ("TRUSTED_ORIGINS", "https://partner.example")];
+        vars.extend_from_slice(extra);
+        config_with(&vars)
+    }
+
+    fn session(access_expires_at: u64) -> Session {
+        Session {
+            access_token: "at-secret-value".into(),
+            access_expires_at,
+            refresh_token: Some("rt-secret-value".into()),
+            id_token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.sig".into(),
+            sub: "u".into(),
+            sid: Some("sid-1".into()),
+            created_at: NOW,
+            expires_at: NOW + 3600,
+            last_seen: NOW,
+        }
+    }
+
+    /// The `Cookie` header carrying `session` sealed under `sealing`'s keys, plus an app cookie.
+    fn cookie_header(sealing: &Config, session: &Session) -> String {
+        let set = cookie_store::store(sealing, session, &[], NOW).unwrap();
+        let sealed: Vec<&str> = set.iter().map(|c| c.split(';').next().unwrap()).collect();
+        format!("theme=dark; {}", sealed.join("; "))
+    }
+
+    fn request(method: &str, path: &str, headers: &[(&str, &str)]) -> HttpRequest {
+        let mut b = http::Request::builder().method(method).uri(format!("https://app.example.com{path}"));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Vec::new()).unwrap()
+    }
+
+    fn decide(c: &Config, head: &HttpRequest, kv_bound: bool) -> Option<DirectCall> {
+        let path = head.uri().path().to_string();
+        let crate::router::Route::Proxy(index, rest) = crate::router::route(c, &path) else {
+            panic!("not a proxy path")
+        };
+        direct_call(c, index, rest, head, kv_bound, None, NOW)
+    }
+
+    #[test]
+    fn a_valid_cookie_session_is_decided_without_io_like_the_full_path() {
+        let c = config(&[]);
+        let cookie = cookie_header(&c, &session(NOW + 300));
+        let head = request(
+            "GET",
+            "/api/things/7?x=1",
+            &[("cookie", &cookie), ("x-csrf", "1"), ("cf-connecting-ip", "203.0.113.5")],
+        );
+        let call = decide(&c, &head, false).expect("direct");
+        assert_eq!(call.target, "https://api.internal/v1/things/7?x=1");
+        assert!(call.carries_token);
+        assert_eq!(call.headers["authorization"], "Bearer at-secret-value");
+        assert_eq!(call.headers["cookie"], "theme=dark", "edge-bff's cookies never go upstream");
+        assert_eq!(call.headers["x-forwarded-for"], "203.0.113.5");
+        // The same header list the full path builds for the same request and token.
+        let forwarding = forwarding(&c, &head, Some("at-secret-value"));
+        assert_eq!(call.headers, upstream_request_headers(&c, head.headers(), forwarding));
+        assert!(call.response_headers.iter().all(|(n, _)| n != "access-control-allow-origin"));
+    }
+
+    #[test]
+    fn a_trusted_origin_gets_its_cors_headers_appended() {
+        let c = config(&[]);
+        let cookie = cookie_header(&c, &session(NOW + 300));
+        let head =
+            request("POST", "/api/x", &[("cookie", &cookie), ("x-csrf", "1"), ("origin", "https://partner.example")]);
+        let call = decide(&c, &head, false).expect("direct");
+        let allow = call.response_headers.iter().find(|(n, _)| n == "access-control-allow-origin").map(|(_, v)| v);
+        assert_eq!(allow.map(|v| v.to_str().unwrap()), Some("https://partner.example"));
+    }
+
+    #[test]
+    fn token_none_routes_need_no_session() {
+        let c = config(&[]);
+        let head = request("GET", "/pub/info", &[("x-csrf", "1"), ("cookie", "a=b")]);
+        let call = decide(&c, &head, true).expect("direct even with KV bound: no session is read");
+        assert!(!call.carries_token);
+        assert!(call.headers.get("authorization").is_none());
+        assert_eq!(call.headers["cookie"], "a=b");
+    }
+
+    #[test]
+    fn everything_that_needs_io_or_an_answer_goes_to_the_full_path() {
+        let c = config(&[]);
+        let valid = cookie_header(&c, &session(NOW + 300));
+        let with = |cookie: &str| request("GET", "/api/x", &[("cookie", cookie), ("x-csrf", "1")]);
+        assert!(decide(&c, &with(&valid), false).is_some(), "the control case is direct");
+
+        assert!(decide(&c, &with(&valid), true).is_none(), "KV bound: the deny-list needs a read");
+        let kv_mode = config(&[("SESSION_STORE", "kv")]);
+        assert!(decide(&kv_mode, &with(&valid), true).is_none(), "KV sessions need a read");
+        // Just inside the refresh margin: the full path refreshes first.
+        let due = cookie_header(&c, &session(NOW + crate::proxy::REFRESH_MARGIN));
+        assert!(decide(&c, &with(&due), false).is_none(), "a token due for refresh");
+        assert!(decide(&c, &with("theme=dark"), false).is_none(), "no session: the full path answers 401");
+        assert!(decide(&c, &with("__Host-bff-session=k1.AAAA"), false).is_none(), "a cookie that does not open");
+        let mut ended = session(NOW + 300);
+        ended.expires_at = NOW;
+        assert!(decide(&c, &with(&cookie_header(&c, &ended)), false).is_none(), "a session past its max age");
+        // Sealed under a key that is now the older one: the full path re-seals it.
+        let rotated = config(&[("COOKIE_KEYS", &format!("k2:{} k1:{KEY}", "A".repeat(43)))]);
+        assert!(decide(&rotated, &with(&valid), false).is_none(), "a cookie to re-seal");
+
+        let no_csrf = request("GET", "/api/x", &[("cookie", &valid)]);
+        assert!(decide(&c, &no_csrf, false).is_none(), "a refusal is the full path's answer");
+        let traversal = request("GET", "/api/%2e%2e/x", &[("cookie", &valid), ("x-csrf", "1")]);
+        assert!(decide(&c, &traversal, false).is_none());
+        let preflight = request(
+            "OPTIONS",
+            "/api/x",
+            &[("origin", "https://partner.example"), ("access-control-request-method", "GET")],
+        );
+        assert!(decide(&c, &preflight, false).is_none());
+    }
+}
