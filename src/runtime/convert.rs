@@ -49,7 +49,8 @@ pub fn to_web(response: HttpResponse) -> Result<web_sys::Response> {
 pub fn head_of(request: &web_sys::Request, uri: &http::Uri) -> Result<HttpRequest> {
     let invalid = |what: &str| worker::Error::RustError(format!("request head: invalid {what}"));
     let method = http::Method::from_bytes(request.method().as_bytes()).map_err(|_| invalid("method"))?;
-    let block = js::header_block(&request.headers());
+    let bytes = js::header_block(&request.headers());
+    let block = std::str::from_utf8(&bytes).map_err(|_| invalid("header text"))?;
     let mut headers = http::HeaderMap::with_capacity(16);
     for line in block.lines() {
         if let Some((name, value)) = line.split_once(':') {

@@ -15,17 +15,20 @@ import EdgeBff from './index.js';
 // not reachable from here).
 const SERVER_ERROR = JSON.stringify({ error: 'server_error', error_description: 'Internal server error.' });
 
-export default class extends EdgeBff {
-  fetch(request) {
-    try {
-      return super.fetch(request);
-    } catch (e) {
-      // A panic message can hold request data; log its kind only.
-      console.error(`edge-bff error: request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`);
-      return new Response(SERVER_ERROR, {
-        status: 500,
-        headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-      });
-    }
+// worker-build's entry class itself, its `fetch` wrapped in place: a subclass would add a
+// constructor to every request (the runtime makes an instance per request).
+const handle = EdgeBff.prototype.fetch;
+EdgeBff.prototype.fetch = function fetch(request) {
+  try {
+    return handle.call(this, request);
+  } catch (e) {
+    // A panic message can hold request data; log its kind only.
+    console.error(`edge-bff error: request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`);
+    return new Response(SERVER_ERROR, {
+      status: 500,
+      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    });
   }
-}
+};
+
+export default EdgeBff;

@@ -6,9 +6,9 @@ use worker::{js_sys, web_sys};
 
 #[wasm_bindgen(module = "/src/runtime/glue.js")]
 extern "C" {
-    /// Every header as `name:value` lines.
+    /// Every header as `name:value` lines, UTF-8.
     #[wasm_bindgen(js_name = headerBlock)]
-    pub fn header_block(headers: &web_sys::Headers) -> String;
+    pub fn header_block(headers: &web_sys::Headers) -> Vec<u8>;
 
     /// Send a proxied request with the headers of `header_lines` (see `glue.js`); the
     /// promise resolves to a `Response` or rejects with an `Error` (`UpstreamTimeout` when

@@ -60,7 +60,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
 
 /// Current Unix time in seconds.
 fn now() -> u64 {
-    worker::Date::now().as_millis() / 1000
+    (js_sys::Date::now() / 1000.0) as u64
 }
 
 /// The Worker's `fetch` handler (worker-build's entry class calls it with the request,

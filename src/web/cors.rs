@@ -59,9 +59,15 @@ pub fn preflight(config: &Config, headers: &HeaderMap, allowed_methods: &str) ->
     response
 }
 
-/// The CORS headers for an actual (non-preflight) response: `Vary: Origin` always, and
-/// the allow headers when the request came from a trusted origin.
+/// The CORS headers for an actual (non-preflight) response. With `TRUSTED_ORIGINS` set,
+/// every response depends on `Origin` (the allow headers come for a trusted one only), so
+/// all carry `Vary: Origin`. Without it no response ever carries CORS headers and none
+/// gets any header here: nothing to vary on (and the proxy can hand the upstream's answer
+/// back as it is, without copying it to add a header).
 pub fn response_headers(config: &Config, request_headers: &HeaderMap) -> Vec<(header::HeaderName, HeaderValue)> {
+    if config.trusted_origins.is_empty() {
+        return Vec::new();
+    }
     let mut out = vec![(header::VARY, HeaderValue::from_static("Origin"))];
     if let Some(origin) = trusted(config, request_headers) {
         if let Ok(v) = HeaderValue::from_str(origin) {
@@ -117,6 +123,10 @@ mod tests {
         assert_eq!(trusted.len(), 3);
         let other = response_headers(&c, &headers(&[("origin", "https://evil.example")]));
         assert_eq!(other.len(), 1, "only Vary");
+        assert_eq!(other[0], (header::VARY, HeaderValue::from_static("Origin")));
         assert!(trusted.iter().all(|(_, v)| v != "*"));
+        let same_origin_only = config_with(&[]);
+        let own = headers(&[("origin", "https://app.example.com")]);
+        assert!(response_headers(&same_origin_only, &own).is_empty(), "no CORS, nothing to vary on");
     }
 }

@@ -291,6 +291,32 @@ for (const kv of [false, true]) {
   });
 }
 
+test('without TRUSTED_ORIGINS: no CORS headers, no Vary: Origin, the upstream\'s headers as they are', async () => {
+  const port = await freePort();
+  const o = `http://localhost:${port}`;
+  const p = await startProvider({ redirectOrigin: o });
+  const up2 = await startUpstream({ record: false });
+  const w2 = await startWorker(
+    { OIDC_ISSUER: p.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: o, COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up2.base}/` }]) },
+    { port, kv: false },
+  );
+  try {
+    const { jar: j } = await login({ fetch: (path, init = {}) => fetch(new URL(path, o), { redirect: 'manual', ...init }) }, { base: o });
+    for (const origin of [undefined, o]) {
+      const res = await fetch(`${o}/api/hop-by-hop`, { headers: { cookie: j.header(), 'x-csrf': '1', ...(origin ? { origin } : {}) } });
+      assert.equal(res.status, 200, String(origin));
+      assert.equal(res.headers.get('x-kept'), 'yes');
+      assert.equal(res.headers.get('vary'), null, `nothing varies on Origin (${origin})`);
+      assert.equal(res.headers.get('access-control-allow-origin'), null);
+      await res.arrayBuffer();
+    }
+  } finally {
+    await w2.close();
+    await up2.close();
+    await p.close();
+  }
+});
+
 test('an access token expiring within 30 s is refreshed before forwarding', async () => {
   const port = await freePort();
   const o = `http://localhost:${port}`;
