@@ -128,6 +128,16 @@ async fn handle(
     if uri.path() == "/__edge-bff-test/panic" {
         panic!("test hook: deliberate panic");
     }
+    #[cfg(feature = "test-hooks")]
+    if uri.path() == "/__edge-bff-test/memory" {
+        // For leak tests: the Wasm instance's linear memory in bytes (it never shrinks) and
+        // the JS values Rust holds (a value never released keeps a request alive).
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        let bytes = js_sys::ArrayBuffer::from(memory.buffer()).byte_length();
+        let held = wasm_bindgen::externref_heap_live_count();
+        let body = serde_json::json!({ "wasm_memory_bytes": bytes, "js_values_held": held });
+        return convert::to_web(crate::web::response::json_response(http::StatusCode::OK, &body));
+    }
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
     let kv = if isolate.has_kv { env.kv("SESSIONS").ok().map(kv::WorkerKv) } else { None };
     let kv_backend = kv.as_ref().map(|k| k as &dyn KvBackend);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startProvider } from '../support/idp.mjs';
-import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
+import { startWorker, newCookieKeys, freePort, BASE } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
 import { startUpstream } from '../support/upstream.mjs';
 
@@ -94,3 +94,44 @@ for (const kv of [false, true]) {
     }
   });
 }
+
+test('no per-request leak: Wasm memory and the JS values Rust holds stay flat over hundreds of requests', async () => {
+  const idp = await startProvider({});
+  const up = await startUpstream({ record: false });
+  const closed = await freePort();
+  const w = await startWorker(
+    {
+      OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: BASE,
+      COOKIE_KEYS: newCookieKeys(),
+      API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }, { prefix: '/down/', upstream: `http://127.0.0.1:${closed}/` }]),
+    },
+    { buildDir: 'build-test', kv: false },
+  );
+  try {
+    const { jar } = await login(w);
+    const headers = { cookie: jar.header(), 'x-csrf': '1' };
+    // Every kind of request: the agent (async path), a direct proxy call, a direct call
+    // resumed in the full path (upstream failure), a refusal.
+    const round = async () => {
+      for (const [path, status, h] of [['/auth/session', 200, headers], ['/api/status/200', 200, headers], ['/api/status/404', 404, headers], ['/api/x', 403, { cookie: jar.header() }]]) {
+        const res = await w.fetch(path, { headers: h });
+        assert.equal(res.status, status, path);
+        await res.arrayBuffer();
+      }
+      const down = await w.fetch('/down/x', { headers });
+      assert.equal(down.status, 502, 'a failed direct call resumes in the full path');
+      await down.arrayBuffer();
+    };
+    const usage = async () => (await w.fetch('/__edge-bff-test/memory')).json();
+    for (let i = 0; i < 3; i++) await round();
+    const before = await usage();
+    for (let i = 0; i < 60; i++) await round();
+    const after = await usage();
+    assert.equal(after.js_values_held, before.js_values_held, 'every JS value handed to Rust is released');
+    assert.equal(after.wasm_memory_bytes, before.wasm_memory_bytes, 'Wasm memory does not grow');
+  } finally {
+    await w.close();
+    await up.close();
+    await idp.close();
+  }
+});

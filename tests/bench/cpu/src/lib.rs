@@ -12,7 +12,7 @@ use edge_bff::oidc::id_token::{validate, Expectations};
 use edge_bff::oidc::jwk::JwkSet;
 use edge_bff::oidc::jws::UntrustedJws;
 use edge_bff::proxy;
-use edge_bff::proxy::headers::{upstream_header_edits, upstream_request_headers, Forwarding};
+use edge_bff::proxy::headers::{upstream_request_headers, Forwarding};
 use edge_bff::session::store::CookieStore;
 use edge_bff::session::{cookie_store, Session};
 use edge_bff::web::client::{HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError};
@@ -244,23 +244,23 @@ pub fn run(op: &str, n: u32) -> u32 {
             }
         }
         "proxied_request_remembered" => {
-            // What the Worker runs per proxied GET once the isolate has seen the cookie:
-            // cookies, the session from the opened-cookie memory (through the store, as in
-            // the Worker), CSRF + path, CORS, the upstream header edits.
+            // What the Worker runs per proxied GET once the isolate has seen the cookie: the
+            // direct path's whole decision (cookies, the session from the opened-cookie
+            // memory, CSRF + path, the upstream's header list, CORS).
             let request = proxied_request(&config, 1500);
-            let route = &config.api_routes[0];
             let shared = SharedState::default();
-            let store = CookieStore { config: &config, deny_list: None, cache: Some(&shared.opened) };
-            let idp = MemoryIdp { discovery: discovery(), jwks: String::new(), token: Default::default() };
-            let ctx = AgentContext { config: &config, shared: &shared, http: &idp, store: &store, kv: None, now: NOW };
             for _ in 0..n {
-                let cookies = agent::request_cookies(&request);
-                let call = block_on(proxy::session_for_call(&ctx, &cookies)).expect("session");
-                let cors = edge_bff::web::cors::response_headers(&config, request.headers());
-                let target = proxy::target(&config, route, "orders/42", &request).expect("target");
-                let edits =
-                    upstream_header_edits(&config, request.headers(), &cookies, forwarding(&call.session.access_token));
-                sum = sum.wrapping_add((edits.set.len() + edits.remove.len() + target.len() + cors.len()) as u32);
+                let call = edge_bff::proxy::direct::direct_call(
+                    &config,
+                    0,
+                    "orders/42",
+                    &request,
+                    false,
+                    Some(&shared.opened),
+                    NOW,
+                )
+                .expect("a direct call");
+                sum = sum.wrapping_add((call.headers.len() + call.target.len() + call.response_headers.len()) as u32);
             }
         }
         "verify_id_token_rs256" | "verify_id_token_es256" => {
