@@ -99,8 +99,9 @@ function serverError(error) {
 // A panic inside an async Rust task traps in a microtask: its promise would never
 // settle. The trap surfaces as an `error` event; fail the answers that were pending on
 // the now-dead instance (worker-build's shim re-initialises it for the next request).
+// (Outside a Worker, e.g. the CPU benchmark under Node, there is no such event.)
 const pending = new Set();
-addEventListener('error', (event) => {
+globalThis.addEventListener?.('error', (event) => {
   if (event.error instanceof WebAssembly.RuntimeError) {
     for (const fail of pending) fail(event.error);
     pending.clear();
