@@ -343,9 +343,14 @@ fn seconds(value: Option<String>, default: u64) -> Result<u64, String> {
     }
 }
 
-/// `https://`, or `http://` only for `localhost` and `127.0.0.1` (API.md section 2).
+/// `https://`, or `http://` only for `localhost` and `127.0.0.1` (API.md section 2). Host
+/// names must be ASCII: an internationalised domain is written in its punycode form
+/// (`xn--…`); the build carries no Unicode IDNA tables (docs/performance.md, size).
 pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(text).map_err(|_| "is not an absolute URL".to_string())?;
+    let url = url::Url::parse(text).map_err(|e| match e {
+        url::ParseError::IdnaError => "has a non-ASCII host name: write it in punycode (xn--…)".to_string(),
+        _ => "is not an absolute URL".to_string(),
+    })?;
     let local = matches!(url.host_str(), Some("localhost") | Some("127.0.0.1"));
     match url.scheme() {
         "https" => {}

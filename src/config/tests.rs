@@ -50,6 +50,20 @@ fn every_required_setting_is_named_when_missing() {
 }
 
 #[test]
+fn international_host_names_are_taken_in_punycode_only() {
+    // The build has no Unicode IDNA tables (idna_adapter 1.0, the stub): an operator gets
+    // a clear error naming the setting, and the punycode form works.
+    let e = with(&[("PUBLIC_ORIGIN", "https://bücher.example")])
+        .expect_err("idna_adapter must stay at 1.0 (Cargo.toml): no Unicode host names");
+    assert_eq!(e.setting, "PUBLIC_ORIGIN");
+    assert!(e.reason.contains("punycode"), "{}", e.reason);
+    let c = with(&[("PUBLIC_ORIGIN", "https://xn--bcher-kva.example")]).unwrap();
+    assert_eq!(c.public_origin, "https://xn--bcher-kva.example");
+    let route = r#"[{"prefix":"/api/","upstream":"https://äpi.example/"}]"#;
+    assert!(with(&[("API_ROUTES", route)]).unwrap_err().reason.contains("punycode"));
+}
+
+#[test]
 fn http_only_for_localhost() {
     assert!(with(&[("OIDC_ISSUER", "http://localhost:9000")]).is_ok());
     assert!(with(&[("OIDC_ISSUER", "http://127.0.0.1:9000/realms/x")]).is_ok());

@@ -1,5 +1,5 @@
-//! The Worker glue: the `fetch` event, per-isolate state, and conversions between
-//! `worker` types and the core's `http` types. No decisions are made here.
+//! The Worker glue: the `fetch` export, per-isolate state, and conversions between the
+//! runtime's types and the core's `http` types. No decisions are made here.
 
 mod assets;
 mod convert;
