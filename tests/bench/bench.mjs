@@ -5,7 +5,8 @@
 // Both Workers are measured in the same two layouts: route-only (the main table), and with
 // static assets in the same Worker (`[assets]` with `run_worker_first`), where Miniflare
 // puts its asset-router Worker in front of the user Worker for every request; that hop is
-// the same for both and is shown separately.
+// the same for both and is shown separately. (bk) is the proxied GET with a SESSIONS
+// binding, which sends cookie-session calls through the full path (deny-list read).
 import path from 'node:path';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -39,6 +40,10 @@ const bindings = {
 const bff = await startWorker(bindings, { port: bffPort, kv: false, assets: false });
 const bffAssetsPort = await freePort();
 const bffAssets = await startWorker(bindings, { port: bffAssetsPort, kv: false, assets: true });
+// Cookie sessions with a SESSIONS binding: every proxied call reads the back-channel
+// deny-list (Miniflare's local KV) and takes the full, async path.
+const bffKvPort = await freePort();
+const bffKv = await startWorker(bindings, { port: bffKvPort, kv: true, assets: false });
 
 async function passThrough(assets) {
   const port = await freePort();
@@ -51,6 +56,7 @@ const passPort = pass.port;
 const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin), { redirect: 'manual', ...init }) }, { base: origin });
 const withSession = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${bffPort}` };
 const withSessionA = { ...withSession, Host: `localhost:${bffAssetsPort}` };
+const withSessionK = { ...withSession, Host: `localhost:${bffKvPort}` };
 // The pass-through gets the very same request (the browser sends its cookies either way):
 // the same bytes in, so the difference is what each Worker does with them.
 const sameRequest = (port) => ({ ...withSession, Host: `127.0.0.1:${port}` });
@@ -65,6 +71,7 @@ const scenarios = [
   ['d', 'pass-through Worker GET', `http://127.0.0.1:${passPort}/status/200`, { headers: sameRequest(passPort) }],
   ['d2', 'pass-through Worker POST 64 KB', `http://127.0.0.1:${passPort}/upload`, { headers: sameRequest(passPort), script: post64k }],
   ['d0', '(d) without the cookie and X-CSRF', `http://127.0.0.1:${passPort}/status/200`, {}],
+  ['bk', '(b) with a SESSIONS binding (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
   ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
@@ -117,6 +124,7 @@ console.log(`(b)/(d)  ${ratio('b', 'd')}   target p50 latency <= 1.10x: ${verdic
 console.log(`(c)/(d)  ${ratio('c', 'd')}`);
 console.log(`(c)/(d2) ${ratio('c', 'd2')}  (same 64 KB POST through the pass-through)`);
 console.log(`(b)/(d0) ${ratio('b', 'd0')}  (pass-through sent a bare request, no cookie)`);
+console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's local KV on every call)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
 console.log(`(a+)/(d+) ${ratio('a+', 'd+')}`);
 console.log(`(b+)/(d+) ${ratio('b+', 'd+')}`);
@@ -142,6 +150,7 @@ console.log(`\nfresh isolate: runtime start with the module ${(ready - t0).toFix
 await fresh.close();
 await bff.close();
 await bffAssets.close();
+await bffKv.close();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();
