@@ -57,6 +57,8 @@ pub struct CallSession {
     pub rewrite: bool,
     /// This request produced the change (KV writes only then).
     pub leader: bool,
+    /// The access token was refreshed before the call (it was due).
+    pub refreshed: bool,
 }
 
 /// The session for a proxied call, refreshed when its access token expires within
@@ -65,10 +67,10 @@ pub async fn session_for_call(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) 
     let (session, handle) = load_required(ctx, cookies).await?;
     if refresh_due(&session, ctx.now) {
         let (next, leader) = refresh_session(ctx, &session, &handle).await?;
-        return Ok(CallSession { session: next, handle, rewrite: true, leader });
+        return Ok(CallSession { session: next, handle, rewrite: true, leader, refreshed: true });
     }
     let rewrite = handle.needs_reseal();
-    Ok(CallSession { session, handle, rewrite, leader: true })
+    Ok(CallSession { session, handle, rewrite, leader: true, refreshed: false })
 }
 
 /// Whether the session's access token expires within [`REFRESH_MARGIN`] (refresh first).

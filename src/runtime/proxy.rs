@@ -104,7 +104,17 @@ pub async fn forward(
         },
     };
     let bodiless = matches!(head.method(), &http::Method::GET | &http::Method::HEAD);
+    // A resumed request's body (if any) went with its direct call.
     let mut body = if bodiless || resumed.is_some() { None } else { request.body() };
+    // The direct call's 401 answered the cookie's token. If that token was refreshed just
+    // now (it became due in between), the 401 says nothing about the new one: a safe
+    // method is sent again with it instead of refreshing a second time.
+    if call.as_ref().is_some_and(|c| c.refreshed)
+        && matches!(resumed, Some(Outcome::Rejected(_)))
+        && proxy::is_safe(head.method())
+    {
+        resumed = None;
+    }
 
     let mut retried = false;
     let upstream = loop {

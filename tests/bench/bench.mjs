@@ -71,7 +71,7 @@ const scenarios = [
   ['d', 'pass-through Worker GET', `http://127.0.0.1:${passPort}/status/200`, { headers: sameRequest(passPort) }],
   ['d2', 'pass-through Worker POST 64 KB', `http://127.0.0.1:${passPort}/upload`, { headers: sameRequest(passPort), script: post64k }],
   ['d0', '(d) without the cookie and X-CSRF', `http://127.0.0.1:${passPort}/status/200`, {}],
-  ['bk', '(b) with a SESSIONS binding (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
+  ['bk', '(b) with SESSIONS bound (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
   ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
