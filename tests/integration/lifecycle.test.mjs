@@ -121,13 +121,15 @@ describe('POST /auth/refresh', () => {
 describe('GET /auth/userinfo', () => {
   test('answers the provider\'s claims; refreshes first when the access token expired', async () => {
     const { idp, w } = await withTestIdp();
-    idp.scenario.accessTtl = 1;
+    // Times are whole seconds: a 1 s token could already count as expired when the login
+    // ended just before a second boundary. 2 s is never expired within a second of login.
+    idp.scenario.accessTtl = 2;
     const { jar } = await loginOnce(w);
     const fresh = await w.fetch('/auth/userinfo', { headers: { ...CSRF, cookie: jar.header() } });
     assert.equal(fresh.status, 200);
     assert.equal((await json(fresh)).email, 'test@example.com');
     assert.equal(idp.stats.refresh, 0);
-    await sleep(1500);
+    await sleep(2600);
     const res = await w.fetch('/auth/userinfo', { headers: { ...CSRF, cookie: jar.header() } });
     assert.equal(res.status, 200);
     assert.equal(idp.stats.refresh, 1, 'refreshed before calling userinfo');
