@@ -8,7 +8,7 @@
 //! with a token, a network failure, a timeout), goes through the full path,
 //! [`crate::runtime`]'s `proxy::forward`, which makes the same decisions with I/O.
 
-use super::headers::{upstream_header_edits, Forwarding};
+use super::headers::{upstream_headers, Forwarding};
 use super::{refresh_due, target};
 use crate::config::{Config, RouteToken, SessionStoreKind};
 use crate::session::opened_cache::OpenedCache;
@@ -57,8 +57,8 @@ pub fn direct_call(
         RouteToken::None => None,
         RouteToken::Access => Some(session_without_io(config, &cookies, kv_bound, opened, now)?),
     };
-    let forwarding = forwarding(config, head, session.as_ref().map(|s| s.access_token.as_str()));
-    let headers = upstream_header_edits(config, head.headers(), &cookies, forwarding).apply(head.headers());
+    let forwarding = Forwarding::of(config, head, session.as_ref().map(|s| s.access_token.as_str()));
+    let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
     Some(DirectCall {
         target,
         headers,
@@ -88,13 +88,6 @@ fn session_without_io(
         }
         _ => None,
     }
-}
-
-/// The `X-Forwarded-*` inputs and the token for a proxied call of `head`.
-pub fn forwarding<'a>(config: &'a Config, head: &'a HttpRequest, access_token: Option<&'a str>) -> Forwarding<'a> {
-    let (proto, host) = config.public_scheme_and_host();
-    let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
-    Forwarding { access_token, client_ip, proto, host }
 }
 
 #[cfg(test)]
@@ -167,7 +160,7 @@ mod tests {
         assert_eq!(call.headers["cookie"], "theme=dark", "edge-bff's cookies never go upstream");
         assert_eq!(call.headers["x-forwarded-for"], "203.0.113.5");
         // The same header list the full path builds for the same request and token.
-        let forwarding = forwarding(&c, &head, Some("at-secret-value"));
+        let forwarding = Forwarding::of(&c, &head, Some("at-secret-value"));
         assert_eq!(call.headers, upstream_request_headers(&c, head.headers(), forwarding));
         assert!(call.response_headers.iter().all(|(n, _)| n != "access-control-allow-origin"));
     }

@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::session::cookie_store::is_session_cookie;
 use crate::web::cookies::cookies_of;
+use crate::web::response::HttpRequest;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1 and the contract's list).
@@ -37,32 +38,32 @@ pub struct Forwarding<'a> {
     pub host: &'a str,
 }
 
-/// How the browser's headers become the upstream's: names to delete, then headers to
-/// set.
-#[derive(Debug, Default)]
-pub struct HeaderEdits {
-    /// Names (lower case) to delete.
-    pub remove: Vec<String>,
-    /// Headers to set (replacing any value).
-    pub set: Vec<(HeaderName, HeaderValue)>,
+impl<'a> Forwarding<'a> {
+    /// The forwarding inputs for a proxied call of `head`: the client's address from its
+    /// `CF-Connecting-IP`, scheme and host from `PUBLIC_ORIGIN`, and `access_token`.
+    pub fn of(config: &'a Config, head: &'a HttpRequest, access_token: Option<&'a str>) -> Self {
+        let (proto, host) = config.public_scheme_and_host();
+        let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
+        Forwarding { access_token, client_ip, proto, host }
+    }
 }
 
-/// The edits that turn the browser's headers into the upstream's; `cookies` are the
-/// browser's cookies as parsed from `incoming` (`cookies_of`), read once per request.
-pub fn upstream_header_edits(
+/// The headers to send upstream, built from the browser's; `cookies` are the browser's
+/// cookies as parsed from `incoming` (`cookies_of`), read once per request.
+pub fn upstream_headers(
     config: &Config,
     incoming: &HeaderMap,
     cookies: &[(&str, &str)],
     forwarding: Forwarding<'_>,
-) -> HeaderEdits {
+) -> HeaderMap {
     let mut named_in_connection: Vec<String> = Vec::new();
     for value in incoming.get_all(header::CONNECTION) {
         if let Ok(v) = value.to_str() {
             named_in_connection.extend(v.split(',').map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()));
         }
     }
-    let mut edits = HeaderEdits::default();
-    for name in incoming.keys() {
+    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
+    for (name, value) in incoming {
         let n = name.as_str();
         if HOP_BY_HOP.contains(&n)
             || named_in_connection.iter().any(|c| c == n)
@@ -73,8 +74,9 @@ pub fn upstream_header_edits(
             || n.starts_with("x-forwarded-")
             || n == "forwarded"
         {
-            edits.remove.push(n.to_string());
+            continue;
         }
+        out.append(name.clone(), value.clone());
     }
     // The browser's other cookies pass; edge-bff's do not.
     let kept: Vec<String> = cookies
@@ -84,7 +86,7 @@ pub fn upstream_header_edits(
         .collect();
     let mut set = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            edits.set.push((name, v));
+            out.insert(name, v);
         }
     };
     if !kept.is_empty() {
@@ -104,26 +106,12 @@ pub fn upstream_header_edits(
     }
     set(HeaderName::from_static("x-forwarded-proto"), forwarding.proto);
     set(HeaderName::from_static("x-forwarded-host"), forwarding.host);
-    edits
+    out
 }
 
-impl HeaderEdits {
-    /// `incoming` with the deletions, then the settings, applied.
-    pub fn apply(self, incoming: &HeaderMap) -> HeaderMap {
-        let mut out = incoming.clone();
-        for name in &self.remove {
-            out.remove(name.as_str());
-        }
-        for (name, value) in self.set {
-            out.insert(name, value);
-        }
-        out
-    }
-}
-
-/// The headers to send upstream: the browser's with [`upstream_header_edits`] applied.
+/// [`upstream_headers`], parsing the cookies from `incoming`.
 pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
-    upstream_header_edits(config, incoming, &cookies_of(incoming), forwarding).apply(incoming)
+    upstream_headers(config, incoming, &cookies_of(incoming), forwarding)
 }
 
 /// The upstream response header edge-bff removes: `Set-Cookie` (API.md section 4: every

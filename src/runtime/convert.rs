@@ -51,14 +51,7 @@ pub fn head_of(request: &web_sys::Request, uri: &http::Uri) -> Result<HttpReques
     let method = http::Method::from_bytes(request.method().as_bytes()).map_err(|_| invalid("method"))?;
     let bytes = js::header_block(&request.headers());
     let block = std::str::from_utf8(&bytes).map_err(|_| invalid("header text"))?;
-    let mut headers = http::HeaderMap::with_capacity(16);
-    for line in block.lines() {
-        if let Some((name, value)) = line.split_once(':') {
-            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("header name"))?;
-            let value = http::HeaderValue::from_str(value).map_err(|_| invalid("header value"))?;
-            headers.append(name, value);
-        }
-    }
+    let headers = js::header_map(block).map_err(invalid)?;
     let mut head = http::Request::new(Vec::new());
     *head.method_mut() = method;
     *head.uri_mut() = uri.clone();

@@ -61,6 +61,20 @@ extern "C" {
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
 }
 
+/// The headers of header lines (`name:value\n`, as `headerBlock` writes them); the error
+/// names what was invalid.
+pub fn header_map(block: &str) -> Result<http::HeaderMap, &'static str> {
+    let mut headers = http::HeaderMap::with_capacity(16);
+    for line in block.lines() {
+        if let Some((name, value)) = line.split_once(':') {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| "header name")?;
+            let value = http::HeaderValue::from_str(value).map_err(|_| "header value")?;
+            headers.append(name, value);
+        }
+    }
+    Ok(headers)
+}
+
 /// Header lines (`name:value\n`) from pairs. A `HeaderValue` never holds CR or LF, so a
 /// value cannot start another line; values that are not UTF-8 are skipped.
 pub fn header_lines<'a>(headers: impl IntoIterator<Item = (&'a str, &'a http::HeaderValue)>) -> String {

@@ -16,6 +16,7 @@ use crate::error::BffError;
 use crate::router::{self, Route};
 use crate::session::kv_store::{KvBackend, KvStore};
 use crate::session::store::{CookieStore, SessionStore};
+use crate::web::response::HttpRequest;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -75,10 +76,10 @@ fn now() -> u64 {
 pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Context) -> js_sys::Promise {
     logger::init();
     let isolate = isolate(&env);
-    if let Some(answer) = proxy::try_direct(&isolate, &request, &env) {
-        return answer;
+    match proxy::try_direct(&isolate, &request, &env) {
+        proxy::Direct::Sent(answer) => answer,
+        proxy::Direct::NotDirect(head) => full_path(isolate, request, env, head, None),
     }
-    js::guarded(&future_to_promise(async move { answer_of(handle(&isolate, request, &env, None).await) }))
 }
 
 /// The same request again after its direct call ended in `outcome` (the upstream's
@@ -87,8 +88,19 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Cont
 /// the error answer). `glue.js` calls it through the closure registered per instance.
 fn resume(request: web_sys::Request, outcome: JsValue, env: Env) -> js_sys::Promise {
     let isolate = isolate(&env);
-    let outcome = proxy::Outcome::from_js(outcome);
-    js::guarded(&future_to_promise(async move { answer_of(handle(&isolate, request, &env, Some(outcome)).await) }))
+    full_path(isolate, request, env, None, Some(proxy::Outcome::from_js(outcome)))
+}
+
+/// [`handle`] as a promise, guarded so that a panic inside it still answers. `head` is
+/// the request's head when the direct path already read it.
+fn full_path(
+    isolate: Rc<Isolate>,
+    request: web_sys::Request,
+    env: Env,
+    head: Option<HttpRequest>,
+    resumed: Option<proxy::Outcome>,
+) -> js_sys::Promise {
+    js::guarded(&future_to_promise(async move { answer_of(handle(&isolate, request, &env, head, resumed).await) }))
 }
 
 /// The JS value of a handler's answer: its response, or a 500 JSON `server_error`.
@@ -104,12 +116,14 @@ fn answer_of(answer: Result<web_sys::Response>) -> std::result::Result<JsValue, 
     }
 }
 
-/// Every request that does not take the direct path. `resumed` is the outcome of an
-/// earlier direct call of the same request (see [`resume`]).
+/// Every request that does not take the direct path. `head` is the proxied request's
+/// head when the direct path already read it; `resumed` is the outcome of an earlier
+/// direct call of the same request (see [`resume`]).
 async fn handle(
     isolate: &Isolate,
     request: web_sys::Request,
     env: &Env,
+    head: Option<HttpRequest>,
     resumed: Option<proxy::Outcome>,
 ) -> Result<web_sys::Response> {
     let config = match &isolate.config {
@@ -163,7 +177,13 @@ async fn handle(
             };
             convert::to_web(agent::handle(&ctx, &core_request, sub_path).await)
         }
-        Route::Proxy(index, rest) => proxy::forward(&ctx, index, rest, request, &uri, resumed).await,
+        Route::Proxy(index, rest) => {
+            let head = match head {
+                Some(head) => head,
+                None => convert::head_of(&request, &uri)?,
+            };
+            proxy::forward(&ctx, index, rest, request, head, resumed).await
+        }
         Route::Asset => assets::serve(config, env, request).await,
     }
 }

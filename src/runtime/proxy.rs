@@ -9,30 +9,44 @@ use crate::agent::refresh::refresh_session;
 use crate::agent::{error_response, request_cookies, AgentContext};
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::proxy::direct::{direct_call, forwarding};
-use crate::proxy::headers::{upstream_header_edits, DROPPED_RESPONSE_HEADER};
+use crate::proxy::direct::direct_call;
+use crate::proxy::headers::{upstream_headers, Forwarding, DROPPED_RESPONSE_HEADER};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::router::{self, Route};
 use crate::web::cors;
+use crate::web::response::HttpRequest;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Env, Result};
 
-/// The promise of the answer when `request` is a proxied call the core can decide
-/// without I/O ([`direct_call`]); `None` sends it to the full path.
-pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> Option<js_sys::Promise> {
-    let config = isolate.config.as_ref().ok()?;
-    let uri = request.url().parse::<http::Uri>().ok()?;
-    let Route::Proxy(index, rest) = router::route(config, uri.path()) else { return None };
-    let head = convert::head_of(request, &uri).ok()?;
-    let call = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared.opened), now())?;
+/// What [`try_direct`] did with a request.
+#[expect(clippy::large_enum_variant, reason = "made once per request and moved on at once")]
+pub enum Direct {
+    /// Sent as a direct call: the promise of the answer.
+    Sent(js_sys::Promise),
+    /// Left to the full path, with the request's head when it was read (a proxied call),
+    /// so the full path does not read the headers again.
+    NotDirect(Option<HttpRequest>),
+}
+
+/// Send `request` as a direct call when it is a proxied call the core can decide without
+/// I/O ([`direct_call`]).
+pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> Direct {
+    let Ok(config) = isolate.config.as_ref() else { return Direct::NotDirect(None) };
+    let Ok(uri) = request.url().parse::<http::Uri>() else { return Direct::NotDirect(None) };
+    let Route::Proxy(index, rest) = router::route(config, uri.path()) else { return Direct::NotDirect(None) };
+    let Ok(head) = convert::head_of(request, &uri) else { return Direct::NotDirect(None) };
+    let Some(call) = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared.opened), now())
+    else {
+        return Direct::NotDirect(Some(head));
+    };
     #[cfg(feature = "test-hooks")]
     if rest == "__edge-bff-test/direct-panic" {
         panic!("test hook: deliberate panic on the direct path");
     }
     let lines = js::header_lines(call.headers.iter().map(|(n, v)| (n.as_str(), v)));
     let append = js::header_lines(call.response_headers.iter().map(|(n, v)| (n.as_str(), v)));
-    Some(js::proxy_direct(
+    Direct::Sent(js::proxy_direct(
         request,
         env,
         &call.target,
@@ -63,20 +77,19 @@ impl Outcome {
     }
 }
 
-/// Handle a request for API route `index` with `rest` after its prefix. `resumed` is the
-/// outcome of its direct call, which then stands for the first upstream call (the
-/// request body, if any, was consumed by it).
+/// Handle a request for API route `index` with `rest` after its prefix; `head` is its
+/// method, URI and headers. `resumed` is the outcome of its direct call, which then
+/// stands for the first upstream call (the request body, if any, was consumed by it).
 pub async fn forward(
     ctx: &AgentContext<'_>,
     index: usize,
     rest: &str,
     request: web_sys::Request,
-    uri: &http::Uri,
+    head: HttpRequest,
     mut resumed: Option<Outcome>,
 ) -> Result<web_sys::Response> {
     let config = ctx.config;
     let route = &config.api_routes[index];
-    let head = convert::head_of(&request, uri)?;
     let cors_headers = cors::response_headers(config, head.headers());
     let finish = |response: crate::web::response::HttpResponse| {
         let mut response = response;
@@ -123,12 +136,11 @@ pub async fn forward(
             Some(Outcome::Failed(error)) => Err(upstream_error(&error, &target)),
             None => {
                 let access_token = call.as_ref().map(|c| c.session.access_token.as_str());
-                let edits =
-                    upstream_header_edits(config, head.headers(), &cookies, forwarding(config, &head, access_token));
+                let forwarding = Forwarding::of(config, &head, access_token);
                 // The upstream's whole header list crosses in one string: one runtime call
                 // builds it, where editing a copy of the browser's `Headers` took one call
                 // per change.
-                let headers = edits.apply(head.headers());
+                let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
                 let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
                 send(&target, head.method().as_str(), &lines, body.take()).await
             }
