@@ -16,6 +16,11 @@ pub enum BffError {
     /// No session, or a session cookie that fails to open.
     #[error("no valid session")]
     Unauthorized,
+    /// The cookie opens but its KV record is missing or unreadable (not yet replicated,
+    /// deleted, KV failing): 401 `unauthorized` for this request, the cookie is kept so
+    /// the session works again once the record is there (API.md section 7, v2).
+    #[error("session record unavailable: {0}")]
+    SessionUnavailable(String),
     /// The refresh token was rejected; the session ends.
     #[error("session expired: {0}")]
     SessionExpired(String),
@@ -56,7 +61,9 @@ impl BffError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized | Self::SessionExpired(_) | Self::TokenRejected => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::SessionUnavailable(_) | Self::SessionExpired(_) | Self::TokenRejected => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::CsrfCheckFailed(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -70,7 +77,7 @@ impl BffError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "invalid_request",
-            Self::Unauthorized => "unauthorized",
+            Self::Unauthorized | Self::SessionUnavailable(_) => "unauthorized",
             Self::SessionExpired(_) => "session_expired",
             Self::TokenRejected => "token_rejected",
             Self::CsrfCheckFailed(_) => "csrf_check_failed",
@@ -88,7 +95,7 @@ impl BffError {
     pub fn public_description(&self) -> &'static str {
         match self {
             Self::InvalidRequest(_) => "The request is malformed.",
-            Self::Unauthorized => "No valid session.",
+            Self::Unauthorized | Self::SessionUnavailable(_) => "No valid session.",
             Self::SessionExpired(_) => "The session has expired; log in again.",
             Self::TokenRejected => "The API rejected the access token.",
             Self::CsrfCheckFailed(_) => "The request failed the CSRF check.",

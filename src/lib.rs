@@ -1,7 +1,8 @@
 //! edge-bff: a Backend-for-Frontend (OAuth token handler) for single-page apps, running
 //! as a Cloudflare Worker on the app's own origin.
 //!
-//! The core (`config`, `crypto`, `oidc`, `session`, `web`, `agent`, `router`) names no
+//! The core (`config`, `crypto`, `oidc`, `session`, `lifecycle`, `web`, `agent`, `proxy`,
+//! `router`) names no
 //! Worker type and is tested natively; `runtime` is the thin glue to `worker`.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -10,6 +11,7 @@ pub mod agent;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod lifecycle;
 pub mod oidc;
 pub mod proxy;
 pub mod router;

@@ -164,6 +164,8 @@ pub struct FakeHttp {
     pub routes: std::cell::RefCell<HashMap<String, (u16, String)>>,
     /// Requests seen: (method, path, body).
     pub seen: std::cell::RefCell<Vec<(String, String, String)>>,
+    /// The clock `now_ms` reads.
+    pub clock_ms: std::cell::Cell<u64>,
 }
 
 impl FakeHttp {
@@ -179,8 +181,13 @@ impl FakeHttp {
 }
 
 impl crate::web::client::HttpClient for FakeHttp {
-    fn sleep(&self, _ms: u32) -> crate::web::client::LocalFuture<'_, ()> {
+    fn sleep(&self, ms: u32) -> crate::web::client::LocalFuture<'_, ()> {
+        self.clock_ms.set(self.clock_ms.get() + u64::from(ms));
         Box::pin(yield_once())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock_ms.get()
     }
 
     fn send(

@@ -1,14 +1,18 @@
 //! `POST /backchannel-logout` (OpenID Connect Back-Channel Logout 1.0): the provider
 //! ends sessions server to server with a signed `logout_token`. KV mode deletes the
-//! matching records (by `sid`, else every session of the `sub`); cookie mode puts the
-//! `sid` on a deny-list for `SESSION_MAX_AGE`. Needs the `SESSIONS` KV binding.
+//! matching records (by `sid`, else every session of the `sub`) and ends their logins'
+//! coordinator objects; cookie mode puts the `sid` (or, without one, the `sub`) on a
+//! deny-list for `SESSION_MAX_AGE`, covering the sessions created up to the logout
+//! token's `iat` (a later login with the same `sid` is unaffected). Needs the `SESSIONS`
+//! KV binding.
 
-use super::AgentContext;
+use super::RequestContext;
 use crate::config::SessionStoreKind;
 use crate::error::BffError;
+use crate::lifecycle::coordinator;
 use crate::oidc::jws::Claims;
 use crate::oidc::provider::verify_signed;
-use crate::session::kv_store::{deny_sid, end_sessions};
+use crate::session::kv_store::{deny, end_sessions};
 use crate::web::query::{parse_query, single};
 use crate::web::response::{json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
@@ -52,6 +56,8 @@ pub struct LogoutTarget {
     pub sid: Option<String>,
     /// `sub`, when present.
     pub sub: Option<String>,
+    /// When the logout token was issued: sessions created after it are not ended.
+    pub iat: u64,
 }
 
 /// Check a verified logout token's claims (§2.6).
@@ -90,7 +96,7 @@ pub fn validate_logout_claims(
         return Err(LogoutTokenError::Nonce);
     }
     let text = |name: &str| claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let target = LogoutTarget { sid: text("sid"), sub: text("sub") };
+    let target = LogoutTarget { sid: text("sid"), sub: text("sub"), iat };
     if target.sid.is_none() && target.sub.is_none() {
         return Err(LogoutTokenError::NoSubject);
     }
@@ -98,7 +104,7 @@ pub fn validate_logout_claims(
 }
 
 /// Answer `/backchannel-logout`.
-pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     let Some(kv) = ctx.kv else {
         return Err(BffError::NotFound);
     };
@@ -118,15 +124,20 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
             let ended = end_sessions(kv, target.sid.as_deref(), target.sub.as_deref())
                 .await
                 .map_err(|e| BffError::Server(e.to_string()))?;
-            log::info!("back-channel logout ended {ended} session(s)");
-        }
-        SessionStoreKind::Cookie => match &target.sid {
-            Some(sid) => {
-                deny_sid(kv, sid, ctx.config.session_max_age).await.map_err(|e| BffError::Server(e.to_string()))?;
-                log::info!("back-channel logout: sid put on the deny-list");
+            log::info!("back-channel logout ended {} session(s)", ended.len());
+            if let Some(coordinator) = ctx.coordinator {
+                for login in &ended {
+                    coordinator::end_login(coordinator, login, ctx.now + ctx.config.session_max_age).await;
+                }
             }
-            None => log::warn!("back-channel logout without sid: cookie sessions can only be ended by sid"),
-        },
+        }
+        SessionStoreKind::Cookie => {
+            deny(kv, target.sid.as_deref(), target.sub.as_deref(), target.iat, ctx.config.session_max_age)
+                .await
+                .map_err(|e| BffError::Server(e.to_string()))?;
+            let by = if target.sid.is_some() { "sid" } else { "sub" };
+            log::info!("back-channel logout: {by} put on the deny-list");
+        }
     }
     let mut response = json_response(StatusCode::OK, &serde_json::json!({}));
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
@@ -154,7 +165,10 @@ mod tests {
 
     #[test]
     fn logout_token_rules() {
-        assert_eq!(claims(|_| {}).unwrap(), LogoutTarget { sid: Some("s-1".into()), sub: Some("u-1".into()) });
+        assert_eq!(
+            claims(|_| {}).unwrap(),
+            LogoutTarget { sid: Some("s-1".into()), sub: Some("u-1".into()), iat: NOW - 5 }
+        );
         assert!(claims(|c| {
             c.remove("sid");
         })

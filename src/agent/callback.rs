@@ -2,8 +2,9 @@
 //! `LOGIN_ERROR_PATH?auth_error=<code>` with no session set; the login cookie is cleared
 //! either way, so a callback URL works once.
 
-use super::{request_cookies, short_id, AgentContext};
+use super::{request_cookies, RequestContext};
 use crate::crypto::{ct_eq, open, Purpose};
+use crate::lifecycle::short_id;
 use crate::oidc::authorize::LoginState;
 use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::{verify_signed, ProviderError, VerifyError};
@@ -52,7 +53,7 @@ impl CallbackError {
 const PASSED_THROUGH: [&str; 4] = ["access_denied", "login_required", "consent_required", "interaction_required"];
 
 /// Handle the callback; always a redirect.
-pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpResponse {
+pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> HttpResponse {
     let login_cookie = ctx.config.login_cookie_name();
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
@@ -80,14 +81,14 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> HttpRespon
     response
 }
 
-fn error_location(ctx: &AgentContext<'_>, code: CallbackError) -> String {
+fn error_location(ctx: &RequestContext<'_>, code: CallbackError) -> String {
     format!("{}?auth_error={}", ctx.config.login_error_path, code.code())
 }
 
 type Failure = (CallbackError, String);
 
 async fn complete(
-    ctx: &AgentContext<'_>,
+    ctx: &RequestContext<'_>,
     request: &HttpRequest,
     cookies: &[(&str, &str)],
 ) -> Result<(Session, String), Failure> {
@@ -167,6 +168,10 @@ async fn complete(
         created_at: ctx.now,
         expires_at: ctx.now.saturating_add(ctx.config.session_max_age),
         last_seen: ctx.now,
+        login: Some(crate::crypto::b64url(
+            &crate::crypto::random_bytes::<16>().map_err(|e| (CallbackError::Internal, e.to_string()))?,
+        )),
+        generation: 0,
     };
     Ok((session, login.return_to))
 }

@@ -1,10 +1,11 @@
 //! `GET /login` and `POST /login/start`: begin an authorization code + PKCE login.
 
-use super::{require_csrf, AgentContext};
+use super::RequestContext;
 use crate::crypto::{seal, Purpose};
 use crate::error::BffError;
 use crate::oidc::authorize::{allowed_params, authorization_url, sanitize_return_to, LoginState, LOGIN_TTL};
 use crate::web::cookies::{set_cookie, SameSite};
+use crate::web::csrf::require as require_csrf;
 use crate::web::query::parse_query;
 use crate::web::response::{add_set_cookies, json_response, redirect, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 
 /// Create the login state, seal it into the login cookie, and build the URL.
 async fn begin(
-    ctx: &AgentContext<'_>,
+    ctx: &RequestContext<'_>,
     return_to: Option<&str>,
     params: &[(&str, &str)],
 ) -> Result<(String, String), BffError> {
@@ -27,7 +28,7 @@ async fn begin(
 }
 
 /// `GET /login?return_to=…&prompt=…`: 302 to the authorization endpoint.
-pub async fn navigate(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+pub async fn navigate(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     let query = parse_query(request.uri().query());
     let return_to = query.iter().find(|(k, _)| k == "return_to").map(|(_, v)| v.as_str());
     let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -47,7 +48,7 @@ struct StartBody {
 }
 
 /// `POST /login/start` with `{"return_to"?, "params"?}`: 200 `{"authorization_url"}`.
-pub async fn start_json(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+pub async fn start_json(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     require_csrf(ctx.config, request)?;
     let body: StartBody = if request.body().iter().all(u8::is_ascii_whitespace) {
         StartBody { return_to: None, params: None }

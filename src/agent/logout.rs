@@ -1,20 +1,38 @@
-//! `POST /logout`: clear every session cookie and answer the provider's end-session URL.
+//! `POST /logout`: end the session everywhere edge-bff can (KV record, the login's
+//! coordinator object, the refresh token at the provider), clear every session cookie and
+//! answer the provider's end-session URL.
 
-use super::{request_cookies, require_csrf, short_id, AgentContext};
+use super::{request_cookies, RequestContext};
 use crate::error::BffError;
+use crate::lifecycle::{coordinator, short_id};
 use crate::session::store::Loaded;
+use crate::web::csrf;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 
 /// Answer `/logout`.
-pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
-    require_csrf(ctx.config, request)?;
+pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+    csrf::require(ctx.config, request)?;
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
+    // A cookie that opens names its session even when the KV record could not be read:
+    // the record is deleted and the login ended all the same.
     let (session, handle) = match ctx.store.load(&cookies, ctx.now).await {
         Loaded::Valid { session, handle } => (Some(session), Some(handle)),
-        Loaded::Absent | Loaded::Invalid | Loaded::Missing => (None, None),
+        Loaded::Missing { handle, why } => {
+            log::info!("logout of a session whose record is missing ({why:?}): deleting it anyway");
+            (None, Some(handle))
+        }
+        Loaded::Absent | Loaded::Invalid => (None, None),
     };
+    if let Some(coordinator) = ctx.coordinator {
+        let login =
+            session.as_ref().and_then(|s| s.login.clone()).or_else(|| handle.as_ref().and_then(|h| h.kv_login()));
+        if let Some(login) = login {
+            let until = session.as_ref().map_or(ctx.now + ctx.config.session_max_age, |s| s.expires_at);
+            coordinator::end_login(coordinator, &login, until).await;
+        }
+    }
     let logout_url = match ctx.metadata().await {
         Ok(meta) => {
             if let (Some(endpoint), Some(rt)) =

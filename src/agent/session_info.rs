@@ -1,40 +1,34 @@
 //! `GET /session`: whether the browser is logged in, and as whom. Never 401.
 
-use super::{request_cookies, AgentContext};
+use super::{request_cookies, RequestContext};
 use crate::error::BffError;
+use crate::lifecycle;
 use crate::session::cookie_store;
-use crate::session::store::Loaded;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 use serde_json::json;
 
-/// Least time between two idle-timeout touches of a cookie session, in seconds.
-pub const TOUCH_INTERVAL: u64 = 60;
-
 /// Answer `/session`.
-pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let not_logged_in = |clear: bool| {
-        let mut response = json_response(StatusCode::OK, &json!({ "authenticated": false }));
-        if clear {
-            add_set_cookies(&mut response, &cookie_store::clear(ctx.config, &present));
+    let call = match lifecycle::open(ctx, &cookies).await {
+        Ok(call) => call,
+        Err(e) => {
+            let mut response = json_response(StatusCode::OK, &json!({ "authenticated": false }));
+            match e {
+                // No cookie at all, or a KV record not found (yet): the cookie is left alone.
+                BffError::SessionUnavailable(why) => log::info!("session record unavailable: {why}"),
+                BffError::Unauthorized if !present.iter().any(|n| cookie_store::is_session_cookie(ctx.config, n)) => {}
+                other => {
+                    log::info!("session not usable: {other}");
+                    add_set_cookies(&mut response, &cookie_store::clear(ctx.config, &present));
+                }
+            }
+            return Ok(response);
         }
-        response
     };
-    let (mut session, handle) = match ctx.store.load(&cookies, ctx.now).await {
-        // A KV record not found (yet): not logged in, but the cookie is left alone.
-        Loaded::Absent | Loaded::Missing => return Ok(not_logged_in(false)),
-        Loaded::Invalid => {
-            log::info!("session cookie present but does not open");
-            return Ok(not_logged_in(true));
-        }
-        Loaded::Valid { session, handle } => (session, handle),
-    };
-    if let Err(why) = session.check_active(ctx.now, ctx.config.session_idle_timeout) {
-        log::info!("session inactive: {why:?}");
-        return Ok(not_logged_in(true));
-    }
+    let session = call.session();
     let expires_at = match session.refresh_token {
         Some(_) => session.expires_at,
         None => session.expires_at.min(session.access_expires_at),
@@ -48,10 +42,6 @@ pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<Htt
             "access_token_expires_at": session.access_expires_at,
         }),
     );
-    let touch = ctx.config.session_idle_timeout > 0 && ctx.now.saturating_sub(session.last_seen) >= TOUCH_INTERVAL;
-    if handle.needs_reseal() || touch {
-        session.last_seen = ctx.now;
-        add_set_cookies(&mut response, &ctx.store.update(&session, &handle, &present, ctx.now, true).await?);
-    }
+    add_set_cookies(&mut response, &call.finish(ctx).await);
     Ok(response)
 }

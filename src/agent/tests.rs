@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::crypto::{seal, Purpose};
+use crate::lifecycle::SharedState;
 use crate::oidc::authorize::LoginState;
 use crate::session::store::{CookieStore, SessionStore};
 use crate::testutil::{block_on, config_with, discovery_json, FakeHttp, TestKeys};
@@ -25,8 +26,16 @@ impl Fixture {
         Self { config: config_with(&[]), shared: SharedState::default(), http, keys }
     }
 
-    fn ctx<'a>(&'a self, store: &'a dyn SessionStore, now: u64) -> AgentContext<'a> {
-        AgentContext { config: &self.config, shared: &self.shared, http: &self.http, store, kv: None, now }
+    fn ctx<'a>(&'a self, store: &'a dyn SessionStore, now: u64) -> RequestContext<'a> {
+        RequestContext {
+            config: &self.config,
+            shared: &self.shared,
+            http: &self.http,
+            store,
+            kv: None,
+            coordinator: None,
+            now,
+        }
     }
 
     fn run(&self, request: HttpRequest, now: u64) -> HttpResponse {

@@ -1,10 +1,12 @@
 //! `GET /userinfo`: the provider's UserInfo response for the session's access token,
-//! refreshing first when the access token has expired.
+//! refreshing first when the access token has expired, and once more when the provider
+//! refuses it. Refreshed tokens are kept whatever the UserInfo call answers.
 
-use super::refresh::refresh_session;
-use super::{load_required, request_cookies, require_csrf, AgentContext};
+use super::{request_cookies, RequestContext};
 use crate::error::BffError;
+use crate::lifecycle::{self, RefreshReason};
 use crate::session::Session;
+use crate::web::csrf;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 
@@ -13,7 +15,7 @@ enum Answer {
     Unauthorized,
 }
 
-async fn call(ctx: &AgentContext<'_>, endpoint: &url::Url, session: &Session) -> Result<Answer, BffError> {
+async fn call(ctx: &RequestContext<'_>, endpoint: &url::Url, session: &Session) -> Result<Answer, BffError> {
     let request = http::Request::get(endpoint.as_str())
         .header("authorization", format!("Bearer {}", session.access_token))
         .header("accept", "application/json")
@@ -35,33 +37,34 @@ async fn call(ctx: &AgentContext<'_>, endpoint: &url::Url, session: &Session) ->
 }
 
 /// Answer `/userinfo`.
-pub async fn handle(ctx: &AgentContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
-    require_csrf(ctx.config, request)?;
+pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<HttpResponse, BffError> {
+    csrf::require(ctx.config, request)?;
     let cookies = request_cookies(request);
-    let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let (mut session, handle) = load_required(ctx, &cookies).await?;
-    let mut rewrite = handle.needs_reseal();
-    let mut leader = true;
-    let meta = ctx.metadata().await?;
-    let endpoint = meta.userinfo_endpoint.clone().ok_or(BffError::NotFound)?;
-    let mut refreshed = false;
-    if ctx.now >= session.access_expires_at {
-        (session, leader) = refresh_session(ctx, &session, &handle).await?;
-        refreshed = true;
-        rewrite = true;
+    let mut session = lifecycle::open(ctx, &cookies).await?;
+    let claims = async {
+        let meta = ctx.metadata().await?;
+        let endpoint = meta.userinfo_endpoint.clone().ok_or(BffError::NotFound)?;
+        if ctx.now >= session.session().access_expires_at {
+            session.refresh(ctx, RefreshReason::Due).await?;
+        }
+        let mut answer = call(ctx, &endpoint, session.session()).await?;
+        if matches!(answer, Answer::Unauthorized) && !session.refreshed() && session.session().refresh_token.is_some() {
+            session.refresh(ctx, RefreshReason::Rejected).await?;
+            answer = call(ctx, &endpoint, session.session()).await?;
+        }
+        match answer {
+            Answer::Claims(claims) => Ok(claims),
+            Answer::Unauthorized => Err(BffError::TokenRejected),
+        }
     }
-    let mut answer = call(ctx, &endpoint, &session).await?;
-    if matches!(answer, Answer::Unauthorized) && !refreshed && session.refresh_token.is_some() {
-        (session, leader) = refresh_session(ctx, &session, &handle).await?;
-        rewrite = true;
-        answer = call(ctx, &endpoint, &session).await?;
+    .await;
+    match claims {
+        Ok(claims) => {
+            let mut response = json_response(StatusCode::OK, &serde_json::Value::Object(claims));
+            add_set_cookies(&mut response, &session.finish(ctx).await);
+            Ok(response)
+        }
+        // Whatever failed after a refresh, the refreshed tokens go out with the error.
+        Err(e) => Ok(session.error_response(ctx.config, &cookies, &e)),
     }
-    let Answer::Claims(claims) = answer else {
-        return Err(BffError::TokenRejected);
-    };
-    let mut response = json_response(StatusCode::OK, &serde_json::Value::Object(claims));
-    if rewrite {
-        add_set_cookies(&mut response, &ctx.store.update(&session, &handle, &present, ctx.now, leader).await?);
-    }
-    Ok(response)
 }

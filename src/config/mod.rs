@@ -92,7 +92,10 @@ impl fmt::Debug for ClientSecret {
     }
 }
 
-/// The validated configuration.
+/// The shortest `SESSION_IDLE_TIMEOUT` other than 0 (off).
+pub const MIN_IDLE_TIMEOUT: u64 = 60;
+
+/// The validated configuration (API.md section 2).
 #[derive(Debug)]
 pub struct Config {
     /// `OIDC_ISSUER`, exactly as configured (compared exactly with the provider's).
@@ -266,6 +269,11 @@ impl Config {
         }
         let session_idle_timeout =
             seconds(get("SESSION_IDLE_TIMEOUT"), 0).map_err(|r| err("SESSION_IDLE_TIMEOUT", r))?;
+        if session_idle_timeout != 0 && session_idle_timeout < MIN_IDLE_TIMEOUT {
+            // Activity is recorded every quarter of the timeout (API.md section 2): below a
+            // minute that would be a write every few seconds per session.
+            return Err(err("SESSION_IDLE_TIMEOUT", "must be 0 (off) or at least 60 seconds"));
+        }
 
         let mut trusted_origins = Vec::new();
         for origin in list(get("TRUSTED_ORIGINS").as_deref().unwrap_or("")).map_err(|r| err("TRUSTED_ORIGINS", r))? {

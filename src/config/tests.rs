@@ -38,6 +38,9 @@ fn numbers_accept_toml_numbers_as_text() {
     assert_eq!(with(&[("SESSION_MAX_AGE", "abc")]).unwrap_err().setting, "SESSION_MAX_AGE");
     assert_eq!(with(&[("SESSION_MAX_AGE", "-5")]).unwrap_err().setting, "SESSION_MAX_AGE");
     assert_eq!(with(&[("SESSION_IDLE_TIMEOUT", "1.5")]).unwrap_err().setting, "SESSION_IDLE_TIMEOUT");
+    assert_eq!(with(&[("SESSION_IDLE_TIMEOUT", "59")]).unwrap_err().setting, "SESSION_IDLE_TIMEOUT");
+    assert_eq!(with(&[("SESSION_IDLE_TIMEOUT", "60")]).unwrap().session_idle_timeout, 60);
+    assert_eq!(with(&[("SESSION_IDLE_TIMEOUT", "0")]).unwrap().session_idle_timeout, 0);
 }
 
 #[test]

@@ -14,6 +14,8 @@ pub enum Purpose {
     Cookie,
     /// KV session records.
     KvRecord,
+    /// The coordinator's stored token sets (API.md section 8).
+    Coordinator,
 }
 
 impl Purpose {
@@ -21,6 +23,7 @@ impl Purpose {
         match self {
             Purpose::Cookie => b"edge-bff v1 cookie",
             Purpose::KvRecord => b"edge-bff v1 kv-record",
+            Purpose::Coordinator => b"edge-bff v1 coordinator",
         }
     }
 }
@@ -35,6 +38,7 @@ pub struct RingKey {
     kid: String,
     cookie_key: [u8; 32],
     kv_key: [u8; 32],
+    coordinator_key: [u8; 32],
 }
 
 impl RingKey {
@@ -48,6 +52,7 @@ impl RingKey {
         match purpose {
             Purpose::Cookie => &self.cookie_key,
             Purpose::KvRecord => &self.kv_key,
+            Purpose::Coordinator => &self.coordinator_key,
         }
     }
 }
@@ -109,6 +114,7 @@ impl KeyRing {
                 kid: kid.to_string(),
                 cookie_key: derive(&raw, Purpose::Cookie),
                 kv_key: derive(&raw, Purpose::KvRecord),
+                coordinator_key: derive(&raw, Purpose::Coordinator),
             });
             raw.zeroize();
         }

@@ -9,7 +9,7 @@
 //! [`crate::runtime`]'s `proxy::forward`, which makes the same decisions with I/O.
 
 use super::headers::{upstream_headers, Forwarding};
-use super::{refresh_due, target};
+use super::target;
 use crate::config::{Config, RouteToken, SessionStoreKind};
 use crate::session::opened_cache::OpenedCache;
 use crate::session::store::Loaded;
@@ -36,8 +36,8 @@ pub struct DirectCall {
 /// The direct call for a request to API route `index` with `rest` after its prefix, or
 /// `None` when the full path must handle it: a preflight, any refusal (the full path
 /// answers it), a session that needs I/O to read (`SESSION_STORE=kv`, or a bound KV
-/// namespace's deny-list), no valid session, a token due for a refresh, or a cookie to
-/// re-seal. `kv_bound` says whether the `SESSIONS` binding exists.
+/// namespace's deny-list), no valid session, a token due for a refresh, activity to
+/// record (idle timeout), or a cookie to re-seal. `kv_bound` says whether the `SESSIONS` binding exists.
 pub fn direct_call(
     config: &Config,
     index: usize,
@@ -82,7 +82,8 @@ fn session_without_io(
         Loaded::Valid { session, handle }
             if !handle.needs_reseal()
                 && session.check_active(now, config.session_idle_timeout).is_ok()
-                && !refresh_due(&session, now) =>
+                && !session.refresh_due(now)
+                && !session.activity_due(now, config.session_idle_timeout) =>
         {
             Some(*session)
         }
@@ -118,6 +119,8 @@ mod tests {
             created_at: NOW,
             expires_at: NOW + 3600,
             last_seen: NOW,
+            login: None,
+            generation: 0,
         }
     }
 

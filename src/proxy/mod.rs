@@ -6,17 +6,13 @@ pub mod direct;
 pub mod headers;
 pub mod path;
 
-use crate::agent::refresh::refresh_session;
-use crate::agent::{load_required, require_csrf, AgentContext};
 use crate::config::{ApiRoute, Config};
 use crate::error::BffError;
-use crate::session::store::Handle;
-use crate::session::Session;
+use crate::web::csrf::require as require_csrf;
 use crate::web::response::HttpRequest;
 use http::Method;
 
-/// Refresh the access token first when it expires within this many seconds.
-pub const REFRESH_MARGIN: u64 = 30;
+pub use crate::session::REFRESH_MARGIN;
 /// Time limit for an upstream's response headers, in milliseconds.
 #[cfg(not(feature = "test-hooks"))]
 pub const UPSTREAM_TIMEOUT_MS: u32 = 30_000;
@@ -47,37 +43,6 @@ pub fn target(config: &Config, route: &ApiRoute, rest: &str, request: &HttpReque
     Ok(url)
 }
 
-/// A session loaded for a proxied call.
-pub struct CallSession {
-    /// The session (refreshed when needed).
-    pub session: Session,
-    /// Its store handle.
-    pub handle: Handle,
-    /// It changed (or needs re-sealing) and must be written back.
-    pub rewrite: bool,
-    /// This request produced the change (KV writes only then).
-    pub leader: bool,
-    /// The access token was refreshed before the call (it was due).
-    pub refreshed: bool,
-}
-
-/// The session for a proxied call, refreshed when its access token expires within
-/// [`REFRESH_MARGIN`].
-pub async fn session_for_call(ctx: &AgentContext<'_>, cookies: &[(&str, &str)]) -> Result<CallSession, BffError> {
-    let (session, handle) = load_required(ctx, cookies).await?;
-    if refresh_due(&session, ctx.now) {
-        let (next, leader) = refresh_session(ctx, &session, &handle).await?;
-        return Ok(CallSession { session: next, handle, rewrite: true, leader, refreshed: true });
-    }
-    let rewrite = handle.needs_reseal();
-    Ok(CallSession { session, handle, rewrite, leader: true, refreshed: false })
-}
-
-/// Whether the session's access token expires within [`REFRESH_MARGIN`] (refresh first).
-pub fn refresh_due(session: &Session, now: u64) -> bool {
-    now.saturating_add(REFRESH_MARGIN) >= session.access_expires_at
-}
-
 /// What to do with an upstream answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterUpstream {
@@ -90,12 +55,19 @@ pub enum AfterUpstream {
 }
 
 /// The rule for upstream 401s: one refresh and one retry for safe methods that carried a
-/// token, `token_rejected` otherwise.
-pub fn after_upstream(status: u16, method: &Method, sent_token: bool, retried: bool) -> AfterUpstream {
+/// token, when the session has a refresh token; `token_rejected` otherwise (the session
+/// is kept: the provider did not refuse it, an API refused one call).
+pub fn after_upstream(
+    status: u16,
+    method: &Method,
+    sent_token: bool,
+    retried: bool,
+    can_refresh: bool,
+) -> AfterUpstream {
     if status != 401 || !sent_token {
         return AfterUpstream::Return;
     }
-    if is_safe(method) && !retried {
+    if is_safe(method) && !retried && can_refresh {
         AfterUpstream::RefreshAndRetry
     } else {
         AfterUpstream::Reject
@@ -138,11 +110,13 @@ mod tests {
 
     #[test]
     fn upstream_401_rules() {
-        assert_eq!(after_upstream(200, &Method::GET, true, false), AfterUpstream::Return);
-        assert_eq!(after_upstream(401, &Method::GET, true, false), AfterUpstream::RefreshAndRetry);
-        assert_eq!(after_upstream(401, &Method::GET, true, true), AfterUpstream::Reject);
-        assert_eq!(after_upstream(401, &Method::POST, true, false), AfterUpstream::Reject);
-        assert_eq!(after_upstream(401, &Method::GET, false, false), AfterUpstream::Return);
-        assert_eq!(after_upstream(500, &Method::POST, true, false), AfterUpstream::Return);
+        assert_eq!(after_upstream(200, &Method::GET, true, false, true), AfterUpstream::Return);
+        assert_eq!(after_upstream(401, &Method::GET, true, false, true), AfterUpstream::RefreshAndRetry);
+        assert_eq!(after_upstream(401, &Method::GET, true, true, true), AfterUpstream::Reject);
+        assert_eq!(after_upstream(401, &Method::POST, true, false, true), AfterUpstream::Reject);
+        assert_eq!(after_upstream(401, &Method::GET, false, false, true), AfterUpstream::Return);
+        assert_eq!(after_upstream(500, &Method::POST, true, false, true), AfterUpstream::Return);
+        // No refresh token: nothing to refresh, the 401 is the API's answer to this call.
+        assert_eq!(after_upstream(401, &Method::GET, true, false, false), AfterUpstream::Reject);
     }
 }

@@ -32,3 +32,7 @@ EdgeBff.prototype.fetch = function fetch(request) {
 };
 
 export default EdgeBff;
+
+// The coordinator's Durable Object class (API.md section 8; src/runtime/coordinator.rs),
+// which the `COORDINATOR` binding names.
+export { EdgeBffCoordinator } from './index.js';

@@ -19,6 +19,10 @@ impl HttpClient for WorkerFetch {
         Box::pin(Delay::from(Duration::from_millis(u64::from(ms))))
     }
 
+    fn now_ms(&self) -> u64 {
+        super::now_ms()
+    }
+
     fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>> {
         let timeout_ms = self.timeout_ms;
         Box::pin(async move {

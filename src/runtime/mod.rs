@@ -3,16 +3,20 @@
 
 mod assets;
 mod convert;
+mod coordinator;
 mod env_vars;
 mod fetch_client;
 mod js;
 mod kv;
 mod logger;
 mod proxy;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
-use crate::agent::{self, AgentContext, SharedState};
+use crate::agent;
 use crate::config::{Config, ConfigError, SessionStoreKind};
 use crate::error::BffError;
+use crate::lifecycle::{RequestContext, SharedState};
 use crate::router::{self, Route};
 use crate::session::kv_store::{KvBackend, KvStore};
 use crate::session::store::{CookieStore, SessionStore};
@@ -33,6 +37,8 @@ struct Isolate {
     /// Whether the `SESSIONS` KV binding exists (looking up a missing binding per
     /// request costs an error value each time).
     has_kv: bool,
+    /// Whether the `COORDINATOR` Durable Object binding exists.
+    has_coordinator: bool,
 }
 
 thread_local! {
@@ -49,11 +55,15 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                     Err(e) => log::error!("configuration error: {e}"),
                 }
                 let has_kv = env.kv("SESSIONS").is_ok();
+                let has_coordinator = env.durable_object("COORDINATOR").is_ok();
+                if has_coordinator {
+                    log::info!("COORDINATOR bound: refreshes go through each login's coordinator");
+                }
                 // The direct path's way back into Rust; it lives as long as the instance.
                 let resume: Closure<dyn Fn(web_sys::Request, JsValue, Env) -> js_sys::Promise> = Closure::new(resume);
                 js::set_resume(&resume);
                 resume.forget();
-                Rc::new(Isolate { config, shared: SharedState::default(), has_kv })
+                Rc::new(Isolate { config, shared: SharedState::default(), has_kv, has_coordinator })
             })
             .clone()
     })
@@ -61,7 +71,15 @@ fn isolate(env: &Env) -> Rc<Isolate> {
 
 /// Current Unix time in seconds.
 fn now() -> u64 {
-    (js_sys::Date::now() / 1000.0) as u64
+    now_ms() / 1000
+}
+
+/// Current Unix time in milliseconds (in test-hooks builds, moved by the test clock).
+fn now_ms() -> u64 {
+    let real = js_sys::Date::now() as u64;
+    #[cfg(feature = "test-hooks")]
+    let real = real.saturating_add(test_hooks::clock_offset_ms());
+    real
 }
 
 /// The Worker's `fetch` handler (worker-build's entry class calls it with the request,
@@ -143,6 +161,10 @@ async fn handle(
         panic!("test hook: deliberate panic");
     }
     #[cfg(feature = "test-hooks")]
+    if let Some(response) = test_hooks::answer(&uri) {
+        return convert::to_web(response);
+    }
+    #[cfg(feature = "test-hooks")]
     if uri.path() == "/__edge-bff-test/memory" {
         // For leak tests: the Wasm instance's linear memory in bytes (it never shrinks) and
         // the JS values Rust holds (a value never released keeps a request alive).
@@ -165,13 +187,26 @@ async fn handle(
         }
         (SessionStoreKind::Cookie, _) => &cookie_store,
     };
-    let ctx = AgentContext { config, shared: &isolate.shared, http: &http, store, kv: kv_backend, now: now() };
+    let coordinator = if isolate.has_coordinator {
+        env.durable_object("COORDINATOR").ok().map(coordinator::WorkerCoordinator)
+    } else {
+        None
+    };
+    let ctx = RequestContext {
+        config,
+        shared: &isolate.shared,
+        http: &http,
+        store,
+        kv: kv_backend,
+        coordinator: coordinator.as_ref().map(|c| c as &dyn crate::lifecycle::coordinator::Coordinator),
+        now: now(),
+    };
     match router::route(config, uri.path()) {
         Route::Agent(sub_path) => {
             let core_request = match convert::read_request(request, &uri, agent::MAX_BODY).await {
                 Ok(r) => r,
                 Err(e) => {
-                    agent::log_error(&e);
+                    crate::lifecycle::log_error(&e);
                     return convert::to_web(e.to_response());
                 }
             };

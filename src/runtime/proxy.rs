@@ -5,10 +5,10 @@
 //! end in a 401 or a failure, the full path ([`forward`]).
 
 use super::{convert, js, now, Isolate};
-use crate::agent::refresh::refresh_session;
-use crate::agent::{error_response, request_cookies, AgentContext};
+use crate::agent::request_cookies;
 use crate::config::RouteToken;
 use crate::error::BffError;
+use crate::lifecycle::{self, error_response, RefreshReason, RequestContext, SessionCall};
 use crate::proxy::direct::direct_call;
 use crate::proxy::headers::{upstream_headers, Forwarding, DROPPED_RESPONSE_HEADER};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
@@ -81,7 +81,7 @@ impl Outcome {
 /// method, URI and headers. `resumed` is the outcome of its direct call, which then
 /// stands for the first upstream call (the request body, if any, was consumed by it).
 pub async fn forward(
-    ctx: &AgentContext<'_>,
+    ctx: &RequestContext<'_>,
     index: usize,
     rest: &str,
     request: web_sys::Request,
@@ -103,26 +103,36 @@ pub async fn forward(
             route.methods.as_ref().map_or_else(|| "GET, HEAD, POST, PUT, PATCH, DELETE".to_string(), |m| m.join(", "));
         return convert::to_web(cors::preflight(config, head.headers(), &methods));
     }
+    let cookies = request_cookies(&head);
     let target = match proxy::target(config, route, rest, &head) {
         Ok(t) => t,
-        Err(e) => return finish(error_response(config, &head, &e)),
+        Err(e) => return finish(error_response(config, &cookies, &e)),
     };
-    let cookies = request_cookies(&head);
-    let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let mut call = match route.token {
+    let mut call: Option<SessionCall> = match route.token {
         RouteToken::None => None,
-        RouteToken::Access => match proxy::session_for_call(ctx, &cookies).await {
+        RouteToken::Access => match lifecycle::open(ctx, &cookies).await {
             Ok(c) => Some(c),
-            Err(e) => return finish(error_response(config, &head, &e)),
+            Err(e) => return finish(error_response(config, &cookies, &e)),
         },
     };
+    // From here on every answer goes through `fail` or the success path, both of which
+    // carry the cookies of a refresh: refreshed tokens are never dropped.
+    let fail = |call: &Option<SessionCall>, e: BffError| match call {
+        Some(call) => finish(call.error_response(config, &cookies, &e)),
+        None => finish(error_response(config, &cookies, &e)),
+    };
+    if let Some(c) = call.as_mut() {
+        if let Err(e) = c.refresh_if_due(ctx).await {
+            return fail(&call, e);
+        }
+    }
     let bodiless = matches!(head.method(), &http::Method::GET | &http::Method::HEAD);
     // A resumed request's body (if any) went with its direct call.
     let mut body = if bodiless || resumed.is_some() { None } else { request.body() };
     // The direct call's 401 answered the cookie's token. If that token was refreshed just
     // now (it became due in between), the 401 says nothing about the new one: a safe
     // method is sent again with it instead of refreshing a second time.
-    if call.as_ref().is_some_and(|c| c.refreshed)
+    if call.as_ref().is_some_and(SessionCall::refreshed)
         && matches!(resumed, Some(Outcome::Rejected(_)))
         && proxy::is_safe(head.method())
     {
@@ -135,7 +145,7 @@ pub async fn forward(
             Some(Outcome::Rejected(response)) => Ok(response),
             Some(Outcome::Failed(error)) => Err(upstream_error(&error, &target)),
             None => {
-                let access_token = call.as_ref().map(|c| c.session.access_token.as_str());
+                let access_token = call.as_ref().map(|c| c.session().access_token.as_str());
                 let forwarding = Forwarding::of(config, &head, access_token);
                 // The upstream's whole header list crosses in one string: one runtime call
                 // builds it, where editing a copy of the browser's `Headers` took one call
@@ -147,56 +157,32 @@ pub async fn forward(
         };
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return finish(error_response(config, &head, &e)),
+            Err(e) => return fail(&call, e),
         };
-        match proxy::after_upstream(response.status(), head.method(), call.is_some(), retried) {
+        let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
+        match proxy::after_upstream(response.status(), head.method(), call.is_some(), retried, can_refresh) {
             AfterUpstream::Return => break response,
             AfterUpstream::RefreshAndRetry => {
                 let Some(current) = call.as_mut() else { break response };
-                match refresh_session(ctx, &current.session, &current.handle).await {
-                    Ok((next, leader)) => {
-                        current.session = next;
-                        current.rewrite = true;
-                        current.leader = leader;
-                        retried = true;
-                    }
-                    Err(e) => return finish(error_response(config, &head, &e)),
+                if let Err(e) = current.refresh(ctx, RefreshReason::Rejected).await {
+                    return fail(&call, e);
                 }
+                retried = true;
             }
-            AfterUpstream::Reject => {
-                let mut rejected = error_response(config, &head, &BffError::TokenRejected);
-                if let Some(set) = write_back(ctx, call.as_ref(), &present).await {
-                    crate::web::response::add_set_cookies(&mut rejected, &set);
-                }
-                return finish(rejected);
-            }
+            AfterUpstream::Reject => return fail(&call, BffError::TokenRejected),
         }
     };
 
     // The upstream's answer, its headers edited in one call.
     let mut append = js::header_lines(cors_headers.iter().map(|(n, v)| (n.as_str(), v)));
-    for cookie in write_back(ctx, call.as_ref(), &present).await.unwrap_or_default() {
-        append.push_str("set-cookie:");
-        append.push_str(&cookie);
-        append.push('\n');
-    }
-    js::response_from(&upstream, DROPPED_RESPONSE_HEADER, &append).map_err(worker::Error::from)
-}
-
-/// Store a session that changed during the call; `Set-Cookie` values, if any.
-async fn write_back(
-    ctx: &AgentContext<'_>,
-    call: Option<&proxy::CallSession>,
-    present: &[&str],
-) -> Option<Vec<String>> {
-    let call = call.filter(|c| c.rewrite)?;
-    match ctx.store.update(&call.session, &call.handle, present, ctx.now, call.leader).await {
-        Ok(set) => Some(set),
-        Err(e) => {
-            log::error!("{e}");
-            None
+    if let Some(call) = call {
+        for cookie in call.finish(ctx).await {
+            append.push_str("set-cookie:");
+            append.push_str(&cookie);
+            append.push('\n');
         }
     }
+    js::response_from(&upstream, DROPPED_RESPONSE_HEADER, &append).map_err(worker::Error::from)
 }
 
 /// One upstream call: no redirects followed, response headers within the time limit.

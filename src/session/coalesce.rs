@@ -32,18 +32,27 @@ pub fn key_of(refresh_token: &str) -> Key {
 }
 
 enum Slot<V> {
-    Running,
-    Done { value: V, at: u64, reusable: bool },
+    /// A leader is working: which one, and since when (ms).
+    Running {
+        leader: u64,
+        since_ms: u64,
+    },
+    Done {
+        value: V,
+        at: u64,
+        reusable: bool,
+    },
 }
 
 /// Coalesces concurrent work per key and remembers successful results briefly.
 pub struct Coalescer<V> {
     slots: RefCell<HashMap<Key, Slot<V>>>,
+    next_leader: std::cell::Cell<u64>,
 }
 
 impl<V> Default for Coalescer<V> {
     fn default() -> Self {
-        Self { slots: RefCell::new(HashMap::new()) }
+        Self { slots: RefCell::new(HashMap::new()), next_leader: std::cell::Cell::new(1) }
     }
 }
 
@@ -59,20 +68,35 @@ impl<T, E> Reusable for Result<T, E> {
     }
 }
 
+/// The timing of a [`Coalescer::run`]: the clock, the timer between looks, and how long
+/// a leader may take before it is presumed gone.
+pub struct Timing<C, T> {
+    /// Current time in milliseconds.
+    pub clock: C,
+    /// A short timer ([`WAIT_TICK_MS`]) awaited between looks.
+    pub tick: T,
+    /// A leader running longer than this (ms) is presumed gone (its request was
+    /// cancelled: in Workers a cancelled request's future is never resumed nor dropped)
+    /// and the next request takes its place. Must exceed the longest legitimate work.
+    pub leader_deadline_ms: u64,
+}
+
 impl<V: Clone + Reusable> Coalescer<V> {
     /// Run `work` for `key` unless the same key is already running (then wait for its
     /// result) or finished successfully within [`REUSE_SECONDS`] (then reuse it).
-    /// Waiting is done by awaiting `tick()` (a short timer) between looks.
+    /// A leader slot older than the deadline is taken over, so nothing waits forever.
     /// Returns the value and whether this call did the work.
-    pub async fn run<F, Fut, T, TickFut>(&self, key: Key, now: u64, work: F, tick: T) -> (V, bool)
+    pub async fn run<F, Fut, C, T, TickFut>(&self, key: Key, now: u64, work: F, timing: Timing<C, T>) -> (V, bool)
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
+        C: Fn() -> u64,
         T: Fn() -> TickFut,
         TickFut: Future<Output = ()>,
     {
         let mut waited = false;
-        loop {
+        let leader = loop {
+            let now_ms = (timing.clock)();
             let running = {
                 let mut slots = self.slots.borrow_mut();
                 match slots.get(&key) {
@@ -81,21 +105,30 @@ impl<V: Clone + Reusable> Coalescer<V> {
                     {
                         return (value.clone(), false);
                     }
-                    Some(Slot::Running) => true,
-                    _ => {
+                    Some(Slot::Running { since_ms, .. })
+                        if now_ms.saturating_sub(*since_ms) <= timing.leader_deadline_ms =>
+                    {
+                        true
+                    }
+                    stale => {
+                        if matches!(stale, Some(Slot::Running { .. })) {
+                            log::warn!("a refresh leader did not finish within its deadline; taking over");
+                        }
                         self.prune(&mut slots, now);
-                        slots.insert(key, Slot::Running);
+                        let leader = self.next_leader.get();
+                        self.next_leader.set(leader + 1);
+                        slots.insert(key, Slot::Running { leader, since_ms: now_ms });
                         false
                     }
                 }
             };
             if !running {
-                break;
+                break self.next_leader.get() - 1;
             }
-            tick().await;
+            (timing.tick)().await;
             waited = true;
-        }
-        let mut guard = LeaderGuard { coalescer: self, key, finished: false };
+        };
+        let mut guard = LeaderGuard { coalescer: self, key, leader, finished: false };
         let value = work().await;
         guard.finish(value.clone(), now);
         (value, true)
@@ -103,19 +136,20 @@ impl<V: Clone + Reusable> Coalescer<V> {
 
     fn prune(&self, slots: &mut HashMap<Key, Slot<V>>, now: u64) {
         slots.retain(|_, s| match s {
-            Slot::Running => true,
+            Slot::Running { .. } => true,
             Slot::Done { at, .. } => now.saturating_sub(*at) <= REUSE_SECONDS,
         });
         if slots.len() >= MAX_ENTRIES {
-            slots.retain(|_, s| matches!(s, Slot::Running));
+            slots.retain(|_, s| matches!(s, Slot::Running { .. }));
         }
     }
 }
 
-/// Makes sure waiters are released even if the leader's request is cancelled.
+/// Makes sure waiters are released if the leader's future is dropped.
 struct LeaderGuard<'a, V> {
     coalescer: &'a Coalescer<V>,
     key: Key,
+    leader: u64,
     finished: bool,
 }
 
@@ -130,8 +164,12 @@ impl<V: Reusable> LeaderGuard<'_, V> {
 impl<V> Drop for LeaderGuard<'_, V> {
     fn drop(&mut self) {
         if !self.finished {
-            // Cancelled: let a waiter become the new leader.
-            self.coalescer.slots.borrow_mut().remove(&self.key);
+            // Dropped unfinished: let a waiter become the new leader, unless one already
+            // took over this slot.
+            let mut slots = self.coalescer.slots.borrow_mut();
+            if matches!(slots.get(&self.key), Some(Slot::Running { leader, .. }) if *leader == self.leader) {
+                slots.remove(&self.key);
+            }
         }
     }
 }
@@ -140,6 +178,14 @@ impl<V> Drop for LeaderGuard<'_, V> {
 mod tests {
     use super::*;
     use crate::testutil::yield_once;
+
+    /// Timing for tests: a clock that stands still unless `clock` moves.
+    fn timing(clock: &Cell<u64>) -> Timing<impl Fn() -> u64 + '_, fn() -> std::pin::Pin<Box<dyn Future<Output = ()>>>> {
+        fn tick() -> std::pin::Pin<Box<dyn Future<Output = ()>>> {
+            Box::pin(yield_once())
+        }
+        Timing { clock: move || clock.get(), tick, leader_deadline_ms: 1_000 }
+    }
     use std::cell::Cell;
     use std::pin::pin;
     use std::task::{Context, Poll, Waker};
@@ -152,6 +198,7 @@ mod tests {
     #[test]
     fn concurrent_callers_share_one_call_and_later_ones_reuse_success() {
         let c: Coalescer<Result<u32, String>> = Coalescer::default();
+        let clock = Cell::new(0);
         let calls = Cell::new(0);
         let gate = Cell::new(false);
         let key = key_of("rt-1");
@@ -160,8 +207,8 @@ mod tests {
             gated(&gate).await;
             Ok(7)
         };
-        let mut a = pin!(c.run(key, 100, work, yield_once));
-        let mut b = pin!(c.run(key, 100, work, yield_once));
+        let mut a = pin!(c.run(key, 100, work, timing(&clock)));
+        let mut b = pin!(c.run(key, 100, work, timing(&clock)));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(a.as_mut().poll(&mut cx).is_pending());
         assert!(b.as_mut().poll(&mut cx).is_pending());
@@ -170,35 +217,68 @@ mod tests {
         assert_eq!(b.as_mut().poll(&mut cx), Poll::Ready((Ok(7), false)));
         assert_eq!(calls.get(), 1);
         // Later, with the old token: reused within the window, not after it.
-        assert_eq!(crate::testutil::block_on(c.run(key, 130, work, yield_once)), (Ok(7), false));
+        assert_eq!(crate::testutil::block_on(c.run(key, 130, work, timing(&clock))), (Ok(7), false));
         assert_eq!(calls.get(), 1);
-        assert_eq!(crate::testutil::block_on(c.run(key, 131, work, yield_once)), (Ok(7), true));
+        assert_eq!(crate::testutil::block_on(c.run(key, 131, work, timing(&clock))), (Ok(7), true));
         assert_eq!(calls.get(), 2);
     }
 
     #[test]
     fn failures_are_shared_but_not_reused() {
         let c: Coalescer<Result<u32, String>> = Coalescer::default();
+        let clock = Cell::new(0);
         let calls = Cell::new(0);
         let key = key_of("rt-2");
         let fail = || async {
             calls.set(calls.get() + 1);
             Err::<u32, _>("down".to_string())
         };
-        assert_eq!(crate::testutil::block_on(c.run(key, 1, fail, yield_once)).0, Err("down".into()));
-        assert_eq!(crate::testutil::block_on(c.run(key, 1, fail, yield_once)).0, Err("down".into()));
+        assert_eq!(crate::testutil::block_on(c.run(key, 1, fail, timing(&clock))).0, Err("down".into()));
+        assert_eq!(crate::testutil::block_on(c.run(key, 1, fail, timing(&clock))).0, Err("down".into()));
         assert_eq!(calls.get(), 2);
     }
 
     #[test]
     fn cancelled_leader_hands_over() {
         let c: Coalescer<Result<u32, String>> = Coalescer::default();
+        let clock = Cell::new(0);
         let key = key_of("rt-3");
         let mut cx = Context::from_waker(Waker::noop());
         {
-            let mut leader = Box::pin(c.run(key, 1, std::future::pending::<Result<u32, String>>, yield_once));
+            let mut leader = Box::pin(c.run(key, 1, std::future::pending::<Result<u32, String>>, timing(&clock)));
             assert!(leader.as_mut().poll(&mut cx).is_pending());
         } // dropped: cancelled
-        assert_eq!(crate::testutil::block_on(c.run(key, 1, || async { Ok(9) }, yield_once)), (Ok(9), true));
+        assert_eq!(crate::testutil::block_on(c.run(key, 1, || async { Ok(9) }, timing(&clock))), (Ok(9), true));
+    }
+
+    #[test]
+    fn a_leader_that_never_finishes_is_taken_over_after_its_deadline() {
+        // In Workers a cancelled request's future is neither resumed nor dropped: its slot
+        // stays "running" unless someone takes it over.
+        let c: Coalescer<Result<u32, String>> = Coalescer::default();
+        let clock = Cell::new(0);
+        let key = key_of("rt-4");
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut wedged = Box::pin(c.run(key, 1, std::future::pending::<Result<u32, String>>, timing(&clock)));
+        assert!(wedged.as_mut().poll(&mut cx).is_pending());
+        // A waiter within the deadline keeps waiting...
+        let calls = Cell::new(0);
+        let work = || async {
+            calls.set(calls.get() + 1);
+            Ok(5)
+        };
+        let mut waiter = Box::pin(c.run(key, 1, work, timing(&clock)));
+        for _ in 0..5 {
+            assert!(waiter.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(calls.get(), 0);
+        // ...and takes over once the leader is past it.
+        clock.set(1_001);
+        assert_eq!(waiter.as_mut().poll(&mut cx), Poll::Ready((Ok(5), true)));
+        assert_eq!(calls.get(), 1);
+        // The wedged leader, if it is ever dropped, does not disturb the result.
+        drop(wedged);
+        assert_eq!(crate::testutil::block_on(c.run(key, 1, work, timing(&clock))), (Ok(5), false));
+        assert_eq!(calls.get(), 1);
     }
 }

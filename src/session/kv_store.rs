@@ -5,7 +5,7 @@
 //! `idx:sid:<hash>:<record hash>` and `idx:sub:<hash>:<record hash>` let back-channel
 //! logout find every session of a `sid` or `sub` with a prefix listing.
 
-use super::store::{Handle, Loaded, SessionStore};
+use super::store::{Handle, Loaded, Missing, SessionStore};
 use super::{cookie_store, Session};
 use crate::config::Config;
 use crate::crypto::{open, random_bytes, seal, Purpose};
@@ -58,43 +58,83 @@ fn sub_prefix(sub: &str) -> String {
     format!("idx:sub:{}:", hash_hex(sub.as_bytes()))
 }
 
-fn deny_key(sid: &str) -> String {
-    format!("deny:sid:{}", hash_hex(sid.as_bytes()))
+fn deny_key(kind: &str, value: &str) -> String {
+    format!("deny:{kind}:{}", hash_hex(value.as_bytes()))
 }
 
-/// Whether `sid` is on the cookie-mode deny-list. A KV failure counts as "not denied"
-/// (logged): the deny-list narrows sessions, it never breaks them.
-pub async fn is_sid_denied(kv: &dyn KvBackend, sid: &str) -> bool {
-    match kv.get(&deny_key(sid), Some(DENY_LIST_CACHE_TTL)).await {
-        Ok(found) => found.is_some(),
+/// The coordinator name of the login of KV session `id` (API.md section 8): derived from
+/// the id, so a logout whose record is missing, and a back-channel logout that finds the
+/// record through its index, still name the login.
+pub fn login_of_record(id: &[u8; 32]) -> String {
+    login_of_record_hash(&hash_hex(id))
+}
+
+fn login_of_record_hash(record_hash: &str) -> String {
+    format!("kv-{}", &record_hash[..record_hash.len().min(32)])
+}
+
+/// Whether a back-channel logout covers `session` in cookie mode: a deny entry for its
+/// `sid` or its `sub` whose logout token was issued at or after the session's login
+/// (sessions created after the logout are unaffected). A KV failure counts as "not
+/// denied" (logged): the deny-list narrows sessions, it never breaks them.
+pub async fn is_denied(kv: &dyn KvBackend, session: &super::Session) -> bool {
+    let sub_key = deny_key("sub", &session.sub);
+    let sid_key = session.sid.as_deref().map(|sid| deny_key("sid", sid));
+    let sub_read = kv.get(&sub_key, Some(DENY_LIST_CACHE_TTL));
+    let (by_sub, by_sid) = match &sid_key {
+        Some(key) => {
+            let (a, b) = futures_util::future::join(sub_read, kv.get(key, Some(DENY_LIST_CACHE_TTL))).await;
+            (a, Some(b))
+        }
+        None => (sub_read.await, None),
+    };
+    [Some(by_sub), by_sid].into_iter().flatten().any(|read| match read {
+        Ok(Some(value)) => denies(&value, session.created_at),
+        Ok(None) => false,
         Err(e) => {
             log::error!("{e} (deny-list read)");
             false
         }
+    })
+}
+
+/// Whether a deny entry's value (`iat:<logout token iat>`) covers a session created at
+/// `created_at`. Entries of edge-bff before v2 held `1` and denied every session.
+fn denies(value: &[u8], created_at: u64) -> bool {
+    match std::str::from_utf8(value).ok().and_then(|v| v.strip_prefix("iat:")) {
+        Some(iat) => iat.parse::<u64>().is_ok_and(|iat| created_at <= iat),
+        None => true,
     }
 }
 
-/// Put `sid` on the cookie-mode deny-list for `ttl` seconds (`SESSION_MAX_AGE`).
-pub async fn deny_sid(kv: &dyn KvBackend, sid: &str, ttl: u64) -> Result<(), KvError> {
-    kv.put(&deny_key(sid), b"1".to_vec(), ttl.max(KV_MIN_TTL)).await
+/// Put a back-channel logout on the cookie-mode deny-list for `ttl` seconds
+/// (`SESSION_MAX_AGE`): by `sid` when the logout token has one, else by `sub`, covering
+/// sessions created up to the token's `iat`.
+pub async fn deny(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>, iat: u64, ttl: u64) -> Result<(), KvError> {
+    let key = match (sid, sub) {
+        (Some(sid), _) => deny_key("sid", sid),
+        (None, Some(sub)) => deny_key("sub", sub),
+        (None, None) => return Ok(()),
+    };
+    kv.put(&key, format!("iat:{iat}").into_bytes(), ttl.max(KV_MIN_TTL)).await
 }
 
-/// End every KV session with this `sid` (if given) or else of this `sub`. Returns how
-/// many records were deleted.
-pub async fn end_sessions(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>) -> Result<usize, KvError> {
+/// End every KV session with this `sid` (if given) or else of this `sub`. Returns the
+/// logins (coordinator names) of the records that were deleted.
+pub async fn end_sessions(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>) -> Result<Vec<String>, KvError> {
     let prefix = match (sid, sub) {
         (Some(sid), _) => sid_prefix(sid),
         (None, Some(sub)) => sub_prefix(sub),
-        (None, None) => return Ok(0),
+        (None, None) => return Ok(Vec::new()),
     };
-    let mut ended = 0;
+    let mut ended = Vec::new();
     for index_key in kv.list(&prefix).await? {
         if let Some(record_hash) = index_key.rsplit(':').next() {
             let record = format!("session:{record_hash}");
             // Index entries outlive logouts; count only sessions that still existed.
             if kv.get(&record, None).await?.is_some() {
                 kv.delete(&record).await?;
-                ended += 1;
+                ended.push(login_of_record_hash(record_hash));
             }
         }
         kv.delete(&index_key).await?;
@@ -164,14 +204,13 @@ impl SessionStore for KvStore<'_> {
                 Err(()) => return Loaded::Invalid,
                 Ok(Some(found)) => found,
             };
+            let handle = Handle { kv_id: Some(id), stale_key };
             match self.read(&id).await {
-                Ok(Some(session)) => {
-                    Loaded::Valid { session: Box::new(session), handle: Handle { kv_id: Some(id), stale_key } }
-                }
-                Ok(None) => Loaded::Missing,
+                Ok(Some(session)) => Loaded::Valid { session: Box::new(session), handle },
+                Ok(None) => Loaded::Missing { handle, why: Missing::NotFound },
                 Err(e) => {
-                    log::error!("{e}");
-                    Loaded::Missing
+                    log::error!("{e} (session record read)");
+                    Loaded::Missing { handle, why: Missing::Unreadable }
                 }
             }
         })
@@ -185,6 +224,9 @@ impl SessionStore for KvStore<'_> {
     ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
         Box::pin(async move {
             let id = random_bytes::<32>()?;
+            let mut session = session.clone();
+            session.login = Some(login_of_record(&id));
+            let session = &session;
             self.write(&id, session, now).await?;
             let record_hash = hash_hex(&id);
             let ttl = session.expires_at.saturating_sub(now).max(KV_MIN_TTL);
@@ -256,6 +298,8 @@ pub struct MemoryKv {
     pub writes: std::cell::RefCell<Vec<String>>,
     /// The clock used for expiry.
     pub now: std::cell::Cell<u64>,
+    /// Every write fails while set (KV's one-write-per-second limit, an outage).
+    pub fail_writes: std::cell::Cell<bool>,
 }
 
 #[cfg(test)]
@@ -269,6 +313,8 @@ impl KvBackend for MemoryKv {
     fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: u64) -> LocalFuture<'a, Result<(), KvError>> {
         let result = if ttl < KV_MIN_TTL {
             Err(KvError(format!("expirationTtl {ttl} under {KV_MIN_TTL}")))
+        } else if self.fail_writes.get() {
+            Err(KvError("429 too many writes".into()))
         } else {
             self.entries.borrow_mut().insert(key.to_string(), (value, self.now.get() + ttl));
             self.writes.borrow_mut().push(key.to_string());

@@ -39,10 +39,27 @@ pub struct Session {
     /// Absolute end: login + `SESSION_MAX_AGE`, never extended.
     #[serde(rename = "exp")]
     pub expires_at: u64,
-    /// Last request that opened the session (idle timeout).
+    /// Last request that opened the session (idle timeout), recorded with a granularity
+    /// of [`Session::activity_due`].
     #[serde(rename = "ls")]
     pub last_seen: u64,
+    /// The login's id, fixed at login: names its coordinator object (API.md section 8).
+    /// Absent in sessions written before v2 (they refresh per isolate).
+    #[serde(rename = "lid", default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    /// How many refreshes produced these tokens since login (0 at login). The coordinator
+    /// compares it with its own to tell an earlier cookie of the login from a newer one.
+    #[serde(rename = "g", default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Refresh the access token first when it expires within this many seconds (API.md
+/// section 4).
+pub const REFRESH_MARGIN: u64 = 30;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,6 +69,7 @@ impl std::fmt::Debug for Session {
             .field("access_expires_at", &self.access_expires_at)
             .field("has_refresh_token", &self.refresh_token.is_some())
             .field("expires_at", &self.expires_at)
+            .field("generation", &self.generation)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +100,21 @@ impl Session {
         Ok(())
     }
 
+    /// Whether the access token should be refreshed before it is used: it expires within
+    /// [`REFRESH_MARGIN`] and there is a refresh token to do it with. Without one nothing
+    /// can be refreshed, and the token is used until it expires (API.md section 7).
+    pub fn refresh_due(&self, now: u64) -> bool {
+        self.refresh_token.is_some() && now.saturating_add(REFRESH_MARGIN) >= self.access_expires_at
+    }
+
+    /// Whether this request's activity must be recorded (`last_seen` rewritten): the idle
+    /// timeout is on and a quarter of it has passed since the last record (API.md section
+    /// 2). Any timeout from 60 s up is then honoured to within a quarter of itself, with at
+    /// most one write per quarter per session.
+    pub fn activity_due(&self, now: u64, idle_timeout: u64) -> bool {
+        idle_timeout > 0 && now.saturating_sub(self.last_seen) >= activity_granularity(idle_timeout)
+    }
+
     /// The `user` object of `/session`: the ID token's claims without `nonce`,
     /// `at_hash`, `c_hash`. The ID token was verified at login; here it is only decoded.
     pub fn user_claims(&self) -> Claims {
@@ -97,6 +130,11 @@ impl Session {
         }
         claims
     }
+}
+
+/// How often activity is recorded for an idle timeout: a quarter of it (at least 1 s).
+pub fn activity_granularity(idle_timeout: u64) -> u64 {
+    (idle_timeout / 4).max(1)
 }
 
 /// When an access token expires: `expires_in` if given, else the JWT's `exp`, else

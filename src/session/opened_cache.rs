@@ -73,6 +73,8 @@ mod tests {
             created_at: 1,
             expires_at: 3,
             last_seen: 1,
+            login: None,
+            generation: 0,
         })
     }
 

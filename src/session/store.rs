@@ -22,6 +22,12 @@ impl Handle {
     pub fn needs_reseal(&self) -> bool {
         self.stale_key
     }
+
+    /// KV mode: the login (coordinator name) of the session id, known even when its
+    /// record is missing.
+    pub fn kv_login(&self) -> Option<String> {
+        self.kv_id.as_ref().map(super::kv_store::login_of_record)
+    }
 }
 
 /// The request's session, as a store found it.
@@ -31,9 +37,14 @@ pub enum Loaded {
     Absent,
     /// Session cookies that do not open (tampered, foreign, removed key): clear them.
     Invalid,
-    /// KV mode: the cookie opens but no record was found (expired, deleted, not yet
-    /// replicated, or KV unreachable): not logged in; the cookie is left alone.
-    Missing,
+    /// KV mode: the cookie opens but its record cannot be had: not logged in for this
+    /// request, and the cookie is left alone (the record may still arrive).
+    Missing {
+        /// The session id from the cookie (a logout still deletes the record by it).
+        handle: Handle,
+        /// Not found, or KV failed.
+        why: Missing,
+    },
     /// A session.
     Valid {
         /// The session.
@@ -41,6 +52,15 @@ pub enum Loaded {
         /// How to write it back.
         handle: Handle,
     },
+}
+
+/// Why a KV record could not be had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// No record under the key: expired, deleted, or not yet replicated to this location.
+    NotFound,
+    /// KV failed, or the record does not open (logged with the detail).
+    Unreadable,
 }
 
 /// The session store interface. Futures are `!Send` (Workers are single-threaded).
@@ -56,9 +76,9 @@ pub trait SessionStore {
         now: u64,
     ) -> LocalFuture<'a, Result<Vec<String>, BffError>>;
 
-    /// Store a changed session. `leader` is false when another request of this isolate
-    /// produced the same change (a coalesced refresh): KV then writes nothing (one write
-    /// per change, KV allows one per second per key); cookies are always rewritten.
+    /// Store a changed session. `leader` is false when another request produced the same
+    /// change (a coalesced refresh) and stored it: KV then writes nothing (one write per
+    /// change, KV allows one per second per key); cookies are always rewritten.
     fn update<'a>(
         &'a self,
         session: &'a Session,
@@ -68,7 +88,8 @@ pub trait SessionStore {
         leader: bool,
     ) -> LocalFuture<'a, Result<Vec<String>, BffError>>;
 
-    /// End the session: delete server-side state; `Set-Cookie` values clearing cookies.
+    /// End the session: delete server-side state (by the handle, also when the record
+    /// was missing); `Set-Cookie` values clearing cookies.
     fn delete<'a>(&'a self, handle: Option<&'a Handle>, present: &'a [&'a str]) -> LocalFuture<'a, Vec<String>>;
 
     /// Read the stored session again (KV: another isolate may have refreshed it).
@@ -90,11 +111,9 @@ impl SessionStore for CookieStore<'_> {
         Box::pin(async move {
             let loaded = cookie_store::load_cached(self.config, cookies, self.cache);
             if let (Some(kv), Loaded::Valid { session, .. }) = (self.deny_list, &loaded) {
-                if let Some(sid) = &session.sid {
-                    if super::kv_store::is_sid_denied(kv, sid).await {
-                        log::info!("session ended by back-channel logout (sid deny-list)");
-                        return Loaded::Invalid;
-                    }
+                if super::kv_store::is_denied(kv, session).await {
+                    log::info!("session ended by back-channel logout (deny-list)");
+                    return Loaded::Invalid;
                 }
             }
             loaded

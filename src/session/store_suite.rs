@@ -22,6 +22,8 @@ fn session(id_token_len: usize, sid: &str) -> Session {
         created_at: NOW,
         expires_at: NOW + 3600,
         last_seen: NOW,
+        login: None,
+        generation: 0,
     }
 }
 
@@ -80,6 +82,9 @@ fn suite(kv: Option<&MemoryKv>, kind: Kind) {
     let s = session(10, "sid-a");
     jar.apply(&block_on(store.create(&s, &[], NOW)).unwrap());
     let Loaded::Valid { session: loaded, handle } = load(store.as_ref(), &jar) else { panic!("created session loads") };
+    // KV names the login after its record (a logout whose record is missing still can);
+    // cookies keep the login's id as the callback made it.
+    let s = Session { login: loaded.login.clone(), ..s };
     assert_eq!(*loaded, s);
     assert!(!handle.needs_reseal());
 
@@ -107,7 +112,7 @@ fn suite(kv: Option<&MemoryKv>, kind: Kind) {
     assert!(jar.names().is_empty(), "all session cookies cleared: {:?}", jar.names());
     let old = load(store.as_ref(), &before_delete);
     if kind.revocable {
-        assert!(matches!(old, Loaded::Missing), "old cookie must not work after logout: {old:?}");
+        assert!(matches!(old, Loaded::Missing { .. }), "old cookie must not work after logout: {old:?}");
     } else {
         assert!(matches!(old, Loaded::Valid { .. }), "a sealed cookie cannot be revoked");
     }
@@ -161,7 +166,7 @@ fn kv_cookie_stays_small_and_records_expire() {
     jar.apply(&set);
     // The record carries the remaining lifetime as TTL; after it, not logged in.
     kv.now.set(NOW + 3601);
-    assert!(matches!(load(&store, &jar), Loaded::Missing));
+    assert!(matches!(load(&store, &jar), Loaded::Missing { .. }));
     // TTL never under KV's minimum.
     kv.now.set(NOW);
     let mut short = session(1, "sid-2");
@@ -201,13 +206,18 @@ fn back_channel_ends_sessions_by_sid_or_by_sub() {
         jar.apply(&block_on(store.create(&session(1, sid), &[], NOW)).unwrap());
         jars.push(jar);
     }
-    assert_eq!(block_on(end_sessions(&kv, Some("sid-1"), Some("user-1"))).unwrap(), 2);
-    assert!(matches!(load(&store, &jars[0]), Loaded::Missing));
-    assert!(matches!(load(&store, &jars[1]), Loaded::Missing));
+    let ended = block_on(end_sessions(&kv, Some("sid-1"), Some("user-1"))).unwrap();
+    assert_eq!(ended.len(), 2);
+    // The logins ended are the coordinator names of those sessions.
+    let Loaded::Valid { session: third, .. } = load(&store, &jars[2]) else { panic!("third session loads") };
+    assert!(third.login.as_deref().is_some_and(|l| l.starts_with("kv-")));
+    assert!(!ended.contains(third.login.as_ref().unwrap()));
+    assert!(matches!(load(&store, &jars[0]), Loaded::Missing { .. }));
+    assert!(matches!(load(&store, &jars[1]), Loaded::Missing { .. }));
     assert!(matches!(load(&store, &jars[2]), Loaded::Valid { .. }), "another sid survives");
-    assert_eq!(block_on(end_sessions(&kv, None, Some("user-1"))).unwrap(), 1);
-    assert!(matches!(load(&store, &jars[2]), Loaded::Missing));
-    assert_eq!(block_on(end_sessions(&kv, None, None)).unwrap(), 0);
+    assert_eq!(block_on(end_sessions(&kv, None, Some("user-1"))).unwrap(), vec![third.login.clone().unwrap()]);
+    assert!(matches!(load(&store, &jars[2]), Loaded::Missing { .. }));
+    assert!(block_on(end_sessions(&kv, None, None)).unwrap().is_empty());
 }
 
 #[test]
@@ -219,8 +229,30 @@ fn cookie_mode_deny_list() {
     let mut jar = Jar::default();
     jar.apply(&block_on(store.create(&session(1, "sid-9"), &[], NOW)).unwrap());
     assert!(matches!(load(&store, &jar), Loaded::Valid { .. }));
-    block_on(super::kv_store::deny_sid(&kv, "sid-9", 3600)).unwrap();
-    assert!(matches!(load(&store, &jar), Loaded::Invalid));
+    // A logout token issued before the login does not end it.
+    block_on(super::kv_store::deny(&kv, Some("sid-9"), Some("user-1"), NOW - 1, 3600)).unwrap();
+    assert!(matches!(load(&store, &jar), Loaded::Valid { .. }), "created after the logout");
+    block_on(super::kv_store::deny(&kv, Some("sid-9"), Some("user-1"), NOW, 3600)).unwrap();
+    assert!(matches!(load(&store, &jar), Loaded::Invalid), "sid denied");
+    // A later login that gets the same sid is unaffected.
+    let mut later = session(1, "sid-9");
+    later.created_at = NOW + 5;
+    let mut new_jar = Jar::default();
+    new_jar.apply(&block_on(store.create(&later, &[], NOW + 5)).unwrap());
+    assert!(matches!(load(&store, &new_jar), Loaded::Valid { .. }), "a new login with the same sid");
+
+    // By sub, when the logout token carries no sid.
+    let mut jar2 = Jar::default();
+    jar2.apply(&block_on(store.create(&session(1, "sid-other"), &[], NOW)).unwrap());
+    assert!(matches!(load(&store, &jar2), Loaded::Valid { .. }));
+    block_on(super::kv_store::deny(&kv, None, Some("user-1"), NOW + 1, 3600)).unwrap();
+    assert!(matches!(load(&store, &jar2), Loaded::Invalid), "sub denied");
+    assert!(matches!(load(&store, &new_jar), Loaded::Valid { .. }), "the sub's sessions after iat survive");
+    let mut after_sub = session(1, "sid-x");
+    after_sub.created_at = NOW + 2;
+    let mut jar3 = Jar::default();
+    jar3.apply(&block_on(store.create(&after_sub, &[], NOW + 2)).unwrap());
+    assert!(matches!(load(&store, &jar3), Loaded::Valid { .. }), "a login after the sub logout");
 }
 
 #[test]

@@ -17,6 +17,8 @@ fn session(id_token_len: usize) -> Session {
         created_at: NOW,
         expires_at: NOW + 3600,
         last_seen: NOW,
+        login: None,
+        generation: 0,
     }
 }
 

@@ -38,6 +38,9 @@ pub trait HttpClient {
     /// that set it; see [`crate::session::coalesce`].)
     fn sleep(&self, ms: u32) -> LocalFuture<'_, ()>;
 
+    /// The current time in milliseconds (Unix epoch), for deadlines.
+    fn now_ms(&self) -> u64;
+
     /// Send `request` and buffer the response; no redirects are followed.
     fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>>;
 }

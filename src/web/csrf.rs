@@ -15,6 +15,20 @@ pub struct CsrfInputs<'a> {
     pub sec_fetch_site: Option<&'a str>,
 }
 
+/// Apply the guard to `request` with the configured origins.
+pub fn require(config: &crate::config::Config, request: &crate::web::response::HttpRequest) -> Result<(), BffError> {
+    use crate::web::response::header_str;
+    check(
+        CsrfInputs {
+            x_csrf: header_str(request, "x-csrf"),
+            origin: header_str(request, "origin"),
+            sec_fetch_site: header_str(request, "sec-fetch-site"),
+        },
+        &config.public_origin,
+        &config.trusted_origins,
+    )
+}
+
 /// Check a request against `public_origin` and `trusted_origins`.
 pub fn check(inputs: CsrfInputs<'_>, public_origin: &str, trusted_origins: &[String]) -> Result<(), BffError> {
     if inputs.x_csrf.map(str::trim) != Some("1") {

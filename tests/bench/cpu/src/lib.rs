@@ -124,6 +124,8 @@ fn session(size: usize) -> Session {
         created_at: NOW,
         expires_at: NOW + 28_800,
         last_seen: NOW,
+        login: None,
+        generation: 0,
     }
 }
 

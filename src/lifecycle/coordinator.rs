@@ -1,0 +1,313 @@
+//! The coordinator (API.md section 8): one Durable Object per login, through which every
+//! refresh of that login goes, so that any number of isolates and locations spend each
+//! refresh token once.
+//!
+//! This module holds what is not Worker glue: the protocol between an isolate and an
+//! object ([`CoordinatorRequest`], [`Answer`]), the isolate's side as a trait
+//! ([`Coordinator`]), and the object's whole logic ([`Object`]) over a storage trait
+//! ([`ObjectStorage`]), so both are tested natively. `runtime::coordinator` binds them to
+//! the `COORDINATOR` namespace and to `EdgeBffCoordinator`'s storage.
+//!
+//! The object keeps the login's newest token set, sealed (key purpose
+//! `edge-bff v1 coordinator`, the login's name as associated data), until the session's
+//! absolute end. Generations order token sets: 0 at login, one more per refresh. A
+//! request whose cookie is of an earlier generation gets the newest set (a new call only
+//! when that set's access token is itself due); a request of the newest generation, or of
+//! a newer one than the object knows (it refreshed alone while the object was
+//! unreachable), refreshes from its own. Refreshes of one base are coalesced: at most
+//! one token-endpoint call at a time.
+
+use super::refresh::{call_token_endpoint, RefreshError, RefreshReason, RefreshResult, Refreshed, TokenCall};
+use crate::config::Config;
+use crate::crypto::{open, seal, Purpose};
+use crate::oidc::provider::ProviderCache;
+use crate::session::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
+use crate::session::{Session, REFRESH_MARGIN};
+use crate::web::client::{HttpClient, LocalFuture};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+
+/// A login's token set as the coordinator keeps and hands it out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// Access token.
+    #[serde(rename = "at")]
+    pub access_token: String,
+    /// When it expires (Unix seconds).
+    #[serde(rename = "ate")]
+    pub access_expires_at: u64,
+    /// Refresh token.
+    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The newest ID token, if a refresh brought one.
+    #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// Refreshes since login.
+    #[serde(rename = "g")]
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_expires_at", &self.access_expires_at)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenSet {
+    /// The token set of a session.
+    pub fn of(session: &Session) -> Self {
+        Self {
+            access_token: session.access_token.clone(),
+            access_expires_at: session.access_expires_at,
+            refresh_token: session.refresh_token.clone(),
+            id_token: Some(session.id_token.clone()),
+            generation: session.generation,
+        }
+    }
+
+    fn due(&self, now: u64) -> bool {
+        now.saturating_add(REFRESH_MARGIN) >= self.access_expires_at
+    }
+}
+
+/// A refresh asked of a login's coordinator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshAsk {
+    /// The asking session's tokens (its generation says how new its cookie is).
+    pub tokens: TokenSet,
+    /// Why.
+    pub reason: RefreshReason,
+    /// The login's `sub` (a refreshed ID token must keep it).
+    pub sub: String,
+    /// The session's absolute end: the object keeps its state until then.
+    pub expires_at: u64,
+}
+
+/// What an isolate sends to a login's object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum CoordinatorRequest {
+    /// New tokens for a session of the login.
+    Refresh(RefreshAsk),
+    /// Logout or back-channel logout: no cookie of the login refreshes again.
+    End {
+        /// Until when to remember it (the session's end, or now + `SESSION_MAX_AGE`).
+        until: u64,
+    },
+}
+
+/// The object's answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Answer {
+    /// The newest tokens; `fresh` when this request's refresh made the token call.
+    Tokens {
+        /// The token set.
+        tokens: TokenSet,
+        /// This ask caused the token call.
+        fresh: bool,
+    },
+    /// The refresh failed (the provider's answer, shared with coalesced asks).
+    Failed {
+        /// Why.
+        error: RefreshError,
+    },
+    /// The login has ended (or `End` was recorded).
+    Ended,
+}
+
+/// The isolate's answer from an [`Answer`].
+pub fn refresh_result(answer: Answer) -> RefreshResult {
+    match answer {
+        Answer::Tokens { tokens, fresh } => Ok(Refreshed { tokens, fresh }),
+        Answer::Failed { error } => Err(error),
+        Answer::Ended => Err(RefreshError::Ended),
+    }
+}
+
+/// Why the coordinator could not be asked (the isolate then acts alone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoordinatorError {
+    /// The binding, the stub or the request failed, or the object answered an error.
+    #[error("coordinator unreachable: {0}")]
+    Unreachable(String),
+    /// The object's answer is not one of [`Answer`].
+    #[error("coordinator answer malformed")]
+    Malformed,
+}
+
+/// The isolate's side: one request to the object named `login`.
+pub trait Coordinator {
+    /// Send `request` to the object of `login` and read its answer.
+    fn ask<'a>(
+        &'a self,
+        login: &'a str,
+        request: &'a CoordinatorRequest,
+    ) -> LocalFuture<'a, Result<Answer, CoordinatorError>>;
+}
+
+/// End a login's object (logout, back-channel logout). A failure is logged as a warning:
+/// the logout itself goes on.
+pub async fn end_login(coordinator: &dyn Coordinator, login: &str, until: u64) {
+    match coordinator.ask(login, &CoordinatorRequest::End { until }).await {
+        Ok(_) => log::info!("coordinator: login ended"),
+        Err(e) => log::warn!("{e} (ending a login; its cookies are cleared, its refresh token revoked where possible)"),
+    }
+}
+
+/// What the object stores, sealed, under one key.
+#[derive(Clone, Serialize, Deserialize)]
+struct Stored {
+    /// Logged out: no refresh any more.
+    #[serde(default)]
+    ended: bool,
+    /// When the state is deleted (the session's absolute end).
+    until: u64,
+    /// The newest token set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokenSet>,
+}
+
+/// The object's storage: one sealed value, deleted at a given time.
+pub trait ObjectStorage {
+    /// The stored value, if any.
+    fn get(&self) -> LocalFuture<'_, Result<Option<String>, String>>;
+    /// Store `value` and arrange for everything to be deleted at `until` (Unix seconds).
+    fn put(&self, value: String, until: u64) -> LocalFuture<'_, Result<(), String>>;
+}
+
+/// What the object works with besides its storage.
+pub struct ObjectEnv<'a> {
+    /// Keys and client settings.
+    pub config: &'a Config,
+    /// Provider metadata and keys (per isolate of the object).
+    pub provider: &'a RefCell<ProviderCache>,
+    /// Outgoing HTTP and timers.
+    pub http: &'a dyn HttpClient,
+    /// The object's storage.
+    pub storage: &'a dyn ObjectStorage,
+    /// Current Unix time in seconds.
+    pub now: u64,
+}
+
+/// Why the object could not answer (the isolate then acts alone).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("coordinator storage: {0}")]
+pub struct ObjectError(pub String);
+
+/// One login's coordinator: memory in front of its storage, and its coalesced refreshes.
+#[derive(Default)]
+pub struct Object {
+    cached: RefCell<Option<Stored>>,
+    flights: Coalescer<RefreshResult>,
+}
+
+impl Object {
+    /// Answer `request` for the login named `login`.
+    pub async fn answer(
+        &self,
+        env: &ObjectEnv<'_>,
+        login: &str,
+        request: CoordinatorRequest,
+    ) -> Result<Answer, ObjectError> {
+        match request {
+            CoordinatorRequest::End { until } => {
+                let stored = Stored { ended: true, until, tokens: None };
+                self.store(env, login, &stored).await?;
+                Ok(Answer::Ended)
+            }
+            CoordinatorRequest::Refresh(ask) => self.refresh(env, login, ask).await,
+        }
+    }
+
+    async fn refresh(&self, env: &ObjectEnv<'_>, login: &str, ask: RefreshAsk) -> Result<Answer, ObjectError> {
+        let stored = self.load(env, login).await?;
+        if stored.as_ref().is_some_and(|s| s.ended) {
+            return Ok(Answer::Ended);
+        }
+        let newest = stored.and_then(|s| s.tokens).filter(|t| t.generation >= ask.tokens.generation);
+        let base = match newest {
+            Some(newest) if newest.generation > ask.tokens.generation && !newest.due(env.now) => {
+                // An earlier cookie of the login: the newest tokens, no call.
+                return Ok(Answer::Tokens { tokens: newest, fresh: false });
+            }
+            Some(newest) => newest,
+            None => ask.tokens.clone(),
+        };
+        let Some(refresh_token) = base.refresh_token.clone() else {
+            return Ok(Answer::Failed { error: RefreshError::Rejected("no refresh token".into()) });
+        };
+        let timing = Timing {
+            clock: || env.http.now_ms(),
+            tick: || env.http.sleep(WAIT_TICK_MS),
+            leader_deadline_ms: u64::from(super::refresh::REFRESH_DEADLINE_MS) + 1_000,
+        };
+        let work = || async {
+            let call = TokenCall { config: env.config, provider: env.provider, http: env.http, now: env.now };
+            let response = call_token_endpoint(&call, &ask.sub, &refresh_token).await?;
+            let tokens = response.after(&base);
+            if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {
+                // Logged out while the call was in flight.
+                return Err(RefreshError::Ended);
+            }
+            let stored = Stored { ended: false, until: ask.expires_at, tokens: Some(tokens.clone()) };
+            if let Err(e) = self.store(env, login, &stored).await {
+                // The tokens still go to the asker (they are the only valid ones now).
+                log::error!("{e} (newest tokens not stored)");
+            }
+            Ok(Refreshed { tokens, fresh: true })
+        };
+        let (result, led) = self.flights.run(key_of(&refresh_token), env.now, work, timing).await;
+        Ok(match result {
+            Ok(refreshed) => Answer::Tokens { tokens: refreshed.tokens, fresh: led },
+            Err(RefreshError::Ended) => Answer::Ended,
+            Err(error) => Answer::Failed { error },
+        })
+    }
+
+    /// The stored state: memory first (one object is one instance), else storage.
+    async fn load(&self, env: &ObjectEnv<'_>, login: &str) -> Result<Option<Stored>, ObjectError> {
+        if let Some(stored) = self.cached.borrow().as_ref() {
+            return Ok((stored.until > env.now).then(|| stored.clone()));
+        }
+        let Some(sealed) = env.storage.get().await.map_err(ObjectError)? else {
+            return Ok(None);
+        };
+        let stored = open(&env.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &sealed)
+            .and_then(|plain| serde_json::from_slice::<Stored>(&plain).ok());
+        match stored {
+            Some(stored) => {
+                *self.cached.borrow_mut() = Some(stored.clone());
+                Ok((stored.until > env.now).then_some(stored))
+            }
+            None => {
+                // Sealed under a key that was removed: treat as empty.
+                log::warn!("coordinator state does not open (removed cookie key?); starting afresh");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn store(&self, env: &ObjectEnv<'_>, login: &str, stored: &Stored) -> Result<(), ObjectError> {
+        *self.cached.borrow_mut() = Some(stored.clone());
+        let json = serde_json::to_vec(stored).map_err(|e| ObjectError(e.to_string()))?;
+        let sealed = seal(&env.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &json)
+            .map_err(|e| ObjectError(e.to_string()))?;
+        env.storage.put(sealed, stored.until).await.map_err(ObjectError)
+    }
+
+    /// The alarm at the session's end: forget everything.
+    pub fn forget(&self) {
+        *self.cached.borrow_mut() = None;
+    }
+}
+
+fn associated_data(login: &str) -> Vec<u8> {
+    format!("coordinator:{login}").into_bytes()
+}
+
+#[cfg(test)]
+mod tests;

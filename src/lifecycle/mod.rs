@@ -1,0 +1,254 @@
+//! The session lifecycle, one home for the agent and the proxy: open the request's
+//! session (load, check, record activity), refresh it (per isolate, or through the
+//! login's coordinator), write it back, and map errors to responses.
+//!
+//! The rules it keeps (API.md sections 7 and 8, SECURITY.md group 11):
+//! - tokens obtained by a refresh are stored as soon as the refresh succeeds (KV) and their
+//!   cookies go out with every response of the request, whatever happens next;
+//! - a KV record that is missing or unreadable is "not logged in" for that request only:
+//!   401 `unauthorized`, and the cookie is kept;
+//! - best-effort writes (activity, re-seal) never fail a request;
+//! - a refused refresh never deletes a stored record (it may be another request's newer
+//!   one); it ends the session for this browser only.
+
+pub mod coordinator;
+pub mod refresh;
+
+use crate::config::Config;
+use crate::error::BffError;
+use crate::oidc::discovery::ProviderMetadata;
+use crate::oidc::provider::{self, ProviderCache, ProviderError};
+use crate::session::coalesce::Coalescer;
+use crate::session::cookie_store;
+use crate::session::kv_store::KvBackend;
+use crate::session::store::{Handle, Loaded, Missing, SessionStore};
+use crate::session::{Inactive, Session};
+use crate::web::client::HttpClient;
+use crate::web::response::HttpResponse;
+use coordinator::Coordinator;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub use refresh::RefreshReason;
+
+/// How long to wait before the one retry of a KV write that must not be lost (a refresh's
+/// tokens): KV allows one write per second per key.
+pub const KV_RETRY_MS: u32 = 1_100;
+
+/// State that lives as long as the isolate: provider caches and refresh coalescing.
+#[derive(Default)]
+pub struct SharedState {
+    /// Provider metadata and keys.
+    pub provider: RefCell<ProviderCache>,
+    /// Refreshes in flight and recently finished, by refresh-token hash.
+    pub refreshes: Coalescer<refresh::RefreshResult>,
+    /// Recently opened session cookies.
+    pub opened: crate::session::opened_cache::OpenedCache,
+}
+
+/// Everything a request's handling needs: configuration, per-isolate state, outgoing
+/// I/O, the session store, the optional coordinator and the current time.
+pub struct RequestContext<'a> {
+    /// Validated configuration.
+    pub config: &'a Config,
+    /// Per-isolate caches.
+    pub shared: &'a SharedState,
+    /// Outgoing HTTP (timeouts, no redirects) and timers.
+    pub http: &'a dyn HttpClient,
+    /// Where sessions live (cookies or KV).
+    pub store: &'a dyn SessionStore,
+    /// The `SESSIONS` KV namespace, when bound (back-channel logout).
+    pub kv: Option<&'a dyn KvBackend>,
+    /// The `COORDINATOR` Durable Object namespace, when bound (API.md section 8).
+    pub coordinator: Option<&'a dyn Coordinator>,
+    /// Current Unix time in seconds.
+    pub now: u64,
+}
+
+impl RequestContext<'_> {
+    /// The provider cache.
+    pub fn provider(&self) -> &RefCell<ProviderCache> {
+        &self.shared.provider
+    }
+
+    /// The provider's metadata (cached).
+    pub async fn metadata(&self) -> Result<Rc<ProviderMetadata>, BffError> {
+        provider::metadata(self.provider(), self.http, &self.config.issuer, self.now).await.map_err(provider_error)
+    }
+}
+
+/// Map a provider failure to the client-facing error.
+pub fn provider_error(e: ProviderError) -> BffError {
+    match e {
+        ProviderError::Unavailable(d) => BffError::IdpUnavailable(d),
+        ProviderError::Misconfigured(d) => BffError::Configuration(format!("OIDC_ISSUER: {d}")),
+    }
+}
+
+/// A request's session from its opening to its write-back.
+pub struct SessionCall {
+    session: Session,
+    handle: Handle,
+    /// Names of the cookies the request carried (a cookie write clears unused chunks).
+    present: Vec<String>,
+    /// `Set-Cookie` values already decided (a refresh's); every response carries them.
+    set_cookies: Vec<String>,
+    /// A best-effort write is pending: activity to record or a cookie to re-seal.
+    touch: bool,
+    refreshed: bool,
+}
+
+/// Open the request's session, which must exist and be active. Activity is recorded
+/// (written back by [`SessionCall::finish`]) when it is due.
+/// Errors: no session or one that does not open → `unauthorized` (cookies cleared); a KV
+/// record missing or unreadable → `unauthorized` with the cookie kept; past the maximum
+/// age or the idle timeout → `unauthorized`; an expired access token without a refresh
+/// token → `session_expired`.
+pub async fn open(ctx: &RequestContext<'_>, cookies: &[(&str, &str)]) -> Result<SessionCall, BffError> {
+    let present = cookies.iter().map(|(n, _)| n.to_string()).collect();
+    match ctx.store.load(cookies, ctx.now).await {
+        Loaded::Absent | Loaded::Invalid => Err(BffError::Unauthorized),
+        Loaded::Missing { why, .. } => Err(BffError::SessionUnavailable(match why {
+            Missing::NotFound => "no record (not replicated yet, expired or deleted)".into(),
+            Missing::Unreadable => "record unreadable".into(),
+        })),
+        Loaded::Valid { session, handle } => {
+            let mut session = *session;
+            match session.check_active(ctx.now, ctx.config.session_idle_timeout) {
+                Ok(()) => {}
+                Err(Inactive::AccessExpiredNoRefresh) => {
+                    return Err(BffError::SessionExpired("access token expired and no refresh token".into()))
+                }
+                Err(why) => {
+                    log::info!("session ended: {why:?}");
+                    return Err(BffError::Unauthorized);
+                }
+            }
+            let activity = session.activity_due(ctx.now, ctx.config.session_idle_timeout);
+            if activity {
+                session.last_seen = ctx.now;
+            }
+            let touch = activity || handle.needs_reseal();
+            Ok(SessionCall { session, handle, present, set_cookies: Vec::new(), touch, refreshed: false })
+        }
+    }
+}
+
+impl SessionCall {
+    /// The session (after any refresh).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether this request refreshed the tokens.
+    pub fn refreshed(&self) -> bool {
+        self.refreshed
+    }
+
+    /// Refresh the tokens now, and store them at once: KV is written before this returns,
+    /// and the new cookies go out with every later response of the request.
+    pub async fn refresh(&mut self, ctx: &RequestContext<'_>, reason: RefreshReason) -> Result<(), BffError> {
+        let (next, produced) = refresh::refresh_session(ctx, &self.session, &self.handle, reason).await?;
+        self.session = next;
+        self.session.last_seen = ctx.now;
+        self.refreshed = true;
+        self.touch = false;
+        self.write(ctx, produced, true).await;
+        Ok(())
+    }
+
+    /// Refresh first when the access token is due (and can be refreshed).
+    pub async fn refresh_if_due(&mut self, ctx: &RequestContext<'_>) -> Result<(), BffError> {
+        if self.session.refresh_due(ctx.now) {
+            self.refresh(ctx, RefreshReason::Due).await?;
+        }
+        Ok(())
+    }
+
+    /// Write the session: `leader` when this request produced the change (KV writes then
+    /// only), `required` for tokens that must not be lost (retried once after
+    /// [`KV_RETRY_MS`]). A failure is logged; it never fails the request.
+    async fn write(&mut self, ctx: &RequestContext<'_>, leader: bool, required: bool) {
+        let present: Vec<&str> = self.present.iter().map(String::as_str).collect();
+        let mut result = ctx.store.update(&self.session, &self.handle, &present, ctx.now, leader).await;
+        if result.is_err() && required && leader {
+            ctx.http.sleep(KV_RETRY_MS).await;
+            result = ctx.store.update(&self.session, &self.handle, &present, ctx.now, leader).await;
+        }
+        match result {
+            Ok(lines) => {
+                if !lines.is_empty() {
+                    self.set_cookies = lines;
+                }
+            }
+            Err(e) if required => log::error!("refreshed session not stored: {e}"),
+            Err(e) => log::warn!("session activity or re-seal not stored (best effort): {e}"),
+        }
+    }
+
+    /// The `Set-Cookie` values of the response, after any pending best-effort write.
+    pub async fn finish(mut self, ctx: &RequestContext<'_>) -> Vec<String> {
+        if self.touch {
+            self.touch = false;
+            self.write(ctx, true, false).await;
+        }
+        self.set_cookies
+    }
+
+    /// The `Set-Cookie` values decided so far (a refresh's), for a response that ends the
+    /// request early.
+    pub fn decided_cookies(&self) -> &[String] {
+        &self.set_cookies
+    }
+
+    /// The error response for `e` in the middle of this call: the error's own cookie rule,
+    /// and otherwise the cookies a refresh already decided (tokens are never dropped).
+    pub fn error_response(&self, config: &Config, request_cookies: &[(&str, &str)], e: &BffError) -> HttpResponse {
+        let mut response = error_response(config, request_cookies, e);
+        if !clears_session(e) {
+            crate::web::response::add_set_cookies(&mut response, &self.set_cookies);
+        }
+        response
+    }
+}
+
+/// Whether the response to `e` clears the session cookies.
+fn clears_session(e: &BffError) -> bool {
+    matches!(e, BffError::SessionExpired(_) | BffError::Unauthorized)
+}
+
+/// The response for `e`, logged, in one place for the agent and the proxy. For
+/// `unauthorized` (a session that does not open or has ended) and `session_expired`
+/// every session cookie the request carried is cleared in the same response; a missing
+/// KV record (also `unauthorized`) keeps them.
+pub fn error_response(config: &Config, request_cookies: &[(&str, &str)], e: &BffError) -> HttpResponse {
+    log_error(e);
+    let mut response = e.to_response();
+    if clears_session(e) {
+        let present: Vec<&str> = request_cookies.iter().map(|(n, _)| *n).collect();
+        if matches!(e, BffError::SessionExpired(_))
+            || present.iter().any(|n| cookie_store::is_session_cookie(config, n))
+        {
+            crate::web::response::add_set_cookies(&mut response, &cookie_store::clear(config, &present));
+        }
+    }
+    response
+}
+
+/// Log an error's detail at a level that fits it.
+pub fn log_error(e: &BffError) {
+    if e.is_server_side() {
+        log::error!("{e}");
+    } else {
+        log::info!("{e}");
+    }
+}
+
+/// The first characters of an identifier (`sub`), enough to correlate log lines
+/// without logging the whole identifier.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+#[cfg(test)]
+mod tests;

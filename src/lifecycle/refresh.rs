@@ -1,0 +1,251 @@
+//! Refreshing a session's tokens: through the login's coordinator when one is bound
+//! (one token-endpoint call per login across every isolate), per isolate otherwise, and
+//! in both cases coalesced within the isolate.
+
+use super::coordinator::{self, CoordinatorRequest, RefreshAsk, TokenSet};
+use super::{short_id, RequestContext};
+use crate::config::Config;
+use crate::error::BffError;
+use crate::oidc::id_token::{self, Expectations};
+use crate::oidc::provider::{self, verify_signed, ProviderCache};
+use crate::oidc::token::{self, TokenError};
+use crate::session::coalesce::{key_of, Timing, WAIT_TICK_MS};
+use crate::session::store::Handle;
+use crate::session::{access_token_expiry, Session};
+use crate::web::client::{race_timeout, HttpClient};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+
+/// Longest a whole refresh may take (discovery, token endpoint, JWKS; each call is also
+/// bounded on its own): past it the refresh counts as "provider unavailable".
+pub const REFRESH_DEADLINE_MS: u32 = 8_000;
+/// Longest an isolate waits for the coordinator's answer before it refreshes by itself.
+pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 2_000;
+/// A coalescing leader older than this is presumed gone (its request was cancelled) and
+/// the next request of the session takes its place.
+pub const LEADER_DEADLINE_MS: u64 = COORDINATOR_WAIT_MS as u64 + 1_000;
+
+/// Why a refresh is asked for (the coordinator answers differently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshReason {
+    /// The access token expires within the refresh margin (or has expired).
+    Due,
+    /// An API or the UserInfo endpoint refused the access token.
+    Rejected,
+    /// `POST /auth/refresh`: the caller asks for new tokens.
+    Forced,
+}
+
+/// The tokens a successful refresh produced (shared between coalesced requests).
+#[derive(Clone)]
+pub struct Refreshed {
+    pub(crate) tokens: TokenSet,
+    /// This request's refresh made the token call (or, through the coordinator, the
+    /// coordinator made it for this request): it alone writes the KV record.
+    pub(crate) fresh: bool,
+}
+
+/// Why a refresh failed (shared between coalesced requests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "failure", content = "detail", rename_all = "snake_case")]
+pub enum RefreshError {
+    /// The provider refused the refresh token (`invalid_grant` and the like).
+    Rejected(String),
+    /// The provider refused the client itself: a configuration problem.
+    ClientRefused(String),
+    /// Network failure, timeout, 5xx.
+    Unavailable(String),
+    /// The refreshed ID token is invalid or names another issuer or subject.
+    InvalidIdToken(String),
+    /// The login was logged out (coordinator): no cookie of it may refresh again.
+    Ended,
+}
+
+/// The result shared through the per-isolate coalescer.
+pub type RefreshResult = Result<Refreshed, RefreshError>;
+
+impl From<RefreshError> for BffError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::Rejected(code) => BffError::SessionExpired(format!("refresh token refused: {code}")),
+            RefreshError::ClientRefused(code) => {
+                BffError::Configuration(format!("CLIENT_ID/CLIENT_SECRET: token endpoint refused the client ({code})"))
+            }
+            RefreshError::Unavailable(d) => BffError::IdpUnavailable(d),
+            RefreshError::InvalidIdToken(d) => BffError::SessionExpired(format!("refreshed ID token refused: {d}")),
+            RefreshError::Ended => BffError::SessionExpired("the login was logged out".into()),
+        }
+    }
+}
+
+/// Refresh `session`'s tokens. Concurrent refreshes of the same refresh token in this
+/// isolate make one call (to the coordinator when bound, else to the token endpoint); a
+/// refresh finished in the last 30 s is reused. A refused refresh in KV mode first
+/// re-reads the record: another isolate may have refreshed (and rotated) it already. The
+/// absolute expiry never moves. Returns the new session and whether this request
+/// produced it (it alone writes it to KV).
+pub async fn refresh_session(
+    ctx: &RequestContext<'_>,
+    session: &Session,
+    handle: &Handle,
+    reason: RefreshReason,
+) -> Result<(Session, bool), BffError> {
+    let Some(refresh_token) = session.refresh_token.as_deref() else {
+        return Err(BffError::SessionExpired("no refresh token and the access token expired".into()));
+    };
+    let timing = Timing {
+        clock: || ctx.http.now_ms(),
+        tick: || ctx.http.sleep(WAIT_TICK_MS),
+        leader_deadline_ms: LEADER_DEADLINE_MS,
+    };
+    let (result, led) =
+        ctx.shared.refreshes.run(key_of(refresh_token), ctx.now, || obtain(ctx, session, reason), timing).await;
+    if !led {
+        log::info!("refresh for sub {} served by a concurrent or recent refresh", short_id(&session.sub));
+    }
+    match result {
+        Ok(refreshed) => Ok((apply(session, &refreshed.tokens), led && refreshed.fresh)),
+        Err(RefreshError::Rejected(code)) => {
+            if let Some(current) = ctx.store.reload(handle, ctx.now).await {
+                if current.refresh_token != session.refresh_token
+                    && current.check_active(ctx.now, ctx.config.session_idle_timeout).is_ok()
+                {
+                    log::info!("refresh token refused ({code}) but the stored session was refreshed elsewhere");
+                    return Ok((current, false));
+                }
+            }
+            // The record is left alone: it may hold another request's newer tokens. The
+            // session ends for this browser (its cookies are cleared).
+            Err(RefreshError::Rejected(code).into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `session` with the tokens of a refresh.
+fn apply(session: &Session, tokens: &TokenSet) -> Session {
+    let mut next = session.clone();
+    next.access_token = tokens.access_token.clone();
+    next.access_expires_at = tokens.access_expires_at;
+    if let Some(rt) = &tokens.refresh_token {
+        next.refresh_token = Some(rt.clone());
+    }
+    if let Some(it) = &tokens.id_token {
+        next.id_token = it.clone();
+    }
+    next.generation = tokens.generation;
+    next
+}
+
+/// New tokens for `session`: from its login's coordinator when one is bound and the
+/// session names its login; by calling the token endpoint here otherwise, or when the
+/// coordinator cannot be had (logged as a warning).
+async fn obtain(ctx: &RequestContext<'_>, session: &Session, reason: RefreshReason) -> RefreshResult {
+    if let (Some(coordinator), Some(login)) = (ctx.coordinator, session.login.as_deref()) {
+        let ask = CoordinatorRequest::Refresh(RefreshAsk {
+            tokens: TokenSet::of(session),
+            reason,
+            sub: session.sub.clone(),
+            expires_at: session.expires_at,
+        });
+        match race_timeout(coordinator.ask(login, &ask), ctx.http.sleep(COORDINATOR_WAIT_MS)).await {
+            Some(Ok(answer)) => return coordinator::refresh_result(answer),
+            Some(Err(e)) => log::warn!("coordinator unavailable ({e}); refreshing in this isolate"),
+            None => {
+                log::warn!("coordinator gave no answer within {COORDINATOR_WAIT_MS} ms; refreshing in this isolate")
+            }
+        }
+    }
+    let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
+    let refreshed = call_token_endpoint(
+        &TokenCall { config: ctx.config, provider: ctx.provider(), http: ctx.http, now: ctx.now },
+        &session.sub,
+        refresh_token,
+    )
+    .await?;
+    Ok(Refreshed { tokens: refreshed.after(&TokenSet::of(session)), fresh: true })
+}
+
+/// What a token-endpoint refresh needs (an isolate's or the coordinator's).
+pub struct TokenCall<'a> {
+    /// Client settings.
+    pub config: &'a Config,
+    /// Provider metadata and keys.
+    pub provider: &'a RefCell<ProviderCache>,
+    /// Outgoing HTTP.
+    pub http: &'a dyn HttpClient,
+    /// Current Unix time in seconds.
+    pub now: u64,
+}
+
+/// The answer of the token endpoint to a refresh.
+pub struct TokenResponse {
+    access_token: String,
+    access_expires_at: u64,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+}
+
+impl TokenResponse {
+    /// The token set that follows `base`: one generation on, the refresh token and ID
+    /// token kept when the provider sent no new ones.
+    pub fn after(self, base: &TokenSet) -> TokenSet {
+        TokenSet {
+            access_token: self.access_token,
+            access_expires_at: self.access_expires_at,
+            refresh_token: self.refresh_token.or_else(|| base.refresh_token.clone()),
+            id_token: self.id_token.or_else(|| base.id_token.clone()),
+            generation: base.generation + 1,
+        }
+    }
+}
+
+/// Call the token endpoint with `refresh_token` and check a refreshed ID token (same
+/// `iss` and `sub`, OIDC Core §12.2), all within [`REFRESH_DEADLINE_MS`].
+pub async fn call_token_endpoint(
+    call: &TokenCall<'_>,
+    sub: &str,
+    refresh_token: &str,
+) -> Result<TokenResponse, RefreshError> {
+    match race_timeout(token_call(call, sub, refresh_token), call.http.sleep(REFRESH_DEADLINE_MS)).await {
+        Some(result) => result,
+        None => Err(RefreshError::Unavailable(format!("refresh took longer than {REFRESH_DEADLINE_MS} ms"))),
+    }
+}
+
+async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Result<TokenResponse, RefreshError> {
+    let meta = provider::metadata(call.provider, call.http, &call.config.issuer, call.now)
+        .await
+        .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
+    let tokens = token::refresh(call.http, call.config, &meta, refresh_token).await.map_err(|e| match e {
+        TokenError::Refused(code)
+            if matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "unsupported_grant_type") =>
+        {
+            RefreshError::ClientRefused(code)
+        }
+        TokenError::Refused(code) => RefreshError::Rejected(code),
+        TokenError::Unavailable(d) => RefreshError::Unavailable(d),
+    })?;
+    if let Some(id_token) = &tokens.id_token {
+        // OIDC Core §12.2: same iss and sub; signature and audience as at login.
+        let claims = verify_signed(call.provider, call.http, &meta, id_token, call.now)
+            .await
+            .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        let validated = id_token::validate(
+            claims,
+            Expectations { issuer: &call.config.issuer, client_id: &call.config.client_id, nonce: None, now: call.now },
+        )
+        .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        if validated.sub != sub {
+            return Err(RefreshError::InvalidIdToken("sub changed".into()));
+        }
+    }
+    log::info!("refreshed tokens for sub {}", short_id(sub));
+    Ok(TokenResponse {
+        access_expires_at: access_token_expiry(&tokens.access_token, tokens.expires_in, call.now),
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token,
+    })
+}

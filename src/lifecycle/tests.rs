@@ -1,0 +1,380 @@
+//! The lifecycle natively: both stores (KV in memory), the in-memory provider, and a
+//! coordinator that fails or answers.
+
+use super::coordinator::{Answer, CoordinatorError, CoordinatorRequest, TokenSet};
+use super::*;
+use crate::session::kv_store::{KvStore, MemoryKv};
+use crate::session::store::CookieStore;
+use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
+use crate::web::cookies::parse_cookie_header;
+use serde_json::json;
+use std::cell::Cell;
+
+const NOW: u64 = 1_800_000_000;
+
+fn session(access_expires_at: u64, refresh_token: Option<&str>) -> Session {
+    Session {
+        access_token: "at-0".into(),
+        access_expires_at,
+        refresh_token: refresh_token.map(str::to_string),
+        id_token: "h.eyJzdWIiOiJ1c2VyLTEifQ.s".into(),
+        sub: "user-1".into(),
+        sid: Some("sid-1".into()),
+        created_at: NOW - 100,
+        expires_at: NOW + 3600,
+        last_seen: NOW - 100,
+        login: Some("login-1".into()),
+        generation: 0,
+    }
+}
+
+fn provider() -> FakeHttp {
+    let http = FakeHttp::default();
+    http.route("/.well-known/openid-configuration", 200, discovery_json());
+    http.route(
+        "/token",
+        200,
+        json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 600, "refresh_token": "rt-1" })
+            .to_string(),
+    );
+    http
+}
+
+/// The browser's cookie header after `set_cookies`.
+fn header_of(set_cookies: &[String]) -> String {
+    set_cookies.iter().map(|c| c.split(';').next().unwrap().to_string()).collect::<Vec<_>>().join("; ")
+}
+
+struct Kv {
+    config: Config,
+    kv: MemoryKv,
+    http: FakeHttp,
+    shared: SharedState,
+}
+
+impl Kv {
+    fn new(extra: &[(&str, &str)]) -> Self {
+        let mut vars = vec![("SESSION_STORE", "kv")];
+        vars.extend_from_slice(extra);
+        let kv = MemoryKv::default();
+        kv.now.set(NOW);
+        Self { config: config_with(&vars), kv, http: provider(), shared: SharedState::default() }
+    }
+
+    fn store(&self) -> KvStore<'_> {
+        KvStore { config: &self.config, kv: &self.kv }
+    }
+
+    fn ctx<'a>(&'a self, store: &'a KvStore<'a>, now: u64) -> RequestContext<'a> {
+        RequestContext {
+            config: &self.config,
+            shared: &self.shared,
+            http: &self.http,
+            store,
+            kv: Some(&self.kv),
+            coordinator: None,
+            now,
+        }
+    }
+
+    /// A stored session; its cookie header.
+    fn login(&self, s: &Session) -> String {
+        header_of(&block_on(self.store().create(s, &[], NOW)).unwrap())
+    }
+
+    fn stored(&self, cookie: &str) -> Session {
+        let cookies = parse_cookie_header([cookie].into_iter());
+        match block_on(self.store().load(&cookies, NOW)) {
+            Loaded::Valid { session, .. } => *session,
+            other => panic!("no stored session: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_missing_kv_record_is_unauthorized_and_keeps_the_cookie() {
+    let f = Kv::new(&[]);
+    let cookie = f.login(&session(NOW + 600, Some("rt-0")));
+    f.kv.entries.borrow_mut().retain(|k, _| !k.starts_with("session:"));
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let e = block_on(open(&f.ctx(&store, NOW), &cookies)).err().expect("no session");
+    assert!(matches!(e, BffError::SessionUnavailable(_)), "{e:?}");
+    let response = error_response(&f.config, &cookies, &e);
+    assert_eq!(response.status(), 401);
+    assert!(String::from_utf8_lossy(response.body()).contains("\"unauthorized\""));
+    assert!(response.headers().get("set-cookie").is_none(), "the cookie is kept: the record may still arrive");
+    // A cookie that does not open is cleared, as before.
+    let bad = parse_cookie_header(["__Host-bff-session=k1.AAAA"].into_iter());
+    let e = block_on(open(&f.ctx(&store, NOW), &bad)).err().unwrap();
+    assert!(error_response(&f.config, &bad, &e).headers().get("set-cookie").is_some());
+}
+
+#[test]
+fn a_refresh_is_stored_in_kv_before_anything_else_happens() {
+    let f = Kv::new(&[]);
+    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    block_on(call.refresh_if_due(&ctx)).unwrap();
+    // The record already holds the new tokens, though the request has not finished (the
+    // upstream call may fail next).
+    let stored = f.stored(&cookie);
+    assert_eq!(stored.access_token, "at-1");
+    assert_eq!(stored.refresh_token.as_deref(), Some("rt-1"));
+    assert_eq!(stored.generation, 1);
+    let failed = call.error_response(&f.config, &cookies, &BffError::UpstreamUnavailable("down".into()));
+    assert_eq!(failed.status(), 502);
+}
+
+#[test]
+fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
+    let config = config_with(&[]);
+    let http = provider();
+    let shared = SharedState::default();
+    let store = CookieStore { config: &config, deny_list: None, cache: None };
+    let cookie = header_of(&cookie_store::store(&config, &session(NOW + 10, Some("rt-0")), &[], NOW).unwrap());
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let ctx = RequestContext {
+        config: &config,
+        shared: &shared,
+        http: &http,
+        store: &store,
+        kv: None,
+        coordinator: None,
+        now: NOW,
+    };
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    block_on(call.refresh_if_due(&ctx)).unwrap();
+    for e in
+        [BffError::UpstreamUnavailable("down".into()), BffError::TokenRejected, BffError::IdpUnavailable("x".into())]
+    {
+        let response = call.error_response(&config, &cookies, &e);
+        let set: Vec<String> =
+            response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+        let next_header = header_of(&set);
+        let next = parse_cookie_header([next_header.as_str()].into_iter());
+        let Loaded::Valid { session: s, .. } = cookie_store::load(&config, &next) else {
+            panic!("{} carries the refreshed session", e.code())
+        };
+        assert_eq!(s.refresh_token.as_deref(), Some("rt-1"));
+    }
+    // An error that ends the session clears instead.
+    let ended = call.error_response(&config, &cookies, &BffError::SessionExpired("x".into()));
+    assert!(ended.headers().get_all("set-cookie").iter().all(|v| v.to_str().unwrap().contains("Max-Age=0")));
+}
+
+#[test]
+fn a_refused_refresh_never_deletes_the_stored_record() {
+    let f = Kv::new(&[]);
+    f.http.route("/token", 400, json!({ "error": "invalid_grant" }).to_string());
+    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
+    assert_eq!(e.code(), "session_expired");
+    assert!(f.kv.entries.borrow().keys().any(|k| k.starts_with("session:")), "record left alone");
+}
+
+#[test]
+fn a_refused_refresh_uses_a_record_refreshed_elsewhere() {
+    let f = Kv::new(&[]);
+    f.http.route("/token", 400, json!({ "error": "invalid_grant" }).to_string());
+    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    // Another isolate refreshes and writes the record in between.
+    let Loaded::Valid { session: mut elsewhere, handle } = block_on(store.load(&cookies, NOW)) else { panic!() };
+    elsewhere.refresh_token = Some("rt-9".into());
+    elsewhere.access_expires_at = NOW + 600;
+    block_on(store.update(&elsewhere, &handle, &[], NOW, true)).unwrap();
+    block_on(call.refresh_if_due(&ctx)).unwrap();
+    assert_eq!(call.session().refresh_token.as_deref(), Some("rt-9"));
+}
+
+#[test]
+fn activity_is_recorded_every_quarter_of_the_idle_timeout() {
+    let f = Kv::new(&[("SESSION_IDLE_TIMEOUT", "60")]);
+    let mut s = session(NOW + 3000, Some("rt-0"));
+    s.last_seen = NOW;
+    let cookie = f.login(&s);
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let writes = || f.kv.writes.borrow().iter().filter(|k| k.starts_with("session:")).count();
+    let before = writes();
+    block_on(block_on(open(&f.ctx(&store, NOW + 14), &cookies)).unwrap().finish(&f.ctx(&store, NOW + 14)));
+    assert_eq!(writes(), before, "within a quarter: nothing written");
+    block_on(block_on(open(&f.ctx(&store, NOW + 15), &cookies)).unwrap().finish(&f.ctx(&store, NOW + 15)));
+    assert_eq!(writes(), before + 1, "a quarter later: activity recorded");
+    assert_eq!(f.stored(&cookie).last_seen, NOW + 15);
+    // Active every 15 s, the session outlives several timeouts.
+    for step in 2..=8 {
+        let now = NOW + 15 * step;
+        block_on(block_on(open(&f.ctx(&store, now), &cookies)).unwrap().finish(&f.ctx(&store, now)));
+    }
+    assert!(block_on(open(&f.ctx(&store, NOW + 120 + 59), &cookies)).is_ok());
+    assert!(block_on(open(&f.ctx(&store, NOW + 120 + 61), &cookies)).is_err(), "idle past the timeout");
+}
+
+#[test]
+fn a_failed_best_effort_write_does_not_fail_the_request() {
+    let f = Kv::new(&[("SESSION_IDLE_TIMEOUT", "60")]);
+    let mut s = session(NOW + 3000, Some("rt-0"));
+    s.last_seen = NOW - 20;
+    let cookie = f.login(&s);
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let call = block_on(open(&ctx, &cookies)).unwrap();
+    f.kv.fail_writes.set(true);
+    assert!(block_on(call.finish(&ctx)).is_empty(), "no cookie change, no error");
+}
+
+#[test]
+fn a_refresh_write_that_fails_once_is_retried() {
+    let f = Kv::new(&[]);
+    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    // The first write after the token call fails (one write per second per key), the retry works.
+    struct FailOnce<'a>(&'a MemoryKv, Cell<bool>);
+    impl crate::session::kv_store::KvBackend for FailOnce<'_> {
+        fn get<'b>(
+            &'b self,
+            key: &'b str,
+            ttl: Option<u64>,
+        ) -> crate::web::client::LocalFuture<'b, Result<Option<Vec<u8>>, crate::session::kv_store::KvError>> {
+            self.0.get(key, ttl)
+        }
+        fn put<'b>(
+            &'b self,
+            key: &'b str,
+            value: Vec<u8>,
+            ttl: u64,
+        ) -> crate::web::client::LocalFuture<'b, Result<(), crate::session::kv_store::KvError>> {
+            if self.1.replace(false) {
+                return Box::pin(std::future::ready(Err(crate::session::kv_store::KvError("429".into()))));
+            }
+            self.0.put(key, value, ttl)
+        }
+        fn delete<'b>(
+            &'b self,
+            key: &'b str,
+        ) -> crate::web::client::LocalFuture<'b, Result<(), crate::session::kv_store::KvError>> {
+            self.0.delete(key)
+        }
+        fn list<'b>(
+            &'b self,
+            prefix: &'b str,
+        ) -> crate::web::client::LocalFuture<'b, Result<Vec<String>, crate::session::kv_store::KvError>> {
+            self.0.list(prefix)
+        }
+    }
+    let flaky = FailOnce(&f.kv, Cell::new(true));
+    let flaky_store = KvStore { config: &f.config, kv: &flaky };
+    let flaky_ctx = RequestContext { store: &flaky_store, ..f.ctx(&store, NOW) };
+    let _ = &ctx;
+    block_on(call.refresh_if_due(&flaky_ctx)).unwrap();
+    assert_eq!(f.stored(&cookie).refresh_token.as_deref(), Some("rt-1"), "stored by the retry");
+}
+
+#[test]
+fn without_a_refresh_token_nothing_is_refreshed_until_the_token_expires() {
+    let s = session(NOW + 10, None);
+    assert!(!s.refresh_due(NOW), "inside the margin but nothing to refresh with");
+    assert!(session(NOW + 10, Some("rt")).refresh_due(NOW));
+    let config = config_with(&[]);
+    let http = provider();
+    let shared = SharedState::default();
+    let store = CookieStore { config: &config, deny_list: None, cache: None };
+    let cookie = header_of(&cookie_store::store(&config, &s, &[], NOW).unwrap());
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let ctx = |now| RequestContext {
+        config: &config,
+        shared: &shared,
+        http: &http,
+        store: &store,
+        kv: None,
+        coordinator: None,
+        now,
+    };
+    let mut call = block_on(open(&ctx(NOW), &cookies)).unwrap();
+    block_on(call.refresh_if_due(&ctx(NOW))).unwrap();
+    assert_eq!(call.session().access_token, "at-0");
+    assert_eq!(http.count("/token"), 0);
+    let e = block_on(open(&ctx(NOW + 10), &cookies)).err().unwrap();
+    assert_eq!(e.code(), "session_expired");
+}
+
+/// A coordinator that answers with fixed tokens, or fails.
+struct TestCoordinator {
+    fail: bool,
+    asks: Cell<usize>,
+}
+
+impl coordinator::Coordinator for TestCoordinator {
+    fn ask<'a>(
+        &'a self,
+        _login: &'a str,
+        request: &'a CoordinatorRequest,
+    ) -> crate::web::client::LocalFuture<'a, Result<Answer, CoordinatorError>> {
+        self.asks.set(self.asks.get() + 1);
+        let answer = match (self.fail, request) {
+            (true, _) => Err(CoordinatorError::Unreachable("test".into())),
+            (false, CoordinatorRequest::Refresh(ask)) => Ok(Answer::Tokens {
+                tokens: TokenSet {
+                    access_token: "at-from-coordinator".into(),
+                    access_expires_at: NOW + 900,
+                    refresh_token: Some("rt-from-coordinator".into()),
+                    id_token: None,
+                    generation: ask.tokens.generation + 5,
+                },
+                fresh: false,
+            }),
+            (false, CoordinatorRequest::End { .. }) => Ok(Answer::Ended),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+#[test]
+fn refreshes_go_through_the_coordinator_and_fall_back_when_it_fails() {
+    let config = config_with(&[]);
+    let store = CookieStore { config: &config, deny_list: None, cache: None };
+    let cookie = header_of(&cookie_store::store(&config, &session(NOW + 10, Some("rt-0")), &[], NOW).unwrap());
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    for fail in [false, true] {
+        let http = provider();
+        let shared = SharedState::default();
+        let coordinator = TestCoordinator { fail, asks: Cell::new(0) };
+        let ctx = RequestContext {
+            config: &config,
+            shared: &shared,
+            http: &http,
+            store: &store,
+            kv: None,
+            coordinator: Some(&coordinator),
+            now: NOW,
+        };
+        let mut call = block_on(open(&ctx, &cookies)).unwrap();
+        block_on(call.refresh_if_due(&ctx)).unwrap();
+        assert_eq!(coordinator.asks.get(), 1);
+        if fail {
+            assert_eq!(http.count("/token"), 1, "refreshed in the isolate");
+            assert_eq!(call.session().access_token, "at-1");
+            assert_eq!(call.session().generation, 1);
+        } else {
+            assert_eq!(http.count("/token"), 0, "the coordinator refreshed");
+            assert_eq!(call.session().access_token, "at-from-coordinator");
+            assert_eq!(call.session().generation, 5);
+        }
+    }
+}

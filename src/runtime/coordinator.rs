@@ -1,0 +1,125 @@
+//! The coordinator's Worker glue (API.md section 8): the Durable Object class
+//! `EdgeBffCoordinator` around the core's [`Object`], and the isolates' client of the
+//! `COORDINATOR` namespace. No decisions here: `lifecycle::coordinator` makes them.
+
+use super::fetch_client::WorkerFetch;
+use super::{isolate, now, IDP_TIMEOUT_MS};
+use crate::lifecycle::coordinator::{
+    Answer, Coordinator, CoordinatorError, CoordinatorRequest, Object, ObjectEnv, ObjectStorage,
+};
+use crate::web::client::{race_timeout, LocalFuture};
+use std::time::Duration;
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    durable_object, js_sys, Delay, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
+    ScheduledTime, State, Storage,
+};
+
+/// The storage key of a login's sealed state.
+const STATE_KEY: &str = "state";
+/// Longest wait for an `End` (logout) answer; a refresh's wait is the caller's.
+const END_WAIT_MS: u64 = 5_000;
+
+/// One login's coordinator (a SQLite-backed Durable Object, named by the login's id).
+#[durable_object(alarm)]
+pub struct EdgeBffCoordinator {
+    state: State,
+    env: Env,
+    object: Object,
+}
+
+impl DurableObject for EdgeBffCoordinator {
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env, object: Object::default() }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        super::logger::init();
+        let isolate = isolate(&self.env);
+        let Ok(config) = isolate.config.as_ref() else {
+            return Response::error("configuration error", 500);
+        };
+        let login = req.path().rsplit('/').next().unwrap_or_default().to_string();
+        let request: CoordinatorRequest = match serde_json::from_str(&req.text().await?) {
+            Ok(r) if !login.is_empty() => r,
+            _ => return Response::error("bad request", 400),
+        };
+        #[cfg(feature = "test-hooks")]
+        if let Some(ms) = super::test_hooks::coordinator_delay_ms() {
+            Delay::from(Duration::from_millis(ms)).await;
+        }
+        let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
+        let storage = DoStorage(self.state.storage());
+        let env = ObjectEnv { config, provider: &isolate.shared.provider, http: &http, storage: &storage, now: now() };
+        match self.object.answer(&env, &login, request).await {
+            Ok(answer) => Response::from_json(&answer),
+            Err(e) => {
+                log::error!("{e}");
+                Response::error("coordinator failed", 500)
+            }
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        // The session's end: nothing of the login is kept.
+        self.object.forget();
+        self.state.storage().delete_all().await?;
+        Response::ok("")
+    }
+}
+
+/// The object's storage: one sealed value and an alarm at the session's end.
+struct DoStorage(Storage);
+
+impl ObjectStorage for DoStorage {
+    fn get(&self) -> LocalFuture<'_, Result<Option<String>, String>> {
+        Box::pin(async move { self.0.get::<String>(STATE_KEY).await.map_err(|e| e.to_string()) })
+    }
+
+    fn put(&self, value: String, until: u64) -> LocalFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.0.put(STATE_KEY, value).await.map_err(|e| e.to_string())?;
+            let at = js_sys::Date::new(&JsValue::from_f64(until as f64 * 1000.0));
+            self.0.set_alarm(ScheduledTime::new(at)).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// The isolates' side: one request per ask to the object named by the login.
+pub struct WorkerCoordinator(pub ObjectNamespace);
+
+impl Coordinator for WorkerCoordinator {
+    fn ask<'a>(
+        &'a self,
+        login: &'a str,
+        request: &'a CoordinatorRequest,
+    ) -> LocalFuture<'a, Result<Answer, CoordinatorError>> {
+        Box::pin(async move {
+            let unreachable = |e: worker::Error| CoordinatorError::Unreachable(e.to_string());
+            let stub = self.0.get_by_name(login).map_err(unreachable)?;
+            let body = serde_json::to_string(request).map_err(|_| CoordinatorError::Malformed)?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
+            let call = async {
+                let outgoing = Request::new_with_init(&format!("https://coordinator/login/{login}"), &init)?;
+                let mut response = stub.fetch_with_request(outgoing).await?;
+                let status = response.status_code();
+                let text = response.text().await?;
+                Ok::<_, worker::Error>((status, text))
+            };
+            // A refresh's wait is bounded by the caller; an `End` here.
+            let wait = match request {
+                CoordinatorRequest::End { .. } => END_WAIT_MS,
+                CoordinatorRequest::Refresh(_) => u64::from(crate::lifecycle::refresh::COORDINATOR_WAIT_MS),
+            };
+            let (status, text) = race_timeout(call, Delay::from(Duration::from_millis(wait)))
+                .await
+                .ok_or_else(|| CoordinatorError::Unreachable(format!("no answer within {wait} ms")))?
+                .map_err(unreachable)?;
+            if status != 200 {
+                return Err(CoordinatorError::Unreachable(format!("status {status}")));
+            }
+            serde_json::from_str(&text).map_err(|_| CoordinatorError::Malformed)
+        })
+    }
+}
