@@ -44,6 +44,10 @@ impl DurableObject for EdgeBffCoordinator {
             Ok(r) if !login.is_empty() => r,
             _ => return Response::error("bad request", 400),
         };
+        log::info!(
+            "coordinator request: {}",
+            if matches!(request, CoordinatorRequest::End { .. }) { "end" } else { "refresh" }
+        );
         #[cfg(feature = "test-hooks")]
         if let Some(ms) = super::test_hooks::coordinator_delay_ms() {
             Delay::from(Duration::from_millis(ms)).await;

@@ -1,4 +1,5 @@
-//! `log` records to the Workers console (visible in `wrangler tail` and the dashboard).
+//! `log` records to the Workers console (visible in `wrangler tail` and the dashboard), one
+//! JSON line each: `{"level":"warn","msg":"…"}` (API.md section 9).
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
@@ -15,10 +16,17 @@ impl Log for ConsoleLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
+        let level = match record.level() {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug | Level::Trace => "debug",
+        };
+        let line = serde_json::json!({ "level": level, "msg": record.args().to_string() }).to_string();
         match record.level() {
-            Level::Error => worker::console_error!("edge-bff error: {}", record.args()),
-            Level::Warn => worker::console_warn!("edge-bff warn: {}", record.args()),
-            _ => worker::console_log!("edge-bff: {}", record.args()),
+            Level::Error => worker::console_error!("{line}"),
+            Level::Warn => worker::console_warn!("{line}"),
+            _ => worker::console_log!("{line}"),
         }
     }
 

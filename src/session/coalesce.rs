@@ -179,8 +179,10 @@ mod tests {
     use super::*;
     use crate::testutil::yield_once;
 
+    type Tick = fn() -> std::pin::Pin<Box<dyn Future<Output = ()>>>;
+
     /// Timing for tests: a clock that stands still unless `clock` moves.
-    fn timing(clock: &Cell<u64>) -> Timing<impl Fn() -> u64 + '_, fn() -> std::pin::Pin<Box<dyn Future<Output = ()>>>> {
+    fn timing(clock: &Cell<u64>) -> Timing<impl Fn() -> u64 + '_, Tick> {
         fn tick() -> std::pin::Pin<Box<dyn Future<Output = ()>>> {
             Box::pin(yield_once())
         }

@@ -44,6 +44,9 @@ const bffAssets = await startWorker(bindings, { port: bffAssetsPort, kv: false, 
 // deny-list (Miniflare's local KV) and takes the full, async path.
 const bffKvPort = await freePort();
 const bffKv = await startWorker(bindings, { port: bffKvPort, kv: true, assets: false });
+// The same as (b) with the COORDINATOR Durable Object bound: the hot path never calls it.
+const bffCoPort = await freePort();
+const bffCo = await startWorker(bindings, { port: bffCoPort, kv: false, assets: false, coordinator: true });
 
 async function passThrough(assets) {
   const port = await freePort();
@@ -57,6 +60,7 @@ const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin),
 const withSession = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${bffPort}` };
 const withSessionA = { ...withSession, Host: `localhost:${bffAssetsPort}` };
 const withSessionK = { ...withSession, Host: `localhost:${bffKvPort}` };
+const withSessionC = { ...withSession, Host: `localhost:${bffCoPort}` };
 // The pass-through gets the very same request (the browser sends its cookies either way):
 // the same bytes in, so the difference is what each Worker does with them.
 const sameRequest = (port) => ({ ...withSession, Host: `127.0.0.1:${port}` });
@@ -72,6 +76,7 @@ const scenarios = [
   ['d2', 'pass-through Worker POST 64 KB', `http://127.0.0.1:${passPort}/upload`, { headers: sameRequest(passPort), script: post64k }],
   ['d0', '(d) without the cookie and X-CSRF', `http://127.0.0.1:${passPort}/status/200`, {}],
   ['bk', '(b) with SESSIONS bound (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
+  ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
   ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
@@ -125,6 +130,7 @@ console.log(`(c)/(d)  ${ratio('c', 'd')}`);
 console.log(`(c)/(d2) ${ratio('c', 'd2')}  (same 64 KB POST through the pass-through)`);
 console.log(`(b)/(d0) ${ratio('b', 'd0')}  (pass-through sent a bare request, no cookie)`);
 console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's local KV on every call)`);
+console.log(`(bc)/(b) ${ratio('bc', 'b')}  (COORDINATOR bound, no refresh due: must be 1.00x within noise)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
 console.log(`(a+)/(d+) ${ratio('a+', 'd+')}`);
 console.log(`(b+)/(d+) ${ratio('b+', 'd+')}`);
@@ -134,6 +140,32 @@ console.log(`asset-router hop: (d+)/(d) ${ratio('d+', 'd')}`);
 const unloaded = Object.fromEntries(['b', 'd'].map((id) => [id, []]));
 await measure(scenarios.filter(([id]) => id === 'b' || id === 'd'), unloaded, 1, 3);
 console.log(`\nunloaded (wrk -c1, 3 rounds): (b) proxied GET p50 ${median(unloaded.b.map((r) => r.p50)).toFixed(2)} ms, (d) pass-through p50 ${median(unloaded.d.map((r) => r.p50)).toFixed(2)} ms, ratio ${median(unloaded.b.map((r, i) => r.p50 / unloaded.d[i].p50)).toFixed(2)}x`);
+
+// A refresh's latency: POST /auth/refresh one at a time (real oidc-provider, rotating
+// refresh tokens), through the coordinator against the isolate's own token call.
+// Both Workers share the configuration, so the login's cookie works on either; each run
+// continues from the tokens the previous one left.
+const refreshJar = jar.clone();
+async function refreshLatency(port, count) {
+  const via = { fetch: (p, init = {}) => fetch(new URL(p, `http://127.0.0.1:${port}`), { redirect: 'manual', ...init }) };
+  const own = refreshJar;
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const res = await via.fetch('/auth/refresh', { method: 'POST', headers: { cookie: own.header(), 'x-csrf': '1' } });
+    await res.text();
+    if (res.status !== 200) throw new Error(`refresh: status ${res.status}`);
+    times.push(performance.now() - started);
+    own.update(res);
+  }
+  const sorted = [...times].sort((x, y) => x - y);
+  return { p50: median(times), p90: sorted[Math.floor(sorted.length * 0.9)] };
+}
+const REFRESHES = 40;
+const local = await refreshLatency(bffPort, REFRESHES);
+const coordinated = await refreshLatency(bffCoPort, REFRESHES);
+console.log(`
+refresh latency (POST /auth/refresh, ${REFRESHES} in sequence, real oidc-provider): isolate-local p50 ${local.p50.toFixed(2)} ms, p90 ${local.p90.toFixed(2)} ms; through the coordinator p50 ${coordinated.p50.toFixed(2)} ms, p90 ${coordinated.p90.toFixed(2)} ms (+${(coordinated.p50 - local.p50).toFixed(2)} ms at p50)`);
 
 // A fresh isolate: a new runtime with the module, then its first and a warm request.
 const t0 = performance.now();
@@ -151,6 +183,7 @@ await fresh.close();
 await bff.close();
 await bffAssets.close();
 await bffKv.close();
+await bffCo.close();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();

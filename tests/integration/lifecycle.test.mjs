@@ -169,17 +169,8 @@ describe('refresh races (real oidc-provider: rotating refresh tokens, reuse reje
   });
 });
 
-describe('session lifetime', () => {
-  test('SESSION_IDLE_TIMEOUT ends a session that is not used', async () => {
-    const { w } = await withTestIdp({ SESSION_IDLE_TIMEOUT: '2' });
-    const { jar } = await loginOnce(w);
-    assert.equal((await json(await w.fetch('/auth/session', { headers: { cookie: jar.header() } }))).authenticated, true);
-    await sleep(3200);
-    const res = await w.fetch('/auth/session', { headers: { cookie: jar.header() } });
-    assert.deepEqual(await json(res), { authenticated: false });
-    assert.ok(sessionCleared(res));
-  });
-});
+// The idle timeout (at least 60 s since v2) is tested with a moved clock in
+// edge-lifecycle.test.mjs.
 
 describe('cookie key rotation', () => {
   test('old key still opens and is re-sealed with the new one; a removed key ends the session cleanly', async () => {

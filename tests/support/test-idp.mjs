@@ -181,6 +181,14 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
       if (url.pathname === '/token' && req.method === 'POST') {
         state.stats.token++;
         const form = await readForm(req);
+        if (idp.scenario.tokenHangOnce && form.get('grant_type') === 'refresh_token') {
+          // Hold this refresh without processing it until the caller goes away (a request
+          // the provider never saw completed).
+          idp.scenario.tokenHangOnce = false;
+          state.stats.hung = (state.stats.hung ?? 0) + 1;
+          await new Promise((r) => res.on('close', r));
+          return;
+        }
         if (idp.scenario.tokenDelayMs) await new Promise((r) => setTimeout(r, idp.scenario.tokenDelayMs));
         if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client' });
         if (form.get('grant_type') === 'authorization_code') {
@@ -193,7 +201,7 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
             access_token: 'at-' + b64u(randomBytes(16)),
             token_type: 'Bearer',
             expires_in: idp.scenario.accessTtl,
-            refresh_token: issueRefreshToken(entry.sub),
+            ...(idp.scenario.noRefreshToken ? {} : { refresh_token: issueRefreshToken(entry.sub) }),
             id_token: await signIdToken(claimsFor(entry.sub, entry.nonce)),
           });
         }
@@ -221,6 +229,7 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
       }
       if (url.pathname === '/userinfo') {
         state.stats.userinfo++;
+        if (idp.scenario.userinfo === 'down') return json(res, 500, { error: 'server_error' });
         const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
         if (!auth) return json(res, 401, { error: 'invalid_token' });
         return json(res, 200, { sub: 'user-' + (idp.scenario.sub ?? '1'), name: 'Test User', email: 'test@example.com' });

@@ -27,7 +27,7 @@ export function newCookieKeys(kid = 'k1') {
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
  * every line the Worker wrote to the console.
  */
-export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs' } = {}) {
+export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs', coordinator = false } = {}) {
   const logs = [];
   const collect = (stream) => {
     stream.setEncoding('utf8');
@@ -44,6 +44,8 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
     compatibilityDate: '2026-04-01',
     kvNamespaces: kv ? ['SESSIONS'] : [],
     ...(kvPersist ? { kvPersist } : {}),
+    // The coordinator (API.md section 8), served by this same Worker.
+    ...(coordinator ? { durableObjects: { COORDINATOR: { className: 'EdgeBffCoordinator', useSQLite: true } } } : {}),
     bindings,
     assets: assets ? spaAssets() : undefined,
     ...(port ? { host: '127.0.0.1', port } : {}),
@@ -100,4 +102,56 @@ export async function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Several isolates of the built Worker in one Miniflare: `isolates` workers (`w0`, `w1`, …)
+ * running the same build, one shared KV namespace, and (with `coordinator`) the
+ * `COORDINATOR` Durable Object bound in all of them, its class served by `w0`. Every
+ * worker is its own V8 isolate with its own Wasm instance (per-isolate memory is
+ * separate), as isolates of one deployment at the edge are.
+ * Returns { mf, on(i), logs, close }: `on(i).fetch(path, init)` sends to isolate i without
+ * following redirects.
+ */
+export async function startFleet(bindings, { isolates = 2, coordinator = true, kv = true, buildDir = 'build', port, coordinatorScript } = {}) {
+  const logs = [];
+  const collect = (stream) => {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));
+  };
+  const common = {
+    modules: true,
+    scriptPath: path.join(ROOT, buildDir, 'entry.mjs'),
+    modulesRoot: path.join(ROOT, buildDir),
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
+    compatibilityDate: '2026-04-01',
+    kvNamespaces: kv ? { SESSIONS: 'sessions' } : {},
+    bindings,
+  };
+  const durableObjects = coordinator
+    ? { COORDINATOR: { className: 'EdgeBffCoordinator', scriptName: coordinatorScript ? 'coordinator' : 'w0', useSQLite: true } }
+    : {};
+  const workers = Array.from({ length: isolates }, (_, i) => ({ ...common, name: `w${i}`, durableObjects }));
+  if (coordinatorScript) {
+    // A stand-in coordinator (for what the real one will not do: fail, hang).
+    workers.push({ name: 'coordinator', modules: true, script: coordinatorScript, compatibilityDate: '2026-04-01', durableObjects });
+  }
+  const mf = new Miniflare({
+    workers,
+    ...(port ? { host: '127.0.0.1', port } : {}),
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  await mf.ready;
+  const handles = [];
+  for (let i = 0; i < isolates; i++) {
+    const worker = await mf.getWorker(`w${i}`);
+    handles.push({ fetch: (p, init = {}) => worker.fetch(new URL(p, BASE), { redirect: 'manual', ...init }) });
+  }
+  return { mf, logs, on: (i) => handles[i % isolates], isolates, close: () => mf.dispose() };
 }

@@ -3,9 +3,10 @@
 //! `tests/bench/cpu.mjs` in wasm32 under Node.
 #![allow(missing_docs)]
 
-use edge_bff::agent::{self, AgentContext, SharedState};
+use edge_bff::agent;
 use edge_bff::config::Config;
 use edge_bff::crypto::{b64url, seal, Purpose};
+use edge_bff::lifecycle::{RequestContext, SharedState};
 use edge_bff::oidc::authorize::{authorization_url, LoginState};
 use edge_bff::oidc::discovery::ProviderMetadata;
 use edge_bff::oidc::id_token::{validate, Expectations};
@@ -146,6 +147,10 @@ struct MemoryIdp {
 impl HttpClient for MemoryIdp {
     fn sleep(&self, _ms: u32) -> LocalFuture<'_, ()> {
         Box::pin(async {})
+    }
+
+    fn now_ms(&self) -> u64 {
+        NOW * 1000
     }
 
     fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>> {
@@ -307,7 +312,15 @@ pub fn run(op: &str, n: u32) -> u32 {
             })
             .to_string();
             let uri = format!("https://app.example.com/auth/callback?code=c&state={}&iss={}", login.state, ISSUER);
-            let ctx = AgentContext { config: &config, shared: &shared, http: &idp, store: &store, kv: None, now: NOW };
+            let ctx = RequestContext {
+                config: &config,
+                shared: &shared,
+                http: &idp,
+                store: &store,
+                kv: None,
+                coordinator: None,
+                now: NOW,
+            };
             for _ in 0..n {
                 let request = http::Request::get(uri.as_str())
                     .header("cookie", format!("{name}={sealed}"))

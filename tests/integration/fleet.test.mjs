@@ -1,0 +1,176 @@
+// One refresh per login across every isolate (API.md section 8): several isolates of the
+// built Worker (test variant, for its clock hook) in one Miniflare, sharing KV and the
+// COORDINATOR Durable Object, in front of the real oidc-provider, which rotates refresh
+// tokens and revokes the whole grant when a spent one is used again.
+//
+// The same race is run without the coordinator, and what happens is printed: that is
+// the behaviour the coordinator exists to prevent.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProvider } from '../support/idp.mjs';
+import { startTestProvider } from '../support/test-idp.mjs';
+import { startUpstream } from '../support/upstream.mjs';
+import { startFleet, newCookieKeys, BASE } from '../support/worker.mjs';
+import { login, loginOnce } from '../support/login.mjs';
+
+const CSRF = { 'x-csrf': '1' };
+const json = async (res) => JSON.parse(await res.text());
+const cleanup = [];
+after(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+const ISOLATES = 4;
+const CONCURRENT = 16;
+
+async function clock(fleet, offset) {
+  for (let i = 0; i < fleet.isolates; i++) {
+    assert.equal((await fleet.on(i).fetch(`/__edge-bff-test/clock?offset=${offset}`)).status, 200);
+  }
+}
+
+/** The race: 16 concurrent proxied calls with a due access token over every isolate. */
+async function race({ store, coordinator }) {
+  const idp = await startProvider({ accessTokenTtl: 40 });
+  const up = await startUpstream();
+  const fleet = await startFleet({
+    OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: BASE,
+    COOKIE_KEYS: newCookieKeys(), SESSION_STORE: store, API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/v1/` }]),
+  }, { isolates: ISOLATES, coordinator, buildDir: 'build-test' });
+  cleanup.push(() => idp.close(), () => up.close(), () => fleet.close());
+  const tokenCalls = { ok: 0, refused: 0 };
+  idp.provider.on('grant.success', (ctx) => {
+    if (ctx.oidc.params.grant_type === 'refresh_token') tokenCalls.ok++;
+  });
+  idp.provider.on('grant.error', (ctx) => {
+    if (ctx.oidc.params?.grant_type === 'refresh_token') tokenCalls.refused++;
+  });
+  const { jar } = await login(fleet.on(0));
+  await clock(fleet, 15); // 40 s tokens: now inside the 30 s refresh margin
+  const cookie = jar.header();
+  const responses = await Promise.all(
+    Array.from({ length: CONCURRENT }, (_, i) => fleet.on(i).fetch('/api/echo', { headers: { ...CSRF, cookie } })),
+  );
+  const statuses = [];
+  for (const r of responses) {
+    statuses.push(r.status === 200 ? 200 : `${r.status} ${(await json(r)).error}`);
+    jar.update(r); // the browser keeps the last cookie it is sent
+  }
+  const failures = statuses.filter((s) => s !== 200).length;
+  // A minute later the access token is due again: the session must still refresh.
+  await clock(fleet, 75);
+  const later = await fleet.on(1).fetch('/api/echo', { headers: { ...CSRF, cookie: jar.header() } });
+  const session = await json(await fleet.on(2).fetch('/auth/session', { headers: { cookie: jar.header() } }));
+  const loggedOut = later.status !== 200 || !session.authenticated;
+  const figures = { store, coordinator, isolates: ISOLATES, requests: CONCURRENT, tokenCalls: tokenCalls.ok + tokenCalls.refused, refusedByProvider: tokenCalls.refused, failures, loggedOutAMinuteLater: loggedOut };
+  console.log(`# fleet ${JSON.stringify(figures)}`);
+  return { figures, statuses, later, session, fleet };
+}
+
+describe('16 concurrent calls with a due access token over 4 isolates (real oidc-provider, rotation with grant revocation on reuse)', () => {
+  for (const store of ['cookie', 'kv']) {
+    test(`${store}, without COORDINATOR: what per-isolate coalescing alone does (printed)`, async () => {
+      const { figures, statuses } = await race({ store, coordinator: false });
+      // No answer outside the contract: a success, or the session ended by the provider.
+      for (const s of statuses) assert.ok(s === 200 || s === '401 session_expired', `unexpected ${s}`);
+      assert.ok(figures.tokenCalls >= 1);
+    });
+
+    test(`${store}, with COORDINATOR: all succeed, one token-endpoint call, still logged in a minute later`, async () => {
+      const { figures, statuses, later, session } = await race({ store, coordinator: true });
+      assert.deepEqual(statuses, Array(CONCURRENT).fill(200));
+      assert.equal(figures.tokenCalls, 2, 'one refresh for the 16 calls, one a minute later');
+      assert.equal(figures.refusedByProvider, 0);
+      assert.equal(later.status, 200);
+      assert.equal(session.authenticated, true);
+    });
+  }
+});
+
+/** The KV session records, as [key, value] pairs. */
+async function recordsOf(kv) {
+  const { keys } = await kv.list({ prefix: 'session:' });
+  return Promise.all(keys.map(async (k) => [k.name, await kv.get(k.name)]));
+}
+
+async function testIdpFleet(extra = {}, options = {}) {
+  const idp = await startTestProvider({ redirectOrigin: BASE });
+  const fleet = await startFleet({
+    OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret, PUBLIC_ORIGIN: BASE,
+    COOKIE_KEYS: newCookieKeys(), ...extra,
+  }, { isolates: 2, buildDir: 'build-test', ...options });
+  cleanup.push(() => idp.close(), () => fleet.close());
+  return { idp, fleet };
+}
+
+describe('the coordinator', () => {
+  for (const store of ['cookie', 'kv']) {
+    test(`${store}: an earlier cookie of the login, later and elsewhere, gets the newest tokens`, async () => {
+      const { idp, fleet } = await testIdpFleet({ SESSION_STORE: store });
+      const { jar } = await loginOnce(fleet.on(0));
+      const earlier = jar.clone();
+      const kv = await fleet.mf.getKVNamespace('SESSIONS', 'w0');
+      const records = store === 'kv' ? await recordsOf(kv) : [];
+      const refreshed = await fleet.on(0).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+      assert.equal(refreshed.status, 200);
+      assert.equal(idp.stats.refresh, 1);
+      // KV: a location whose copy of the record is still the one before the refresh.
+      for (const [key, value] of records) await kv.put(key, value, { expirationTtl: 3600 });
+      // Past the per-isolate reuse window, in another isolate: the spent refresh token
+      // would be invalid_grant at the provider; the coordinator answers instead.
+      await clock(fleet, 45);
+      const late = await fleet.on(1).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: earlier.header() } });
+      assert.equal(late.status, 200, 'no invalid_grant from a rotation edge-bff made');
+      assert.equal(idp.stats.refresh, 1, 'the newest tokens, no second token call');
+    });
+
+    test(`${store}: after logout no cookie of the login refreshes again`, async () => {
+      const { idp, fleet } = await testIdpFleet({ SESSION_STORE: store });
+      const { jar } = await loginOnce(fleet.on(0));
+      const kept = jar.clone();
+      const kv = await fleet.mf.getKVNamespace('SESSIONS', 'w0');
+      const records = store === 'kv' ? await recordsOf(kv) : [];
+      const res = await fleet.on(0).fetch('/auth/logout', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+      assert.equal(res.status, 200);
+      // KV: a location whose copy of the record is not deleted yet. (Cookie mode: the
+      // kept cookie itself is still a sealed session.)
+      for (const [key, value] of records) await kv.put(key, value, { expirationTtl: 3600 });
+      const refresh = await fleet.on(1).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: kept.header() } });
+      assert.equal(refresh.status, 401);
+      assert.equal((await json(refresh)).error, 'session_expired');
+      assert.equal(idp.stats.refresh, 0, 'the coordinator refused it without a token call');
+    });
+  }
+
+  test('the hot path never calls it: a proxied call with no refresh due makes no Durable Object request', async () => {
+    const up = await startUpstream();
+    const { fleet } = await testIdpFleet({ API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/v1/` }]) });
+    cleanup.push(() => up.close());
+    const { jar } = await loginOnce(fleet.on(0));
+    for (let i = 0; i < 6; i++) {
+      assert.equal((await fleet.on(i).fetch('/api/echo', { headers: { ...CSRF, cookie: jar.header() } })).status, 200);
+    }
+    assert.ok(!fleet.logs.some((l) => l.includes('coordinator request')), 'no request reached the coordinator');
+    // The control: a refresh does reach it (and logs it).
+    assert.equal((await fleet.on(0).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } })).status, 200);
+    assert.equal(fleet.logs.filter((l) => l.includes('coordinator request')).length, 1);
+  });
+
+  for (const [name, script] of [
+    ['failing', 'export class EdgeBffCoordinator { async fetch() { return new Response("broken", { status: 500 }); } } export default { fetch() { return new Response("x"); } };'],
+    ['hanging', 'export class EdgeBffCoordinator { async fetch() { await new Promise(() => {}); } } export default { fetch() { return new Response("x"); } };'],
+  ]) {
+    test(`a ${name} coordinator: the isolate refreshes by itself within a bounded wait, with a JSON warn line`, async () => {
+      const { idp, fleet } = await testIdpFleet({}, { coordinatorScript: script, isolates: 1 });
+      const { jar } = await loginOnce(fleet.on(0));
+      const started = Date.now();
+      const res = await fleet.on(0).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+      const took = Date.now() - started;
+      assert.equal(res.status, 200, 'never an error by itself');
+      assert.equal(idp.stats.refresh, 1, 'refreshed in the isolate');
+      assert.ok(took < 15000, `bounded wait (${took} ms)`);
+      const warn = fleet.logs.map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.level === 'warn' && /coordinator/.test(l.msg));
+      assert.ok(warn, `a JSON warn line: ${fleet.logs.join('\n')}`);
+      console.log(`# ${name} coordinator: refreshed alone after ${took} ms`);
+    });
+  }
+});
