@@ -1,16 +1,22 @@
-//! [`HttpClient`] on `worker::Fetch`: redirects are not followed, every call is bounded
-//! by a timeout that also aborts the underlying fetch, bodies are size-limited.
+//! [`HttpClient`] for calls to the identity provider, on the same bounded send as the API
+//! proxy ([`super::send`]): redirects are not followed, the headers must arrive within the
+//! time limit (the fetch is aborted otherwise), the body within what is left of it, and
+//! bodies are size-limited.
 
+use super::send::{send_bounded, SendFailure};
+use super::{js, now_ms};
 use crate::web::client::{race_timeout, HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError};
 use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
+use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{js_sys, Delay};
 
 /// Largest response body read from the identity provider.
 pub const MAX_RESPONSE: usize = 1024 * 1024;
 
 /// Outgoing HTTP through the Workers runtime.
 pub struct WorkerFetch {
-    /// Time limit per call.
+    /// Time limit per call (headers and body).
     pub timeout_ms: u32,
 }
 
@@ -20,53 +26,50 @@ impl HttpClient for WorkerFetch {
     }
 
     fn now_ms(&self) -> u64 {
-        super::now_ms()
+        now_ms()
     }
 
     fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>> {
         let timeout_ms = self.timeout_ms;
         Box::pin(async move {
+            let started = now_ms();
             let (parts, body) = request.into_parts();
-            let headers = Headers::new();
-            for (name, value) in &parts.headers {
-                let value = value.to_str().map_err(|_| TransportError::Network("non-ASCII header".into()))?;
-                headers.append(name.as_str(), value).map_err(|e| TransportError::Network(e.to_string()))?;
-            }
-            let mut init = RequestInit::new();
-            init.with_method(Method::from(parts.method.as_str().to_string()))
-                .with_headers(headers)
-                .with_redirect(RequestRedirect::Manual);
-            if !body.is_empty() {
-                init.with_body(Some(worker::js_sys::Uint8Array::from(body.as_slice()).into()));
-            }
-            let target = parts.uri.to_string();
-            let request = Request::new_with_init(&target, &init).map_err(|e| TransportError::Network(e.to_string()))?;
-            let controller = AbortController::default();
-            let signal = controller.signal();
-            let call = async {
-                let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
-                let status = response.status_code();
-                let headers: Vec<(String, String)> = response.headers().entries().collect();
-                let bytes = response.bytes().await?;
-                Ok::<_, worker::Error>((status, headers, bytes))
-            };
-            let outcome = race_timeout(call, Delay::from(Duration::from_millis(u64::from(timeout_ms)))).await;
-            let (status, headers, bytes) = match outcome {
+            let lines = js::header_lines(parts.headers.iter().map(|(n, v)| (n.as_str(), v)));
+            let body = if body.is_empty() { JsValue::NULL } else { js_sys::Uint8Array::from(body.as_slice()).into() };
+            let url = parts.uri.to_string();
+            let response =
+                send_bounded(&url, parts.method.as_str(), &lines, &body, timeout_ms).await.map_err(|failure| {
+                    match failure {
+                        SendFailure::Timeout => TransportError::Timeout(timeout_ms),
+                        SendFailure::Network(message) => TransportError::Network(message),
+                    }
+                })?;
+            // The body within what is left of the time limit.
+            let left = u64::from(timeout_ms).saturating_sub(now_ms().saturating_sub(started));
+            let read = response.array_buffer().map_err(|_| TransportError::Network("body unreadable".into()))?;
+            let bytes = match race_timeout(JsFuture::from(read), Delay::from(Duration::from_millis(left))).await {
                 None => {
-                    controller.abort();
+                    if let Some(stream) = response.body() {
+                        let _cancelled = stream.cancel();
+                    }
                     return Err(TransportError::Timeout(timeout_ms));
                 }
-                Some(Err(e)) => return Err(TransportError::Network(e.to_string())),
-                Some(Ok(parts)) => parts,
+                Some(Err(_)) => return Err(TransportError::Network("body read failed".into())),
+                Some(Ok(buffer)) => js_sys::Uint8Array::new(&buffer).to_vec(),
             };
             if bytes.len() > MAX_RESPONSE {
                 return Err(TransportError::TooLarge(MAX_RESPONSE));
             }
-            let mut builder = http::Response::builder().status(status);
-            for (name, value) in headers {
-                builder = builder.header(name, value);
-            }
-            builder.body(bytes).map_err(|e| TransportError::Network(e.to_string()))
+            let block = js::header_block(&response.headers());
+            let headers = std::str::from_utf8(&block)
+                .ok()
+                .and_then(|text| js::header_map(text).ok())
+                .ok_or_else(|| TransportError::Network("response headers unreadable".into()))?;
+            let mut incoming = http::Response::new(bytes);
+            *incoming.status_mut() =
+                http::StatusCode::from_u16(response.status()).map_err(|e| TransportError::Network(e.to_string()))?;
+            *incoming.headers_mut() = headers;
+            Ok(incoming)
         })
     }
 }

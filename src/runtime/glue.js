@@ -43,13 +43,15 @@ function pairs(block) {
 }
 
 /**
- * Send a proxied request with the headers of `headerLines` (all of them, built by the
- * core: one runtime call makes the `Headers`); redirects are passed back, not followed.
- * Resolves to the upstream's `Response`, or rejects with `UpstreamTimeout` when its
- * headers take longer than `timeoutMs` (the request is aborted then). The body is not
- * timed: once the headers are in, the timer is cleared.
+ * Every outgoing call of edge-bff (API upstreams and the identity provider): send a
+ * request with the headers of `headerLines` (all of them, built by the core: one runtime
+ * call makes the `Headers`) and `body` (a stream, bytes, or null); redirects are passed
+ * back, not followed. Resolves to the `Response`, or rejects with `UpstreamTimeout` when
+ * its headers take longer than `timeoutMs` (the request is aborted then). The body is not
+ * timed here: once the headers are in, the timer is cleared (the provider client bounds
+ * its body read with the time left; an API's answer streams as long as it takes).
  */
-export function sendUpstream(url, method, headerLines, body, timeoutMs) {
+export function sendBounded(url, method, headerLines, body, timeoutMs) {
   const controller = new AbortController();
   const init = { method, headers: pairs(headerLines), redirect: 'manual', signal: controller.signal };
   if (body) init.body = body;
@@ -151,7 +153,7 @@ function resume(request, env, outcome) {
  */
 export function proxyDirect(request, env, url, method, headerLines, timeoutMs, dropped, append, carriesToken) {
   const body = method === 'GET' || method === 'HEAD' ? null : request.body;
-  return sendUpstream(url, method, headerLines, body, timeoutMs).then(
+  return sendBounded(url, method, headerLines, body, timeoutMs).then(
     (upstream) => (carriesToken && upstream.status === 401 ? resume(request, env, upstream) : responseFrom(upstream, dropped, append)),
     (error) => resume(request, env, error),
   );

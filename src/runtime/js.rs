@@ -10,15 +10,16 @@ extern "C" {
     #[wasm_bindgen(js_name = headerBlock)]
     pub fn header_block(headers: &web_sys::Headers) -> Vec<u8>;
 
-    /// Send a proxied request with the headers of `header_lines` (see `glue.js`); the
-    /// promise resolves to a `Response` or rejects with an `Error` (`UpstreamTimeout` when
-    /// the headers came too late).
-    #[wasm_bindgen(js_name = sendUpstream)]
-    pub fn send_upstream(
+    /// Send a request with the headers of `header_lines` and `body` (a stream, bytes or
+    /// null; see `glue.js`); the promise resolves to a `Response` or rejects with an
+    /// `Error` (`UpstreamTimeout` when the headers came too late). Use
+    /// [`super::send::send_bounded`].
+    #[wasm_bindgen(js_name = sendBounded)]
+    pub fn send_bounded(
         url: &str,
         method: &str,
         header_lines: &str,
-        body: Option<web_sys::ReadableStream>,
+        body: &JsValue,
         timeout_ms: u32,
     ) -> js_sys::Promise;
 

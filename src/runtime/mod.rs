@@ -10,6 +10,7 @@ mod js;
 mod kv;
 mod logger;
 mod proxy;
+mod send;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 

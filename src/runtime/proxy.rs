@@ -4,6 +4,7 @@
 //! no I/O first take the direct path ([`try_direct`]); the rest, and direct calls that
 //! end in a 401 or a failure, the full path ([`forward`]).
 
+use super::send::{send_bounded, SendFailure};
 use super::{convert, js, now, Isolate};
 use crate::agent::request_cookies;
 use crate::config::RouteToken;
@@ -16,7 +17,6 @@ use crate::router::{self, Route};
 use crate::web::cors;
 use crate::web::response::HttpRequest;
 use worker::wasm_bindgen::{JsCast, JsValue};
-use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, web_sys, Env, Result};
 
 /// What [`try_direct`] did with a request.
@@ -192,23 +192,22 @@ async fn send(
     header_lines: &str,
     body: Option<web_sys::ReadableStream>,
 ) -> std::result::Result<web_sys::Response, BffError> {
-    let call = js::send_upstream(target, method, header_lines, body, UPSTREAM_TIMEOUT_MS);
-    match JsFuture::from(call).await {
-        Ok(response) => Ok(response.unchecked_into()),
-        Err(e) => Err(upstream_error(&e, target)),
-    }
+    let body = body.map_or(JsValue::NULL, JsValue::from);
+    send_bounded(target, method, header_lines, &body, UPSTREAM_TIMEOUT_MS)
+        .await
+        .map_err(|f| upstream_error_of(f, target))
 }
 
-/// The error for a failed upstream call (`error` as `sendUpstream` rejected with).
+/// The error for a failed upstream call (`error` as `sendBounded` rejected with).
 fn upstream_error(error: &JsValue, target: &str) -> BffError {
-    let error = error.dyn_ref::<js_sys::Error>();
-    let detail = if error.is_some_and(|e| e.name() == "UpstreamTimeout") {
-        format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target))
-    } else {
-        let message = error.map(|e| String::from(e.message())).unwrap_or_else(|| "fetch failed".into());
-        format!("{}: {message}", host_of(target))
-    };
-    BffError::UpstreamUnavailable(detail)
+    upstream_error_of(SendFailure::of(error), target)
+}
+
+fn upstream_error_of(failure: SendFailure, target: &str) -> BffError {
+    BffError::UpstreamUnavailable(match failure {
+        SendFailure::Timeout => format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target)),
+        SendFailure::Network(message) => format!("{}: {message}", host_of(target)),
+    })
 }
 
 /// Scheme, host and port of a URL, for logs (never the path or query).
