@@ -19,11 +19,13 @@ use std::cell::RefCell;
 /// Longest a whole refresh may take (discovery, token endpoint, JWKS; each call is also
 /// bounded on its own): past it the refresh counts as "provider unavailable".
 pub const REFRESH_DEADLINE_MS: u32 = 8_000;
-/// Longest an isolate waits for the coordinator's answer before it refreshes by itself.
-pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 2_000;
+/// Longest an isolate waits for the coordinator's answer before it refreshes by itself
+/// (the object's own refresh is bounded by [`REFRESH_DEADLINE_MS`]).
+pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 1_000;
 /// A coalescing leader older than this is presumed gone (its request was cancelled) and
-/// the next request of the session takes its place.
-pub const LEADER_DEADLINE_MS: u64 = COORDINATOR_WAIT_MS as u64 + 1_000;
+/// the next request of the session takes its place: longer than the longest live leader
+/// (the coordinator's wait, then a refresh of its own).
+pub const LEADER_DEADLINE_MS: u64 = COORDINATOR_WAIT_MS as u64 + REFRESH_DEADLINE_MS as u64 + 1_000;
 
 /// Why a refresh is asked for (the coordinator answers differently).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -298,8 +298,9 @@ pub struct MemoryKv {
     pub writes: std::cell::RefCell<Vec<String>>,
     /// The clock used for expiry.
     pub now: std::cell::Cell<u64>,
-    /// Every write fails while set (KV's one-write-per-second limit, an outage).
-    pub fail_writes: std::cell::Cell<bool>,
+    /// How many of the next writes fail (KV's one-write-per-second limit, an outage);
+    /// `u32::MAX` for all of them.
+    pub failing_writes: std::cell::Cell<u32>,
 }
 
 #[cfg(test)]
@@ -313,7 +314,11 @@ impl KvBackend for MemoryKv {
     fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: u64) -> LocalFuture<'a, Result<(), KvError>> {
         let result = if ttl < KV_MIN_TTL {
             Err(KvError(format!("expirationTtl {ttl} under {KV_MIN_TTL}")))
-        } else if self.fail_writes.get() {
+        } else if self.failing_writes.get() > 0 {
+            let left = self.failing_writes.get();
+            if left != u32::MAX {
+                self.failing_writes.set(left - 1);
+            }
             Err(KvError("429 too many writes".into()))
         } else {
             self.entries.borrow_mut().insert(key.to_string(), (value, self.now.get() + ttl));

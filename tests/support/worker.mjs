@@ -8,6 +8,10 @@ import { Miniflare } from 'miniflare';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BASE = 'http://localhost:8787';
 
+/** The build directory to run: `dir` (relative to the checkout), unless EDGE_BFF_BUILD
+ * names another one (for running these tests against another build, e.g. an older commit's). */
+const buildPath = (dir) => path.resolve(ROOT, process.env.EDGE_BFF_BUILD ?? dir);
+
 /** Miniflare's `assets` option for the demo SPA, as wrangler.toml configures it. */
 export function spaAssets() {
   return {
@@ -35,8 +39,8 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
   };
   const mf = new Miniflare({
     modules: true,
-    scriptPath: path.join(ROOT, buildDir, entry),
-    modulesRoot: path.join(ROOT, buildDir),
+    scriptPath: path.join(buildPath(buildDir), entry),
+    modulesRoot: buildPath(buildDir),
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
@@ -121,8 +125,8 @@ export async function startFleet(bindings, { isolates = 2, coordinator = true, k
   };
   const common = {
     modules: true,
-    scriptPath: path.join(ROOT, buildDir, 'entry.mjs'),
-    modulesRoot: path.join(ROOT, buildDir),
+    scriptPath: path.join(buildPath(buildDir), 'entry.mjs'),
+    modulesRoot: buildPath(buildDir),
     modulesRules: [
       { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
