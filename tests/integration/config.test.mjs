@@ -105,3 +105,26 @@ test('provider unreachable: login answers 502 idp_unavailable', async () => {
     await w.close();
   }
 });
+
+test('wrangler.toml, as wrangler reads it, deploys the built entry with the coordinator the Worker exports', async () => {
+  const { unstable_readConfig: readConfig } = await import('wrangler');
+  const config = readConfig({ config: new URL('../../wrangler.toml', import.meta.url).pathname });
+  assert.match(config.main, /build\/entry\.mjs$/);
+  const binding = config.durable_objects.bindings.find((b) => b.name === 'COORDINATOR');
+  assert.equal(binding?.class_name, 'EdgeBffCoordinator');
+  assert.ok(config.migrations.some((m) => m.new_sqlite_classes?.includes(binding.class_name)), 'a SQLite migration for the class');
+  assert.ok(config.kv_namespaces.some((k) => k.binding === 'SESSIONS'));
+  // The class that binding names is the one the built Worker exports, and refreshes reach it.
+  const idp = await startProvider({});
+  const w = await startWorker({ ...good(idp.issuer), CLIENT_SECRET: 'edge-bff-local-secret' }, { coordinator: { binding: binding.name, className: binding.class_name } });
+  try {
+    const { jar } = await login(w);
+    const res = await w.fetch('/auth/refresh', { method: 'POST', headers: { 'x-csrf': '1', cookie: jar.header() } });
+    assert.equal(res.status, 200);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(w.logs.some((l) => l.includes('coordinator request: refresh')), 'the refresh went through the coordinator');
+  } finally {
+    await w.close();
+    await idp.close();
+  }
+});

@@ -48,8 +48,11 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
     compatibilityDate: '2026-04-01',
     kvNamespaces: kv ? ['SESSIONS'] : [],
     ...(kvPersist ? { kvPersist } : {}),
-    // The coordinator (API.md section 8), served by this same Worker.
-    ...(coordinator ? { durableObjects: { COORDINATOR: { className: 'EdgeBffCoordinator', useSQLite: true } } } : {}),
+    // The coordinator (API.md section 8), served by this same Worker: `true`, or
+    // { binding, className } as a wrangler.toml names them.
+    ...(coordinator
+      ? { durableObjects: { [coordinator.binding ?? 'COORDINATOR']: { className: coordinator.className ?? 'EdgeBffCoordinator', useSQLite: true } } }
+      : {}),
     bindings,
     assets: assets ? spaAssets() : undefined,
     ...(port ? { host: '127.0.0.1', port } : {}),
