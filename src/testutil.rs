@@ -181,9 +181,19 @@ impl FakeHttp {
 }
 
 impl crate::web::client::HttpClient for FakeHttp {
+    /// A timer that needs one poll per 10 ms of its duration (so a long timeout loses a
+    /// race against work that finishes within a few polls) and moves the clock when done.
     fn sleep(&self, ms: u32) -> crate::web::client::LocalFuture<'_, ()> {
-        self.clock_ms.set(self.clock_ms.get() + u64::from(ms));
-        Box::pin(yield_once())
+        let mut polls_left = (ms / 10).max(1);
+        Box::pin(std::future::poll_fn(move |cx| {
+            if polls_left == 0 {
+                self.clock_ms.set(self.clock_ms.get() + u64::from(ms));
+                return Poll::Ready(());
+            }
+            polls_left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }))
     }
 
     fn now_ms(&self) -> u64 {

@@ -126,9 +126,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
                 .map_err(|e| BffError::Server(e.to_string()))?;
             log::info!("back-channel logout ended {} session(s)", ended.len());
             if let Some(coordinator) = ctx.coordinator {
-                for login in &ended {
-                    coordinator::end_login(coordinator, login, ctx.now + ctx.config.session_max_age).await;
-                }
+                // Concurrently: each waits at most a few seconds, the provider's call less.
+                let until = ctx.now + ctx.config.session_max_age;
+                futures_util::future::join_all(
+                    ended.iter().map(|login| coordinator::end_login(coordinator, login, until)),
+                )
+                .await;
             }
         }
         SessionStoreKind::Cookie => {

@@ -12,8 +12,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
     csrf::require(ctx.config, request)?;
     let cookies = request_cookies(request);
     let mut call = lifecycle::open(ctx, &cookies).await?;
-    if let Err(e) = call.refresh(ctx, RefreshReason::Forced).await {
-        return Ok(call.error_response(ctx.config, &cookies, &e));
+    if call.session().refresh_token.is_none() {
+        // Nothing to refresh with: the session lasts until its access token expires
+        // (API.md section 7); it is not ended for asking.
+        log::info!("refresh asked for a session without a refresh token");
+    } else if let Err(e) = call.refresh(ctx, RefreshReason::Forced).await {
+        return Ok(call.fail(ctx, &cookies, &e).await);
     }
     let mut response = json_response(
         StatusCode::OK,

@@ -65,6 +65,6 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
             Ok(response)
         }
         // Whatever failed after a refresh, the refreshed tokens go out with the error.
-        Err(e) => Ok(session.error_response(ctx.config, &cookies, &e)),
+        Err(e) => Ok(session.fail(ctx, &cookies, &e).await),
     }
 }

@@ -17,13 +17,15 @@
 //! unreachable), refreshes from its own. Refreshes of one base are coalesced: at most
 //! one token-endpoint call at a time.
 
-use super::refresh::{call_token_endpoint, RefreshError, RefreshReason, RefreshResult, Refreshed, TokenCall};
+use super::refresh::{
+    call_token_endpoint, RefreshError, RefreshReason, RefreshResult, Refreshed, TokenCall, OBJECT_ANSWER_DEADLINE_MS,
+};
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
 use crate::oidc::provider::ProviderCache;
 use crate::session::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
 use crate::session::{Session, REFRESH_MARGIN};
-use crate::web::client::{HttpClient, LocalFuture};
+use crate::web::client::{race_timeout, HttpClient, LocalFuture};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 
@@ -219,7 +221,17 @@ impl Object {
                 self.store(env, login, &stored).await?;
                 Ok(Answer::Ended)
             }
-            CoordinatorRequest::Refresh(ask) => self.refresh(env, login, ask).await,
+            CoordinatorRequest::Refresh(ask) => {
+                match race_timeout(self.refresh(env, login, ask), env.http.sleep(OBJECT_ANSWER_DEADLINE_MS)).await {
+                    Some(answer) => answer,
+                    // Answered, so the isolate does not refresh the same token alone.
+                    None => Ok(Answer::Failed {
+                        error: RefreshError::Unavailable(format!(
+                            "coordinator: no refresh result within {OBJECT_ANSWER_DEADLINE_MS} ms"
+                        )),
+                    }),
+                }
+            }
         }
     }
 

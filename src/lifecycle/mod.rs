@@ -188,24 +188,41 @@ impl SessionCall {
 
     /// The `Set-Cookie` values of the response, after any pending best-effort write.
     pub async fn finish(mut self, ctx: &RequestContext<'_>) -> Vec<String> {
-        if self.touch {
-            self.touch = false;
-            self.write(ctx, true, false).await;
-        }
+        self.write_pending(ctx).await;
         self.set_cookies
     }
 
-    /// The `Set-Cookie` values decided so far (a refresh's), for a response that ends the
-    /// request early.
-    pub fn decided_cookies(&self) -> &[String] {
-        &self.set_cookies
+    /// The best-effort write, if one is pending (activity, re-seal). Tokens that are newer
+    /// than the ones this request opened with (another request refreshed meanwhile) are
+    /// written instead of its own: an activity record never puts older tokens back.
+    async fn write_pending(&mut self, ctx: &RequestContext<'_>) {
+        if !self.touch {
+            return;
+        }
+        self.touch = false;
+        if !self.refreshed {
+            if let Some(newer) = refresh::newer_known(ctx, &self.session, &self.handle).await {
+                let seen = self.session.last_seen;
+                self.session = newer;
+                self.session.last_seen = self.session.last_seen.max(seen);
+            }
+        }
+        self.write(ctx, true, false).await;
     }
 
     /// The error response for `e` in the middle of this call: the error's own cookie rule,
-    /// and otherwise the cookies a refresh already decided (tokens are never dropped).
-    pub fn error_response(&self, config: &Config, request_cookies: &[(&str, &str)], e: &BffError) -> HttpResponse {
-        let mut response = error_response(config, request_cookies, e);
+    /// and otherwise the cookies of this request's session (a refresh's, and activity
+    /// recorded): tokens are never dropped, and a request that fails still counts as
+    /// activity.
+    pub async fn fail(
+        &mut self,
+        ctx: &RequestContext<'_>,
+        request_cookies: &[(&str, &str)],
+        e: &BffError,
+    ) -> HttpResponse {
+        let mut response = error_response(ctx.config, request_cookies, e);
         if !clears_session(e) {
+            self.write_pending(ctx).await;
             crate::web::response::add_set_cookies(&mut response, &self.set_cookies);
         }
         response

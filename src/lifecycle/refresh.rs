@@ -16,12 +16,18 @@ use crate::web::client::{race_timeout, HttpClient};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 
+/// Longest the coordinator object takes to answer an ask (its own token call, led by
+/// this ask, ends first: it is bounded by [`REFRESH_DEADLINE_MS`] from a later start).
+pub const OBJECT_ANSWER_DEADLINE_MS: u32 = REFRESH_DEADLINE_MS + 500;
 /// Longest a whole refresh may take (discovery, token endpoint, JWKS; each call is also
 /// bounded on its own): past it the refresh counts as "provider unavailable".
 pub const REFRESH_DEADLINE_MS: u32 = 8_000;
-/// Longest an isolate waits for the coordinator's answer before it refreshes by itself
-/// (the object's own refresh is bounded by [`REFRESH_DEADLINE_MS`]).
-pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 1_000;
+/// Longest an isolate waits for the coordinator's answer before it refreshes by itself.
+/// The object answers within [`OBJECT_ANSWER_DEADLINE_MS`] of receiving an ask (a refresh
+/// still running then is answered "provider unavailable", which the isolate does not
+/// retry alone), so an isolate that gives up was not answered at all: the object was out
+/// of reach or stuck before it could start.
+pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 2_000;
 /// A coalescing leader older than this is presumed gone (its request was cancelled) and
 /// the next request of the session takes its place: longer than the longest live leader
 /// (the coordinator's wait, then a refresh of its own).
@@ -123,6 +129,21 @@ pub async fn refresh_session(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Tokens newer than `session`'s that are already known, without a token call: a refresh
+/// of its refresh token that this isolate finished moments ago, or (KV) a stored record
+/// of a later generation. A best-effort write (activity, re-seal) takes them, so it never
+/// puts older tokens over newer ones.
+pub async fn newer_known(ctx: &RequestContext<'_>, session: &Session, handle: &Handle) -> Option<Session> {
+    if let Some(rt) = session.refresh_token.as_deref() {
+        if let Some(Ok(refreshed)) = ctx.shared.refreshes.recent(&key_of(rt), ctx.now) {
+            if refreshed.tokens.generation > session.generation {
+                return Some(apply(session, &refreshed.tokens));
+            }
+        }
+    }
+    ctx.store.reload(handle, ctx.now).await.filter(|stored| stored.generation > session.generation)
 }
 
 /// `session` with the tokens of a refresh.

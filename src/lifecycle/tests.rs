@@ -125,7 +125,7 @@ fn a_refresh_is_stored_in_kv_before_anything_else_happens() {
     assert_eq!(stored.access_token, "at-1");
     assert_eq!(stored.refresh_token.as_deref(), Some("rt-1"));
     assert_eq!(stored.generation, 1);
-    let failed = call.error_response(&f.config, &cookies, &BffError::UpstreamUnavailable("down".into()));
+    let failed = block_on(call.fail(&ctx, &cookies, &BffError::UpstreamUnavailable("down".into())));
     assert_eq!(failed.status(), 502);
 }
 
@@ -151,7 +151,7 @@ fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
     for e in
         [BffError::UpstreamUnavailable("down".into()), BffError::TokenRejected, BffError::IdpUnavailable("x".into())]
     {
-        let response = call.error_response(&config, &cookies, &e);
+        let response = block_on(call.fail(&ctx, &cookies, &e));
         let set: Vec<String> =
             response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
         let next_header = header_of(&set);
@@ -162,7 +162,7 @@ fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
         assert_eq!(s.refresh_token.as_deref(), Some("rt-1"));
     }
     // An error that ends the session clears instead.
-    let ended = call.error_response(&config, &cookies, &BffError::SessionExpired("x".into()));
+    let ended = block_on(call.fail(&ctx, &cookies, &BffError::SessionExpired("x".into())));
     assert!(ended.headers().get_all("set-cookie").iter().all(|v| v.to_str().unwrap().contains("Max-Age=0")));
 }
 
@@ -341,4 +341,70 @@ fn refreshes_go_through_the_coordinator_and_fall_back_when_it_fails() {
             assert_eq!(call.session().generation, 5);
         }
     }
+}
+
+#[test]
+fn an_activity_record_never_puts_older_tokens_back() {
+    // KV: request B opens the session (activity due), request A refreshes and stores a
+    // newer generation, then B finishes: the record keeps A's tokens.
+    let f = Kv::new(&[("SESSION_IDLE_TIMEOUT", "60")]);
+    let mut s = session(NOW + 10, Some("rt-0"));
+    s.last_seen = NOW - 30;
+    let cookie = f.login(&s);
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let b = block_on(open(&ctx, &cookies)).unwrap();
+    let other = SharedState::default();
+    let ctx_a = RequestContext { shared: &other, ..f.ctx(&store, NOW) };
+    let mut a = block_on(open(&ctx_a, &cookies)).unwrap();
+    block_on(a.refresh_if_due(&ctx_a)).unwrap();
+    assert_eq!(f.stored(&cookie).generation, 1);
+    block_on(b.finish(&ctx));
+    let stored = f.stored(&cookie);
+    assert_eq!((stored.generation, stored.refresh_token.as_deref()), (1, Some("rt-1")), "A's tokens kept");
+    assert_eq!(stored.last_seen, NOW, "B's activity recorded");
+
+    // Cookies, one isolate: B's cookie carries the tokens A's refresh produced.
+    let config = config_with(&[("SESSION_IDLE_TIMEOUT", "60")]);
+    let http = provider();
+    let shared = SharedState::default();
+    let cookie_store = CookieStore { config: &config, deny_list: None, cache: None };
+    let header = header_of(&cookie_store::store(&config, &s, &[], NOW).unwrap());
+    let cookies = parse_cookie_header([header.as_str()].into_iter());
+    let ctx = RequestContext {
+        config: &config,
+        shared: &shared,
+        http: &http,
+        store: &cookie_store,
+        kv: None,
+        coordinator: None,
+        now: NOW,
+    };
+    let b = block_on(open(&ctx, &cookies)).unwrap();
+    let mut a = block_on(open(&ctx, &cookies)).unwrap();
+    block_on(a.refresh_if_due(&ctx)).unwrap();
+    let set = block_on(b.finish(&ctx));
+    let next_header = header_of(&set);
+    let next = parse_cookie_header([next_header.as_str()].into_iter());
+    let Loaded::Valid { session: written, .. } = cookie_store::load(&config, &next) else {
+        panic!("B wrote a session")
+    };
+    assert_eq!(written.refresh_token.as_deref(), Some("rt-1"));
+    assert_eq!(written.generation, 1);
+}
+
+#[test]
+fn a_failed_request_still_records_activity() {
+    let f = Kv::new(&[("SESSION_IDLE_TIMEOUT", "60")]);
+    let mut s = session(NOW + 3000, Some("rt-0"));
+    s.last_seen = NOW - 30;
+    let cookie = f.login(&s);
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    let response = block_on(call.fail(&ctx, &cookies, &BffError::UpstreamUnavailable("down".into())));
+    assert_eq!(response.status(), 502);
+    assert_eq!(f.stored(&cookie).last_seen, NOW);
 }

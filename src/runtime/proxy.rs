@@ -117,16 +117,13 @@ pub async fn forward(
     };
     // From here on every answer goes through `fail` or the success path, both of which
     // carry the cookies of a refresh: refreshed tokens are never dropped.
-    let fail = |call: &Option<SessionCall>, e: BffError| match call {
-        Some(call) => finish(call.error_response(config, &cookies, &e)),
-        None => finish(error_response(config, &cookies, &e)),
-    };
     if let Some(c) = call.as_mut() {
         if let Err(e) = c.refresh_if_due(ctx).await {
-            return fail(&call, e);
+            return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
         }
     }
     let bodiless = matches!(head.method(), &http::Method::GET | &http::Method::HEAD);
+    let mut retried = false;
     // A resumed request's body (if any) went with its direct call.
     let mut body = if bodiless || resumed.is_some() { None } else { request.body() };
     // The direct call's 401 answered the cookie's token. If that token was refreshed just
@@ -136,10 +133,11 @@ pub async fn forward(
         && matches!(resumed, Some(Outcome::Rejected(_)))
         && proxy::is_safe(head.method())
     {
+        // That resend is the one retry: a second 401 is `token_rejected`.
         resumed = None;
+        retried = true;
     }
 
-    let mut retried = false;
     let upstream = loop {
         let sent = match resumed.take() {
             Some(Outcome::Rejected(response)) => Ok(response),
@@ -157,7 +155,7 @@ pub async fn forward(
         };
         let response = match sent {
             Ok(r) => r,
-            Err(e) => return fail(&call, e),
+            Err(e) => return finish(fail(ctx, call.as_mut(), &cookies, &e).await),
         };
         let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
         match proxy::after_upstream(response.status(), head.method(), call.is_some(), retried, can_refresh) {
@@ -165,11 +163,13 @@ pub async fn forward(
             AfterUpstream::RefreshAndRetry => {
                 let Some(current) = call.as_mut() else { break response };
                 if let Err(e) = current.refresh(ctx, RefreshReason::Rejected).await {
-                    return fail(&call, e);
+                    return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
                 }
                 retried = true;
             }
-            AfterUpstream::Reject => return fail(&call, BffError::TokenRejected),
+            AfterUpstream::Reject => {
+                return finish(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
+            }
         }
     };
 
@@ -183,6 +183,20 @@ pub async fn forward(
         }
     }
     js::response_from(&upstream, DROPPED_RESPONSE_HEADER, &append).map_err(worker::Error::from)
+}
+
+/// The error answer of a proxied call: with the session's cookies (a refresh's, activity)
+/// when there is a session and the error does not end it.
+async fn fail(
+    ctx: &RequestContext<'_>,
+    call: Option<&mut SessionCall>,
+    cookies: &[(&str, &str)],
+    e: &BffError,
+) -> crate::web::response::HttpResponse {
+    match call {
+        Some(call) => call.fail(ctx, cookies, e).await,
+        None => error_response(ctx.config, cookies, e),
+    }
 }
 
 /// One upstream call: no redirects followed, response headers within the time limit.

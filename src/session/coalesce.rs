@@ -134,6 +134,17 @@ impl<V: Clone + Reusable> Coalescer<V> {
         (value, true)
     }
 
+    /// A successful result for `key` finished within [`REUSE_SECONDS`], if any (what a
+    /// request carrying that key would be given), without running anything.
+    pub fn recent(&self, key: &Key, now: u64) -> Option<V> {
+        match self.slots.borrow().get(key) {
+            Some(Slot::Done { value, at, reusable: true }) if now.saturating_sub(*at) <= REUSE_SECONDS => {
+                Some(value.clone())
+            }
+            _ => None,
+        }
+    }
+
     fn prune(&self, slots: &mut HashMap<Key, Slot<V>>, now: u64) {
         slots.retain(|_, s| match s {
             Slot::Running { .. } => true,

@@ -70,7 +70,8 @@ pub fn login_of_record(id: &[u8; 32]) -> String {
 }
 
 fn login_of_record_hash(record_hash: &str) -> String {
-    format!("kv-{}", &record_hash[..record_hash.len().min(32)])
+    let short: String = record_hash.chars().take(32).collect();
+    format!("kv-{short}")
 }
 
 /// Whether a back-channel logout covers `session` in cookie mode: a deny entry for its
@@ -98,13 +99,15 @@ pub async fn is_denied(kv: &dyn KvBackend, session: &super::Session) -> bool {
     })
 }
 
-/// Whether a deny entry's value (`iat:<logout token iat>`) covers a session created at
-/// `created_at`. Entries of edge-bff before v2 held `1` and denied every session.
+/// The `iat` bound of a deny entry's value (`iat:<logout token iat>`); `None` for the
+/// entries of edge-bff before v2, which held `1` and denied every session.
+fn deny_bound(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.strip_prefix("iat:")?.parse().ok()
+}
+
+/// Whether a deny entry's value covers a session created at `created_at`.
 fn denies(value: &[u8], created_at: u64) -> bool {
-    match std::str::from_utf8(value).ok().and_then(|v| v.strip_prefix("iat:")) {
-        Some(iat) => iat.parse::<u64>().is_ok_and(|iat| created_at <= iat),
-        None => true,
-    }
+    deny_bound(value).is_none_or(|iat| created_at <= iat)
 }
 
 /// Put a back-channel logout on the cookie-mode deny-list for `ttl` seconds
@@ -116,11 +119,19 @@ pub async fn deny(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>, iat:
         (None, Some(sub)) => deny_key("sub", sub),
         (None, None) => return Ok(()),
     };
+    // A later logout token already recorded keeps its (higher) bound: an older token
+    // arriving late, or replayed, never lets sessions in again.
+    if let Some(recorded) = kv.get(&key, None).await?.as_deref().and_then(deny_bound) {
+        if recorded >= iat {
+            return Ok(());
+        }
+    }
     kv.put(&key, format!("iat:{iat}").into_bytes(), ttl.max(KV_MIN_TTL)).await
 }
 
-/// End every KV session with this `sid` (if given) or else of this `sub`. Returns the
-/// logins (coordinator names) of the records that were deleted.
+/// End every KV session with this `sid` (if given) or else of this `sub`: every record the
+/// index names is deleted, also one not visible here yet (KV replicates slowly; a delete
+/// of a missing key is harmless). Returns the logins (coordinator names) of them all.
 pub async fn end_sessions(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>) -> Result<Vec<String>, KvError> {
     let prefix = match (sid, sub) {
         (Some(sid), _) => sid_prefix(sid),
@@ -130,12 +141,8 @@ pub async fn end_sessions(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&st
     let mut ended = Vec::new();
     for index_key in kv.list(&prefix).await? {
         if let Some(record_hash) = index_key.rsplit(':').next() {
-            let record = format!("session:{record_hash}");
-            // Index entries outlive logouts; count only sessions that still existed.
-            if kv.get(&record, None).await?.is_some() {
-                kv.delete(&record).await?;
-                ended.push(login_of_record_hash(record_hash));
-            }
+            kv.delete(&format!("session:{record_hash}")).await?;
+            ended.push(login_of_record_hash(record_hash));
         }
         kv.delete(&index_key).await?;
     }

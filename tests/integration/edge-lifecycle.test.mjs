@@ -242,6 +242,9 @@ describe('4. providers without refresh tokens', () => {
     assert.equal((await json(rejected)).error, 'token_rejected');
     assert.equal(rejected.headers.getSetCookie().length, 0, 'the session is kept');
     assert.equal((await json(await w.fetch('/auth/session', { headers: { cookie: jar.header() } }))).authenticated, true);
+    const asked = await w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+    assert.equal(asked.status, 200, 'POST /auth/refresh does not end it either');
+    assert.equal(asked.headers.getSetCookie().length, 0);
     assert.equal(idp.stats.refresh, 0, 'nothing to refresh with');
     await clock(fleet, 25);
     const expired = await w.fetch('/api/echo', { headers: { ...CSRF, cookie: jar.header() } });
