@@ -91,6 +91,50 @@ impl Kv {
     }
 }
 
+/// Cookie mode: configuration, the in-memory provider, per-isolate state.
+struct Cookies {
+    config: Config,
+    http: FakeHttp,
+    shared: SharedState,
+}
+
+impl Cookies {
+    fn new(vars: &[(&str, &str)]) -> Self {
+        Self { config: config_with(vars), http: provider(), shared: SharedState::default() }
+    }
+
+    fn store(&self) -> CookieStore<'_> {
+        CookieStore { config: &self.config, deny_list: None, cache: None }
+    }
+
+    fn ctx<'a>(&'a self, store: &'a CookieStore<'a>, now: u64) -> RequestContext<'a> {
+        RequestContext {
+            config: &self.config,
+            shared: &self.shared,
+            http: &self.http,
+            store,
+            kv: None,
+            coordinator: None,
+            now,
+        }
+    }
+
+    /// The browser's cookie header holding `s`.
+    fn login(&self, s: &Session) -> String {
+        header_of(&cookie_store::store(&self.config, s, &[], NOW).unwrap())
+    }
+
+    /// The session the browser holds after `set_cookies`.
+    fn held(&self, set_cookies: &[String]) -> Session {
+        let header = header_of(set_cookies);
+        let cookies = parse_cookie_header([header.as_str()].into_iter());
+        match cookie_store::load(&self.config, &cookies) {
+            Loaded::Valid { session, .. } => *session,
+            other => panic!("no session in the cookies: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn a_missing_kv_record_is_unauthorized_and_keeps_the_cookie() {
     let f = Kv::new(&[]);
@@ -131,21 +175,11 @@ fn a_refresh_is_stored_in_kv_before_anything_else_happens() {
 
 #[test]
 fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
-    let config = config_with(&[]);
-    let http = provider();
-    let shared = SharedState::default();
-    let store = CookieStore { config: &config, deny_list: None, cache: None };
-    let cookie = header_of(&cookie_store::store(&config, &session(NOW + 10, Some("rt-0")), &[], NOW).unwrap());
+    let f = Cookies::new(&[]);
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
     let cookies = parse_cookie_header([cookie.as_str()].into_iter());
-    let ctx = RequestContext {
-        config: &config,
-        shared: &shared,
-        http: &http,
-        store: &store,
-        kv: None,
-        coordinator: None,
-        now: NOW,
-    };
     let mut call = block_on(open(&ctx, &cookies)).unwrap();
     block_on(call.refresh_if_due(&ctx)).unwrap();
     for e in
@@ -154,12 +188,7 @@ fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
         let response = block_on(call.fail(&ctx, &cookies, &e));
         let set: Vec<String> =
             response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
-        let next_header = header_of(&set);
-        let next = parse_cookie_header([next_header.as_str()].into_iter());
-        let Loaded::Valid { session: s, .. } = cookie_store::load(&config, &next) else {
-            panic!("{} carries the refreshed session", e.code())
-        };
-        assert_eq!(s.refresh_token.as_deref(), Some("rt-1"));
+        assert_eq!(f.held(&set).refresh_token.as_deref(), Some("rt-1"), "{} carries the refreshed session", e.code());
     }
     // An error that ends the session clears instead.
     let ended = block_on(call.fail(&ctx, &cookies, &BffError::SessionExpired("x".into())));
@@ -255,26 +284,15 @@ fn without_a_refresh_token_nothing_is_refreshed_until_the_token_expires() {
     let s = session(NOW + 10, None);
     assert!(!s.refresh_due(NOW), "inside the margin but nothing to refresh with");
     assert!(session(NOW + 10, Some("rt")).refresh_due(NOW));
-    let config = config_with(&[]);
-    let http = provider();
-    let shared = SharedState::default();
-    let store = CookieStore { config: &config, deny_list: None, cache: None };
-    let cookie = header_of(&cookie_store::store(&config, &s, &[], NOW).unwrap());
+    let f = Cookies::new(&[]);
+    let store = f.store();
+    let cookie = f.login(&s);
     let cookies = parse_cookie_header([cookie.as_str()].into_iter());
-    let ctx = |now| RequestContext {
-        config: &config,
-        shared: &shared,
-        http: &http,
-        store: &store,
-        kv: None,
-        coordinator: None,
-        now,
-    };
-    let mut call = block_on(open(&ctx(NOW), &cookies)).unwrap();
-    block_on(call.refresh_if_due(&ctx(NOW))).unwrap();
+    let mut call = block_on(open(&f.ctx(&store, NOW), &cookies)).unwrap();
+    block_on(call.refresh_if_due(&f.ctx(&store, NOW))).unwrap();
     assert_eq!(call.session().access_token, "at-0");
-    assert_eq!(http.count("/token"), 0);
-    let e = block_on(open(&ctx(NOW + 10), &cookies)).err().unwrap();
+    assert_eq!(f.http.count("/token"), 0);
+    let e = block_on(open(&f.ctx(&store, NOW + 10), &cookies)).err().unwrap();
     assert_eq!(e.code(), "session_expired");
 }
 
@@ -311,32 +329,22 @@ impl coordinator::Coordinator for TestCoordinator {
 
 #[test]
 fn refreshes_go_through_the_coordinator_and_fall_back_when_it_fails() {
-    let config = config_with(&[]);
-    let store = CookieStore { config: &config, deny_list: None, cache: None };
-    let cookie = header_of(&cookie_store::store(&config, &session(NOW + 10, Some("rt-0")), &[], NOW).unwrap());
-    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
     for fail in [false, true] {
-        let http = provider();
-        let shared = SharedState::default();
+        let f = Cookies::new(&[]);
+        let store = f.store();
+        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
         let coordinator = TestCoordinator { fail, asks: Cell::new(0) };
-        let ctx = RequestContext {
-            config: &config,
-            shared: &shared,
-            http: &http,
-            store: &store,
-            kv: None,
-            coordinator: Some(&coordinator),
-            now: NOW,
-        };
+        let ctx = RequestContext { coordinator: Some(&coordinator), ..f.ctx(&store, NOW) };
         let mut call = block_on(open(&ctx, &cookies)).unwrap();
         block_on(call.refresh_if_due(&ctx)).unwrap();
         assert_eq!(coordinator.asks.get(), 1);
         if fail {
-            assert_eq!(http.count("/token"), 1, "refreshed in the isolate");
+            assert_eq!(f.http.count("/token"), 1, "refreshed in the isolate");
             assert_eq!(call.session().access_token, "at-1");
             assert_eq!(call.session().generation, 1);
         } else {
-            assert_eq!(http.count("/token"), 0, "the coordinator refreshed");
+            assert_eq!(f.http.count("/token"), 0, "the coordinator refreshed");
             assert_eq!(call.session().access_token, "at-from-coordinator");
             assert_eq!(call.session().generation, 5);
         }
@@ -366,32 +374,16 @@ fn an_activity_record_never_puts_older_tokens_back() {
     assert_eq!(stored.last_seen, NOW, "B's activity recorded");
 
     // Cookies, one isolate: B's cookie carries the tokens A's refresh produced.
-    let config = config_with(&[("SESSION_IDLE_TIMEOUT", "60")]);
-    let http = provider();
-    let shared = SharedState::default();
-    let cookie_store = CookieStore { config: &config, deny_list: None, cache: None };
-    let header = header_of(&cookie_store::store(&config, &s, &[], NOW).unwrap());
-    let cookies = parse_cookie_header([header.as_str()].into_iter());
-    let ctx = RequestContext {
-        config: &config,
-        shared: &shared,
-        http: &http,
-        store: &cookie_store,
-        kv: None,
-        coordinator: None,
-        now: NOW,
-    };
+    let f = Cookies::new(&[("SESSION_IDLE_TIMEOUT", "60")]);
+    let store = f.store();
+    let ctx = f.ctx(&store, NOW);
+    let cookie = f.login(&s);
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
     let b = block_on(open(&ctx, &cookies)).unwrap();
     let mut a = block_on(open(&ctx, &cookies)).unwrap();
     block_on(a.refresh_if_due(&ctx)).unwrap();
-    let set = block_on(b.finish(&ctx));
-    let next_header = header_of(&set);
-    let next = parse_cookie_header([next_header.as_str()].into_iter());
-    let Loaded::Valid { session: written, .. } = cookie_store::load(&config, &next) else {
-        panic!("B wrote a session")
-    };
-    assert_eq!(written.refresh_token.as_deref(), Some("rt-1"));
-    assert_eq!(written.generation, 1);
+    let written = f.held(&block_on(b.finish(&ctx)));
+    assert_eq!((written.generation, written.refresh_token.as_deref()), (1, Some("rt-1")));
 }
 
 #[test]
