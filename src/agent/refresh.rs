@@ -2,7 +2,7 @@
 
 use super::{request_cookies, RequestContext};
 use crate::error::BffError;
-use crate::lifecycle::{self, RefreshReason};
+use crate::lifecycle;
 use crate::web::csrf;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
@@ -16,7 +16,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
         // Nothing to refresh with: the session lasts until its access token expires
         // (API.md section 7); it is not ended for asking.
         log::info!("refresh asked for a session without a refresh token");
-    } else if let Err(e) = call.refresh(ctx, RefreshReason::Forced).await {
+    } else if let Err(e) = call.refresh(ctx).await {
         return Ok(call.fail(ctx, &cookies, &e).await);
     }
     let mut response = json_response(

@@ -4,7 +4,7 @@
 
 use super::{request_cookies, RequestContext};
 use crate::error::BffError;
-use crate::lifecycle::{self, RefreshReason};
+use crate::lifecycle;
 use crate::session::Session;
 use crate::web::csrf;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
@@ -45,11 +45,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
         let meta = ctx.metadata().await?;
         let endpoint = meta.userinfo_endpoint.clone().ok_or(BffError::NotFound)?;
         if ctx.now >= session.session().access_expires_at {
-            session.refresh(ctx, RefreshReason::Due).await?;
+            session.refresh(ctx).await?;
         }
         let mut answer = call(ctx, &endpoint, session.session()).await?;
         if matches!(answer, Answer::Unauthorized) && !session.refreshed() && session.session().refresh_token.is_some() {
-            session.refresh(ctx, RefreshReason::Rejected).await?;
+            session.refresh(ctx).await?;
             answer = call(ctx, &endpoint, session.session()).await?;
         }
         match answer {

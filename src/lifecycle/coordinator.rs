@@ -18,7 +18,7 @@
 //! one token-endpoint call at a time.
 
 use super::refresh::{
-    call_token_endpoint, RefreshError, RefreshReason, RefreshResult, Refreshed, TokenCall, OBJECT_ANSWER_DEADLINE_MS,
+    call_token_endpoint, RefreshError, RefreshResult, Refreshed, TokenCall, OBJECT_ANSWER_DEADLINE_MS,
 };
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
@@ -78,10 +78,9 @@ impl TokenSet {
 /// A refresh asked of a login's coordinator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RefreshAsk {
-    /// The asking session's tokens (its generation says how new its cookie is).
+    /// The asking session's tokens (its generation says how new its cookie is; whatever
+    /// made the session ask, the answer depends on that alone).
     pub tokens: TokenSet,
-    /// Why.
-    pub reason: RefreshReason,
     /// The login's `sub` (a refreshed ID token must keep it).
     pub sub: String,
     /// The session's absolute end: the object keeps its state until then.

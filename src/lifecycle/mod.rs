@@ -29,8 +29,6 @@ use coordinator::Coordinator;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-pub use refresh::RefreshReason;
-
 /// How long to wait before the one retry of a KV write that must not be lost (a refresh's
 /// tokens): KV allows one write per second per key.
 pub const KV_RETRY_MS: u32 = 1_100;
@@ -147,8 +145,8 @@ impl SessionCall {
 
     /// Refresh the tokens now, and store them at once: KV is written before this returns,
     /// and the new cookies go out with every later response of the request.
-    pub async fn refresh(&mut self, ctx: &RequestContext<'_>, reason: RefreshReason) -> Result<(), BffError> {
-        let (next, produced) = refresh::refresh_session(ctx, &self.session, &self.handle, reason).await?;
+    pub async fn refresh(&mut self, ctx: &RequestContext<'_>) -> Result<(), BffError> {
+        let (next, produced) = refresh::refresh_session(ctx, &self.session, &self.handle).await?;
         self.session = next;
         self.session.last_seen = ctx.now;
         self.refreshed = true;
@@ -160,7 +158,7 @@ impl SessionCall {
     /// Refresh first when the access token is due (and can be refreshed).
     pub async fn refresh_if_due(&mut self, ctx: &RequestContext<'_>) -> Result<(), BffError> {
         if self.session.refresh_due(ctx.now) {
-            self.refresh(ctx, RefreshReason::Due).await?;
+            self.refresh(ctx).await?;
         }
         Ok(())
     }

@@ -33,18 +33,6 @@ pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 2_000;
 /// (the coordinator's wait, then a refresh of its own).
 pub const LEADER_DEADLINE_MS: u64 = COORDINATOR_WAIT_MS as u64 + REFRESH_DEADLINE_MS as u64 + 1_000;
 
-/// Why a refresh is asked for (the coordinator answers differently).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefreshReason {
-    /// The access token expires within the refresh margin (or has expired).
-    Due,
-    /// An API or the UserInfo endpoint refused the access token.
-    Rejected,
-    /// `POST /auth/refresh`: the caller asks for new tokens.
-    Forced,
-}
-
 /// The tokens a successful refresh produced (shared between coalesced requests).
 #[derive(Clone)]
 pub struct Refreshed {
@@ -97,7 +85,6 @@ pub async fn refresh_session(
     ctx: &RequestContext<'_>,
     session: &Session,
     handle: &Handle,
-    reason: RefreshReason,
 ) -> Result<(Session, bool), BffError> {
     let Some(refresh_token) = session.refresh_token.as_deref() else {
         return Err(BffError::SessionExpired("no refresh token and the access token expired".into()));
@@ -107,8 +94,7 @@ pub async fn refresh_session(
         tick: || ctx.http.sleep(WAIT_TICK_MS),
         leader_deadline_ms: LEADER_DEADLINE_MS,
     };
-    let (result, led) =
-        ctx.shared.refreshes.run(key_of(refresh_token), ctx.now, || obtain(ctx, session, reason), timing).await;
+    let (result, led) = ctx.shared.refreshes.run(key_of(refresh_token), ctx.now, || obtain(ctx, session), timing).await;
     if !led {
         log::info!("refresh for sub {} served by a concurrent or recent refresh", short_id(&session.sub));
     }
@@ -164,11 +150,10 @@ fn apply(session: &Session, tokens: &TokenSet) -> Session {
 /// New tokens for `session`: from its login's coordinator when one is bound and the
 /// session names its login; by calling the token endpoint here otherwise, or when the
 /// coordinator cannot be had (logged as a warning).
-async fn obtain(ctx: &RequestContext<'_>, session: &Session, reason: RefreshReason) -> RefreshResult {
+async fn obtain(ctx: &RequestContext<'_>, session: &Session) -> RefreshResult {
     if let (Some(coordinator), Some(login)) = (ctx.coordinator, session.login.as_deref()) {
         let ask = CoordinatorRequest::Refresh(RefreshAsk {
             tokens: TokenSet::of(session),
-            reason,
             sub: session.sub.clone(),
             expires_at: session.expires_at,
         });

@@ -9,7 +9,7 @@ use super::{convert, js, now, Isolate};
 use crate::agent::request_cookies;
 use crate::config::RouteToken;
 use crate::error::BffError;
-use crate::lifecycle::{self, error_response, RefreshReason, RequestContext, SessionCall};
+use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
 use crate::proxy::direct::direct_call;
 use crate::proxy::headers::{upstream_headers, Forwarding, DROPPED_RESPONSE_HEADER};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
@@ -162,7 +162,7 @@ pub async fn forward(
             AfterUpstream::Return => break response,
             AfterUpstream::RefreshAndRetry => {
                 let Some(current) = call.as_mut() else { break response };
-                if let Err(e) = current.refresh(ctx, RefreshReason::Rejected).await {
+                if let Err(e) = current.refresh(ctx).await {
                     return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
                 }
                 retried = true;

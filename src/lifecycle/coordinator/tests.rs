@@ -105,8 +105,8 @@ fn tokens(generation: u64, rt: &str, access_expires_at: u64) -> TokenSet {
     }
 }
 
-fn ask(tokens: TokenSet, reason: RefreshReason) -> CoordinatorRequest {
-    CoordinatorRequest::Refresh(RefreshAsk { tokens, reason, sub: "user-1".into(), expires_at: NOW + 3600 })
+fn ask(tokens: TokenSet) -> CoordinatorRequest {
+    CoordinatorRequest::Refresh(RefreshAsk { tokens, sub: "user-1".into(), expires_at: NOW + 3600 })
 }
 
 fn answered_tokens(answer: Answer) -> (TokenSet, bool) {
@@ -123,9 +123,8 @@ fn overlapping_asks_make_one_token_call_and_all_get_the_new_tokens() {
     let object = Object::default();
     let env = f.env(NOW);
     let mut cx = Context::from_waker(Waker::noop());
-    let mut asks: Vec<_> = (0..4)
-        .map(|_| Box::pin(object.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))))
-        .collect();
+    let mut asks: Vec<_> =
+        (0..4).map(|_| Box::pin(object.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10))))).collect();
     for a in asks.iter_mut() {
         assert!(a.as_mut().poll(&mut cx).is_pending());
     }
@@ -153,27 +152,21 @@ fn an_earlier_cookie_gets_the_newest_tokens_without_a_call() {
     let f = Fixture::new();
     let object = Object::default();
     let env = f.env(NOW);
-    block_on(object.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap();
+    block_on(object.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap();
     assert_eq!(f.token_calls(), 1);
     // Much later (past the per-key reuse window), a cookie of generation 0 again.
     let later = f.env(NOW + 120);
-    let (t, fresh) = answered_tokens(
-        block_on(object.answer(&later, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap(),
-    );
+    let (t, fresh) = answered_tokens(block_on(object.answer(&later, LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap());
     assert_eq!((t.access_token.as_str(), t.generation, fresh), ("at-new", 1, false));
     assert_eq!(f.token_calls(), 1, "no call: the newest access token is not due");
     // Also after the object was evicted: the state comes back from storage.
     let revived = Object::default();
-    let (t, _) = answered_tokens(
-        block_on(revived.answer(&later, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Rejected))).unwrap(),
-    );
+    let (t, _) = answered_tokens(block_on(revived.answer(&later, LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap());
     assert_eq!(t.access_token, "at-new");
     assert_eq!(f.token_calls(), 1);
     // When the newest is itself due, it is refreshed from the newest refresh token.
     let due = f.env(NOW + 600);
-    let (t, _) = answered_tokens(
-        block_on(revived.answer(&due, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap(),
-    );
+    let (t, _) = answered_tokens(block_on(revived.answer(&due, LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap());
     assert_eq!(t.generation, 2);
     assert_eq!(f.token_calls(), 2);
     let seen = f.http.inner.seen.borrow();
@@ -185,11 +178,9 @@ fn a_cookie_newer_than_the_object_refreshes_from_its_own_tokens() {
     // The object was unreachable once and an isolate refreshed alone (generation 1 → 2).
     let f = Fixture::new();
     let object = Object::default();
-    block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap();
-    let (t, _) = answered_tokens(
-        block_on(object.answer(&f.env(NOW + 700), LOGIN, ask(tokens(3, "rt-3", NOW + 710), RefreshReason::Due)))
-            .unwrap(),
-    );
+    block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap();
+    let (t, _) =
+        answered_tokens(block_on(object.answer(&f.env(NOW + 700), LOGIN, ask(tokens(3, "rt-3", NOW + 710)))).unwrap());
     assert_eq!(t.generation, 4);
     assert!(f.http.inner.seen.borrow().last().unwrap().2.contains("refresh_token=rt-3"));
 }
@@ -204,18 +195,13 @@ fn after_end_no_cookie_of_the_login_refreshes() {
         Answer::Ended
     ));
     for generation in [0, 1, 5] {
-        let answer =
-            block_on(object.answer(&env, LOGIN, ask(tokens(generation, "rt-x", NOW + 10), RefreshReason::Forced)))
-                .unwrap();
+        let answer = block_on(object.answer(&env, LOGIN, ask(tokens(generation, "rt-x", NOW + 10)))).unwrap();
         assert!(matches!(answer, Answer::Ended));
     }
     assert_eq!(f.token_calls(), 0);
     // Remembered in storage too, until the session's end.
     let revived = Object::default();
-    assert!(matches!(
-        block_on(revived.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap(),
-        Answer::Ended
-    ));
+    assert!(matches!(block_on(revived.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap(), Answer::Ended));
     assert_eq!(f.storage.value.borrow().as_ref().unwrap().1, NOW + 3600, "deleted at the session's end");
 }
 
@@ -223,7 +209,7 @@ fn after_end_no_cookie_of_the_login_refreshes() {
 fn what_the_object_stores_is_sealed_and_bound_to_its_login() {
     let f = Fixture::new();
     let object = Object::default();
-    block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap();
+    block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap();
     let (stored, until) = f.storage.value.borrow().clone().unwrap();
     assert_eq!(until, NOW + 3600);
     for secret in ["at-new", "rt-new", "rt-0"] {
@@ -232,8 +218,7 @@ fn what_the_object_stores_is_sealed_and_bound_to_its_login() {
     // Another login's name does not open it.
     let other = Object::default();
     let (t, _) = answered_tokens(
-        block_on(other.answer(&f.env(NOW + 120), "login-2", ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due)))
-            .unwrap(),
+        block_on(other.answer(&f.env(NOW + 120), "login-2", ask(tokens(0, "rt-0", NOW + 10)))).unwrap(),
     );
     assert_eq!(t.generation, 1, "treated as empty: refreshed from the asker's own tokens");
 }
@@ -243,18 +228,16 @@ fn provider_failures_are_answered_and_storage_failures_are_errors() {
     let f = Fixture::new();
     f.http.inner.route("/token", 400, json!({ "error": "invalid_grant" }).to_string());
     let object = Object::default();
-    let answer =
-        block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).unwrap();
+    let answer = block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).unwrap();
     assert!(matches!(answer, Answer::Failed { error: RefreshError::Rejected(ref c) } if c == "invalid_grant"));
     f.http.inner.route("/token", 503, "{}");
-    let answer =
-        block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-1", NOW + 10), RefreshReason::Due))).unwrap();
+    let answer = block_on(object.answer(&f.env(NOW), LOGIN, ask(tokens(0, "rt-1", NOW + 10)))).unwrap();
     assert!(matches!(answer, Answer::Failed { error: RefreshError::Unavailable(_) }));
     // Storage that cannot be read: the isolate is told to act alone.
     let g = Fixture::new();
     g.storage.fail.set(true);
     let fresh = Object::default();
-    assert!(block_on(fresh.answer(&g.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due))).is_err());
+    assert!(block_on(fresh.answer(&g.env(NOW), LOGIN, ask(tokens(0, "rt-0", NOW + 10)))).is_err());
 }
 
 #[test]
@@ -264,7 +247,7 @@ fn a_refresh_in_flight_when_the_login_ends_is_not_handed_out() {
     let object = Object::default();
     let env = f.env(NOW);
     let mut cx = Context::from_waker(Waker::noop());
-    let mut refresh = pin!(object.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10), RefreshReason::Due)));
+    let mut refresh = pin!(object.answer(&env, LOGIN, ask(tokens(0, "rt-0", NOW + 10))));
     assert!(refresh.as_mut().poll(&mut cx).is_pending());
     block_on(object.answer(&env, LOGIN, CoordinatorRequest::End { until: NOW + 3600 })).unwrap();
     f.http.open.set(true);
@@ -278,10 +261,10 @@ fn a_refresh_in_flight_when_the_login_ends_is_not_handed_out() {
 
 #[test]
 fn protocol_round_trips_and_never_shows_tokens_in_debug() {
-    let request = ask(tokens(2, "rt-secret", NOW), RefreshReason::Rejected);
+    let request = ask(tokens(2, "rt-secret", NOW));
     let text = serde_json::to_string(&request).unwrap();
     let back: CoordinatorRequest = serde_json::from_str(&text).unwrap();
-    assert!(matches!(back, CoordinatorRequest::Refresh(RefreshAsk { reason: RefreshReason::Rejected, .. })));
+    assert!(matches!(back, CoordinatorRequest::Refresh(RefreshAsk { tokens: TokenSet { generation: 2, .. }, .. })));
     let answer = Answer::Failed { error: RefreshError::Unavailable("x".into()) };
     let text = serde_json::to_string(&answer).unwrap();
     assert!(matches!(serde_json::from_str::<Answer>(&text).unwrap(), Answer::Failed { .. }));
