@@ -129,7 +129,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
                 // Concurrently: each waits at most a few seconds, the provider's call less.
                 let until = ctx.now + ctx.config.session_max_age;
                 futures_util::future::join_all(
-                    ended.iter().map(|login| coordinator::end_login(coordinator, login, until)),
+                    ended.iter().map(|login| coordinator::end_login(coordinator, ctx.http, login, until)),
                 )
                 .await;
             }

@@ -30,7 +30,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
             session.as_ref().and_then(|s| s.login.clone()).or_else(|| handle.as_ref().and_then(|h| h.kv_login()));
         if let Some(login) = login {
             let until = session.as_ref().map_or(ctx.now + ctx.config.session_max_age, |s| s.expires_at);
-            coordinator::end_login(coordinator, &login, until).await;
+            coordinator::end_login(coordinator, ctx.http, &login, until).await;
         }
     }
     let logout_url = match ctx.metadata().await {

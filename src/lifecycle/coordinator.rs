@@ -140,7 +140,8 @@ pub enum CoordinatorError {
     Malformed,
 }
 
-/// The isolate's side: one request to the object named `login`.
+/// The isolate's side: one request to the object named `login`. Callers bound the wait
+/// (a refresh: `refresh::COORDINATOR_WAIT_MS`; an end: [`END_WAIT_MS`]).
 pub trait Coordinator {
     /// Send `request` to the object of `login` and read its answer.
     fn ask<'a>(
@@ -150,10 +151,18 @@ pub trait Coordinator {
     ) -> LocalFuture<'a, Result<Answer, CoordinatorError>>;
 }
 
-/// End a login's object (logout, back-channel logout). A failure is logged as a warning:
-/// the logout itself goes on.
-pub async fn end_login(coordinator: &dyn Coordinator, login: &str, until: u64) {
-    match coordinator.ask(login, &CoordinatorRequest::End { until }).await {
+/// Longest a logout waits for the object to record the end of a login.
+pub const END_WAIT_MS: u32 = 5_000;
+
+/// End a login's object (logout, back-channel logout), waiting at most [`END_WAIT_MS`]. A
+/// failure is logged as a warning: the logout itself goes on.
+pub async fn end_login(coordinator: &dyn Coordinator, http: &dyn HttpClient, login: &str, until: u64) {
+    let end = CoordinatorRequest::End { until };
+    let outcome = match race_timeout(coordinator.ask(login, &end), http.sleep(END_WAIT_MS)).await {
+        Some(outcome) => outcome,
+        None => Err(CoordinatorError::Unreachable(format!("no answer within {END_WAIT_MS} ms"))),
+    };
+    match outcome {
         Ok(_) => log::info!("coordinator: login ended"),
         Err(e) => log::warn!("{e} (ending a login; its cookies are cleared, its refresh token revoked where possible)"),
     }

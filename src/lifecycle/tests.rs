@@ -400,3 +400,34 @@ fn a_failed_request_still_records_activity() {
     assert_eq!(response.status(), 502);
     assert_eq!(f.stored(&cookie).last_seen, NOW);
 }
+
+/// A coordinator that never answers.
+struct SilentCoordinator;
+
+impl coordinator::Coordinator for SilentCoordinator {
+    fn ask<'a>(
+        &'a self,
+        _login: &'a str,
+        _request: &'a CoordinatorRequest,
+    ) -> crate::web::client::LocalFuture<'a, Result<Answer, CoordinatorError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[test]
+fn waits_on_a_silent_coordinator_are_bounded() {
+    // Ending a login gives up after END_WAIT_MS (the logout goes on).
+    let http = provider();
+    block_on(coordinator::end_login(&SilentCoordinator, &http, "login-1", NOW + 60));
+    assert_eq!(http.now_ms(), u64::from(coordinator::END_WAIT_MS));
+    // A refresh falls back to the isolate after COORDINATOR_WAIT_MS.
+    let f = Cookies::new(&[]);
+    let store = f.store();
+    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+    let ctx = RequestContext { coordinator: Some(&SilentCoordinator), ..f.ctx(&store, NOW) };
+    let mut call = block_on(open(&ctx, &cookies)).unwrap();
+    block_on(call.refresh_if_due(&ctx)).unwrap();
+    assert_eq!(f.http.count("/token"), 1, "refreshed in the isolate");
+    assert!(f.http.now_ms() >= u64::from(refresh::COORDINATOR_WAIT_MS));
+}

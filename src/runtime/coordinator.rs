@@ -7,18 +7,15 @@ use super::{isolate, now, IDP_TIMEOUT_MS};
 use crate::lifecycle::coordinator::{
     Answer, Coordinator, CoordinatorError, CoordinatorRequest, Object, ObjectEnv, ObjectStorage,
 };
-use crate::web::client::{race_timeout, LocalFuture};
-use std::time::Duration;
+use crate::web::client::LocalFuture;
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    durable_object, js_sys, Delay, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response,
-    ScheduledTime, State, Storage,
+    durable_object, js_sys, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime,
+    State, Storage,
 };
 
 /// The storage key of a login's sealed state.
 const STATE_KEY: &str = "state";
-/// Longest wait for an `End` (logout) answer; a refresh's wait is the caller's.
-const END_WAIT_MS: u64 = 5_000;
 
 /// One login's coordinator (a SQLite-backed Durable Object, named by the login's id).
 #[durable_object(alarm)]
@@ -50,7 +47,7 @@ impl DurableObject for EdgeBffCoordinator {
         );
         #[cfg(feature = "test-hooks")]
         if let Some(ms) = super::test_hooks::coordinator_delay_ms() {
-            Delay::from(Duration::from_millis(ms)).await;
+            worker::Delay::from(std::time::Duration::from_millis(ms)).await;
         }
         let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
         let storage = DoStorage(self.state.storage());
@@ -89,7 +86,8 @@ impl ObjectStorage for DoStorage {
     }
 }
 
-/// The isolates' side: one request per ask to the object named by the login.
+/// The isolates' side: one request per ask to the object named by the login (the wait is
+/// bounded by the core's callers).
 pub struct WorkerCoordinator(pub ObjectNamespace);
 
 impl Coordinator for WorkerCoordinator {
@@ -104,22 +102,11 @@ impl Coordinator for WorkerCoordinator {
             let body = serde_json::to_string(request).map_err(|_| CoordinatorError::Malformed)?;
             let mut init = RequestInit::new();
             init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-            let call = async {
-                let outgoing = Request::new_with_init(&format!("https://coordinator/login/{login}"), &init)?;
-                let mut response = stub.fetch_with_request(outgoing).await?;
-                let status = response.status_code();
-                let text = response.text().await?;
-                Ok::<_, worker::Error>((status, text))
-            };
-            // A refresh's wait is bounded by the caller; an `End` here.
-            let wait = match request {
-                CoordinatorRequest::End { .. } => END_WAIT_MS,
-                CoordinatorRequest::Refresh(_) => u64::from(crate::lifecycle::refresh::COORDINATOR_WAIT_MS),
-            };
-            let (status, text) = race_timeout(call, Delay::from(Duration::from_millis(wait)))
-                .await
-                .ok_or_else(|| CoordinatorError::Unreachable(format!("no answer within {wait} ms")))?
-                .map_err(unreachable)?;
+            let outgoing =
+                Request::new_with_init(&format!("https://coordinator/login/{login}"), &init).map_err(unreachable)?;
+            let mut response = stub.fetch_with_request(outgoing).await.map_err(unreachable)?;
+            let status = response.status_code();
+            let text = response.text().await.map_err(unreachable)?;
             if status != 200 {
                 return Err(CoordinatorError::Unreachable(format!("status {status}")));
             }
