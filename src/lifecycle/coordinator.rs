@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
 use crate::oidc::provider::ProviderCache;
 use crate::session::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
-use crate::session::{Session, REFRESH_MARGIN};
+use crate::session::{refresh_margin_reached, Session};
 use crate::web::client::{race_timeout, HttpClient, LocalFuture};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -71,7 +71,7 @@ impl TokenSet {
     }
 
     fn due(&self, now: u64) -> bool {
-        now.saturating_add(REFRESH_MARGIN) >= self.access_expires_at
+        refresh_margin_reached(self.access_expires_at, now)
     }
 }
 
@@ -289,26 +289,28 @@ impl Object {
     }
 
     /// The stored state: memory first (one object is one instance), else storage.
+    /// The stored state while it lasts: memory first (one object is one instance), else
+    /// storage.
     async fn load(&self, env: &ObjectEnv<'_>, login: &str) -> Result<Option<Stored>, ObjectError> {
-        if let Some(stored) = self.cached.borrow().as_ref() {
-            return Ok((stored.until > env.now).then(|| stored.clone()));
-        }
-        let Some(sealed) = env.storage.get().await.map_err(ObjectError)? else {
-            return Ok(None);
-        };
-        let stored = open(&env.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &sealed)
-            .and_then(|plain| serde_json::from_slice::<Stored>(&plain).ok());
-        match stored {
-            Some(stored) => {
-                *self.cached.borrow_mut() = Some(stored.clone());
-                Ok((stored.until > env.now).then_some(stored))
-            }
+        let cached = self.cached.borrow().clone();
+        let stored = match cached {
+            Some(stored) => stored,
             None => {
-                // Sealed under a key that was removed: treat as empty.
-                log::warn!("coordinator state does not open (removed cookie key?); starting afresh");
-                Ok(None)
+                let Some(sealed) = env.storage.get().await.map_err(ObjectError)? else {
+                    return Ok(None);
+                };
+                let opened = open(&env.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &sealed)
+                    .and_then(|plain| serde_json::from_slice::<Stored>(&plain).ok());
+                let Some(stored) = opened else {
+                    // Sealed under a key that was removed: treat as empty.
+                    log::warn!("coordinator state does not open (removed cookie key?); starting afresh");
+                    return Ok(None);
+                };
+                *self.cached.borrow_mut() = Some(stored.clone());
+                stored
             }
-        }
+        };
+        Ok((stored.until > env.now).then_some(stored))
     }
 
     async fn store(&self, env: &ObjectEnv<'_>, login: &str, stored: &Stored) -> Result<(), ObjectError> {

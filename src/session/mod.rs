@@ -104,7 +104,7 @@ impl Session {
     /// [`REFRESH_MARGIN`] and there is a refresh token to do it with. Without one nothing
     /// can be refreshed, and the token is used until it expires (API.md section 7).
     pub fn refresh_due(&self, now: u64) -> bool {
-        self.refresh_token.is_some() && now.saturating_add(REFRESH_MARGIN) >= self.access_expires_at
+        self.refresh_token.is_some() && refresh_margin_reached(self.access_expires_at, now)
     }
 
     /// Whether this request's activity must be recorded (`last_seen` rewritten): the idle
@@ -130,6 +130,12 @@ impl Session {
         }
         claims
     }
+}
+
+/// Whether an access token expiring at `access_expires_at` is within [`REFRESH_MARGIN`]
+/// of its end at `now` (or past it).
+pub fn refresh_margin_reached(access_expires_at: u64, now: u64) -> bool {
+    now.saturating_add(REFRESH_MARGIN) >= access_expires_at
 }
 
 /// How often activity is recorded for an idle timeout: a quarter of it (at least 1 s).
