@@ -26,18 +26,9 @@ export function newCookieKeys(kid = 'k1') {
   return `${kid}:${randomBytes(32).toString('base64url')}`;
 }
 
-/**
- * Start the Worker with `bindings` (vars and secrets). Returns { mf, fetch, logs, close }:
- * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
- * every line the Worker wrote to the console.
- */
-export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs', coordinator = false } = {}) {
-  const logs = [];
-  const collect = (stream) => {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));
-  };
-  const mf = new Miniflare({
+/** The built Worker's module options for Miniflare (`buildDir`, entry module `entry`). */
+function builtWorker(buildDir, entry = 'entry.mjs') {
+  return {
     modules: true,
     scriptPath: path.join(buildPath(buildDir), entry),
     modulesRoot: buildPath(buildDir),
@@ -46,6 +37,34 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
       { type: 'CompiledWasm', include: ['**/*.wasm'] },
     ],
     compatibilityDate: '2026-04-01',
+  };
+}
+
+/** Every line the runtime writes, collected: { logs, handleRuntimeStdio } for Miniflare. */
+function logCollector() {
+  const logs = [];
+  const collect = (stream) => {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));
+  };
+  return {
+    logs,
+    handleRuntimeStdio: (stdout, stderr) => {
+      collect(stdout);
+      collect(stderr);
+    },
+  };
+}
+
+/**
+ * Start the Worker with `bindings` (vars and secrets). Returns { mf, fetch, logs, close }:
+ * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
+ * every line the Worker wrote to the console.
+ */
+export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs', coordinator = false } = {}) {
+  const { logs, handleRuntimeStdio } = logCollector();
+  const mf = new Miniflare({
+    ...builtWorker(buildDir, entry),
     kvNamespaces: kv ? ['SESSIONS'] : [],
     ...(kvPersist ? { kvPersist } : {}),
     // The coordinator (API.md section 8), served by this same Worker: `true`, or
@@ -56,10 +75,7 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
     bindings,
     assets: assets ? spaAssets() : undefined,
     ...(port ? { host: '127.0.0.1', port } : {}),
-    handleRuntimeStdio: (stdout, stderr) => {
-      collect(stdout);
-      collect(stderr);
-    },
+    handleRuntimeStdio,
   });
   await mf.ready;
   return {
@@ -121,23 +137,8 @@ export async function freePort() {
  * following redirects.
  */
 export async function startFleet(bindings, { isolates = 2, coordinator = true, kv = true, buildDir = 'build', port, coordinatorScript } = {}) {
-  const logs = [];
-  const collect = (stream) => {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => logs.push(...chunk.split('\n').filter(Boolean)));
-  };
-  const common = {
-    modules: true,
-    scriptPath: path.join(buildPath(buildDir), 'entry.mjs'),
-    modulesRoot: buildPath(buildDir),
-    modulesRules: [
-      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-      { type: 'CompiledWasm', include: ['**/*.wasm'] },
-    ],
-    compatibilityDate: '2026-04-01',
-    kvNamespaces: kv ? { SESSIONS: 'sessions' } : {},
-    bindings,
-  };
+  const { logs, handleRuntimeStdio } = logCollector();
+  const common = { ...builtWorker(buildDir), kvNamespaces: kv ? { SESSIONS: 'sessions' } : {}, bindings };
   const durableObjects = coordinator
     ? { COORDINATOR: { className: 'EdgeBffCoordinator', scriptName: coordinatorScript ? 'coordinator' : 'w0', useSQLite: true } }
     : {};
@@ -149,10 +150,7 @@ export async function startFleet(bindings, { isolates = 2, coordinator = true, k
   const mf = new Miniflare({
     workers,
     ...(port ? { host: '127.0.0.1', port } : {}),
-    handleRuntimeStdio: (stdout, stderr) => {
-      collect(stdout);
-      collect(stderr);
-    },
+    handleRuntimeStdio,
   });
   await mf.ready;
   const handles = [];
