@@ -134,12 +134,17 @@ pub struct Config {
     pub login_error_path: String,
     /// `CONTENT_SECURITY_POLICY` for HTML assets; `None` when set to `off`.
     pub content_security_policy: Option<String>,
+    /// `HSTS`: the `Strict-Transport-Security` value of every response; `None` when set
+    /// to `off` or when `PUBLIC_ORIGIN` is not https.
+    pub hsts: Option<String>,
 }
 
 /// Default `SCOPES`.
 pub const DEFAULT_SCOPES: &str = "openid profile email";
 /// Default `ALLOWED_AUTH_PARAMS`.
 pub const DEFAULT_AUTH_PARAMS: &str = "prompt login_hint ui_locales acr_values max_age";
+/// Default `HSTS` (two years).
+pub const DEFAULT_HSTS: &str = "max-age=63072000";
 /// Default `SESSION_MAX_AGE` (8 h).
 pub const DEFAULT_SESSION_MAX_AGE: u64 = 28_800;
 
@@ -201,6 +206,20 @@ impl Config {
     /// Whether `origin` may call with credentials (own origin or trusted).
     pub fn is_allowed_origin(&self, origin: &str) -> bool {
         origin == self.public_origin || self.trusted_origins.iter().any(|o| o == origin)
+    }
+
+    /// Settings that are valid but weaker than they should be, for a `warn` line each at
+    /// start-up.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.public_origin.starts_with("https://") && !self.cookie_prefix.starts_with("__Host-") {
+            out.push(
+                "COOKIE_PREFIX does not start with __Host-: a sibling subdomain can set cookies of the same name \
+                 (edge-bff then treats the session as absent)"
+                    .to_string(),
+            );
+        }
+        out
     }
 
     /// Read and validate every setting.
@@ -282,7 +301,7 @@ impl Config {
 
         let post_logout_redirect_uri = match get("POST_LOGOUT_REDIRECT_URI") {
             Some(uri) => {
-                url::Url::parse(&uri).map_err(|_| err("POST_LOGOUT_REDIRECT_URI", "is not an absolute URL"))?;
+                check_endpoint_url(&uri).map_err(|r| err("POST_LOGOUT_REDIRECT_URI", r))?;
                 uri
             }
             None => format!("{public_origin}/"),
@@ -306,6 +325,15 @@ impl Config {
             Some(_) => return Err(err("CONTENT_SECURITY_POLICY", "must be printable ASCII on one line, or off")),
         };
 
+        let hsts = match get("HSTS") {
+            Some(v) if v == "off" => None,
+            value => {
+                let value = value.unwrap_or_else(|| DEFAULT_HSTS.to_string());
+                check_hsts(&value).map_err(|r| err("HSTS", r))?;
+                public_origin.starts_with("https://").then_some(value)
+            }
+        };
+
         let api_routes = parse_api_routes(get("API_ROUTES").as_deref().unwrap_or("[]"), &auth_path)?;
 
         Ok(Self {
@@ -327,7 +355,31 @@ impl Config {
             allowed_auth_params,
             login_error_path,
             content_security_policy,
+            hsts,
         })
+    }
+}
+
+/// An HSTS value (RFC 6797 section 6.1): `max-age=<seconds>` once, optionally
+/// `includeSubDomains` and `preload`, separated by `;`.
+fn check_hsts(value: &str) -> Result<(), String> {
+    let mut max_age = false;
+    for directive in value.split(';').map(str::trim) {
+        let lower = directive.to_ascii_lowercase();
+        match lower.split_once('=') {
+            Some(("max-age", n))
+                if !max_age && !n.is_empty() && n.len() <= 10 && n.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                max_age = true;
+            }
+            None if lower == "includesubdomains" || lower == "preload" => {}
+            _ => return Err("must be max-age=<seconds> with optional includeSubDomains and preload, or off".into()),
+        }
+    }
+    if max_age {
+        Ok(())
+    } else {
+        Err("must contain max-age=<seconds>, or be off".into())
     }
 }
 

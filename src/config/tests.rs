@@ -152,3 +152,37 @@ fn cookie_name_tests_agree_with_the_names() {
     assert!(!c.is_login_cookie_name(&c.session_cookie_name()));
     assert!(!c.is_login_cookie_name("__Host-bff-loginx"));
 }
+
+#[test]
+fn hsts_setting() {
+    assert_eq!(with(&[]).unwrap().hsts.as_deref(), Some(DEFAULT_HSTS));
+    let custom = with(&[("HSTS", "max-age=300; includeSubDomains; preload")]);
+    assert_eq!(custom.unwrap().hsts.as_deref(), Some("max-age=300; includeSubDomains; preload"));
+    assert_eq!(with(&[("HSTS", "off")]).unwrap().hsts, None);
+    // Plain-http development origins never send it.
+    assert_eq!(with(&[("PUBLIC_ORIGIN", "http://localhost:8787")]).unwrap().hsts, None);
+    for bad in ["max-age=", "includeSubDomains", "max-age=1; max-age=2", "max-age=x", "max-age=1, preload", "on"] {
+        let e = with(&[("HSTS", bad)]).unwrap_err();
+        assert_eq!(e.setting, "HSTS", "{bad}");
+    }
+}
+
+#[test]
+fn post_logout_redirect_uri_is_https_or_local_http() {
+    assert!(with(&[("POST_LOGOUT_REDIRECT_URI", "https://app.example.com/bye")]).is_ok());
+    assert!(with(&[("POST_LOGOUT_REDIRECT_URI", "http://localhost:8787/")]).is_ok());
+    for bad in ["http://app.example.com/", "javascript:alert(1)", "ftp://x.example/", "https://user:pw@x.example/"] {
+        let e = with(&[("POST_LOGOUT_REDIRECT_URI", bad)]).unwrap_err();
+        assert_eq!(e.setting, "POST_LOGOUT_REDIRECT_URI", "{bad}");
+    }
+}
+
+#[test]
+fn cookie_prefix_without_host_prefix_is_warned_about_on_https() {
+    assert!(with(&[]).unwrap().warnings().is_empty());
+    assert_eq!(with(&[("COOKIE_PREFIX", "bff")]).unwrap().warnings().len(), 1);
+    assert!(with(&[("COOKIE_PREFIX", "bff"), ("PUBLIC_ORIGIN", "http://localhost:8787")])
+        .unwrap()
+        .warnings()
+        .is_empty());
+}

@@ -26,7 +26,7 @@ pub struct DirectCall {
     pub target: String,
     /// The upstream's whole header list.
     pub headers: HeaderMap,
-    /// Headers appended to the upstream's answer (CORS, for trusted origins).
+    /// Headers appended to the upstream's answer (CORS for trusted origins, HSTS).
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// The call carries the session's access token, so an upstream 401 must go to the
     /// full path (refresh and retry, or `token_rejected`).
@@ -62,7 +62,11 @@ pub fn direct_call(
     Some(DirectCall {
         target,
         headers,
-        response_headers: cors::response_headers(config, head.headers()),
+        response_headers: {
+            let mut appended = cors::response_headers(config, head.headers());
+            appended.extend(crate::web::security_headers::hsts(config));
+            appended
+        },
         carries_token: session.is_some(),
     })
 }

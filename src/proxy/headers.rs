@@ -1,6 +1,8 @@
 //! Header hygiene of proxied requests and responses (API.md section 4, SECURITY.md
 //! group 7): edge-bff's cookies, the browser's `Authorization` and hop-by-hop headers
 //! never reach the upstream; the upstream never sets cookies on the app's origin.
+//! The client's own forwarding headers never reach it either (SECURITY.md group 12):
+//! `X-Forwarded-For` is the runtime's client address alone.
 
 use crate::config::Config;
 use crate::session::cookie_store::is_session_cookie;
@@ -14,6 +16,7 @@ const HOP_BY_HOP: &[&str] = &[
     "keep-alive",
     "proxy-authenticate",
     "proxy-authorization",
+    "proxy-connection",
     "te",
     "trailer",
     "transfer-encoding",
@@ -24,6 +27,11 @@ const HOP_BY_HOP: &[&str] = &[
 pub fn is_bff_cookie(config: &Config, name: &str) -> bool {
     is_session_cookie(config, name) || config.is_login_cookie_name(name)
 }
+
+/// Forwarding headers a client may send to claim another identity (address, scheme,
+/// host): never passed on; edge-bff sets its own `X-Forwarded-*` values.
+const CLIENT_FORWARDING: &[&str] =
+    &["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "x-cluster-client-ip"];
 
 /// What the proxy adds to the upstream request.
 #[derive(Debug, Clone, Copy)]
@@ -72,37 +80,36 @@ pub fn upstream_headers(
             || n == "host"
             || n == "content-length"
             || n.starts_with("x-forwarded-")
-            || n == "forwarded"
+            || CLIENT_FORWARDING.contains(&n)
         {
             continue;
         }
         out.append(name.clone(), value.clone());
     }
-    // The browser's other cookies pass; edge-bff's do not.
-    let kept: Vec<String> = cookies
-        .iter()
-        .filter(|(name, _)| !is_bff_cookie(config, name))
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
     let mut set = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             out.insert(name, v);
         }
     };
-    if !kept.is_empty() {
-        set(header::COOKIE, &kept.join("; "));
+    // The browser's other cookies pass; edge-bff's do not. A `Cookie` named in
+    // `Connection` is hop-by-hop: removed, and not rebuilt from its parsed cookies.
+    if !named_in_connection.iter().any(|c| c == "cookie") {
+        let kept: Vec<String> = cookies
+            .iter()
+            .filter(|(name, _)| !is_bff_cookie(config, name))
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        if !kept.is_empty() {
+            set(header::COOKIE, &kept.join("; "));
+        }
     }
     if let Some(token) = forwarding.access_token {
         set(header::AUTHORIZATION, &format!("Bearer {token}"));
     }
-    let forwarded_for = match (incoming.get("x-forwarded-for").and_then(|v| v.to_str().ok()), forwarding.client_ip) {
-        (Some(prior), Some(ip)) => Some(format!("{prior}, {ip}")),
-        (None, Some(ip)) => Some(ip.to_string()),
-        (Some(prior), None) => Some(prior.to_string()),
-        (None, None) => None,
-    };
-    if let Some(ff) = forwarded_for {
-        set(HeaderName::from_static("x-forwarded-for"), &ff);
+    // The runtime's address of the client alone: a client's own `X-Forwarded-For` would
+    // let it name any address to an upstream that trusts the header.
+    if let Some(ip) = forwarding.client_ip {
+        set(HeaderName::from_static("x-forwarded-for"), ip);
     }
     set(HeaderName::from_static("x-forwarded-proto"), forwarding.proto);
     set(HeaderName::from_static("x-forwarded-host"), forwarding.host);
@@ -114,11 +121,38 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
     upstream_headers(config, incoming, &cookies_of(incoming), forwarding)
 }
 
-/// The upstream response header edge-bff removes: `Set-Cookie` (API.md section 4: every
-/// other header streams back unchanged; an upstream never sets cookies on the app's
-/// origin). Connection-level headers ([`RUNTIME_MANAGED_RESPONSE_HEADERS`]) never pass
-/// the runtime's HTTP layer anyway.
-pub const DROPPED_RESPONSE_HEADER: &str = "set-cookie";
+/// Upstream response headers edge-bff always removes (API.md section 4): an upstream
+/// never sets cookies on the app's origin, nor wipes them (`Clear-Site-Data: "cookies"`
+/// would clear edge-bff's session). Connection-level headers
+/// ([`RUNTIME_MANAGED_RESPONSE_HEADERS`]) never pass the runtime's HTTP layer anyway.
+pub const ALWAYS_DROPPED_RESPONSE_HEADERS: &[&str] = &["set-cookie", "clear-site-data"];
+
+/// The CORS response headers: with `TRUSTED_ORIGINS` set, edge-bff answers CORS itself
+/// (`web::cors`), and an upstream's would stand beside its own (two
+/// `Access-Control-Allow-Origin` values fail every credentialed call).
+pub const CORS_RESPONSE_HEADERS: &[&str] = &[
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-expose-headers",
+    "access-control-max-age",
+];
+
+/// The upstream response headers removed under `config`, one name per line (as
+/// `glue.js`'s `responseFrom` takes them): [`ALWAYS_DROPPED_RESPONSE_HEADERS`]; the
+/// CORS headers when `TRUSTED_ORIGINS` is set; `Strict-Transport-Security` when edge-bff
+/// sends its own (`HSTS`).
+pub fn dropped_response_headers(config: &Config) -> String {
+    let mut names: Vec<&str> = ALWAYS_DROPPED_RESPONSE_HEADERS.to_vec();
+    if !config.trusted_origins.is_empty() {
+        names.extend_from_slice(CORS_RESPONSE_HEADERS);
+    }
+    if config.hsts.is_some() {
+        names.push("strict-transport-security");
+    }
+    names.join("\n")
+}
 
 /// Hop-by-hop headers that the Workers runtime never passes from a Worker's response to
 /// the client: its HTTP layer writes its own connection headers and framing (checked
@@ -154,6 +188,10 @@ mod tests {
             ("proxy-authorization", "Basic x"),
             ("x-forwarded-for", "10.0.0.1"),
             ("x-forwarded-host", "evil.example"),
+            ("x-real-ip", "10.0.0.2"),
+            ("true-client-ip", "10.0.0.3"),
+            ("forwarded", "for=10.0.0.4;proto=http"),
+            ("proxy-connection", "keep-alive"),
             ("accept", "application/json"),
             ("x-csrf", "1"),
         ]);
@@ -169,10 +207,22 @@ mod tests {
         );
         assert_eq!(out["authorization"], "Bearer at-123");
         assert_eq!(out["cookie"], "theme=dark; lang=en");
-        for gone in ["connection", "x-secret-hop", "keep-alive", "te", "upgrade", "proxy-authorization"] {
+        for gone in [
+            "connection",
+            "x-secret-hop",
+            "keep-alive",
+            "te",
+            "upgrade",
+            "proxy-authorization",
+            "proxy-connection",
+            "x-real-ip",
+            "true-client-ip",
+            "forwarded",
+        ] {
             assert!(out.get(gone).is_none(), "{gone}");
         }
-        assert_eq!(out["x-forwarded-for"], "10.0.0.1, 203.0.113.9");
+        assert_eq!(out["x-forwarded-for"], "203.0.113.9");
+        assert_eq!(out.get_all("x-forwarded-for").iter().count(), 1);
         assert_eq!(out["x-forwarded-proto"], "https");
         assert_eq!(out["x-forwarded-host"], "app.example.com");
         assert_eq!(out["accept"], "application/json");
@@ -194,10 +244,43 @@ mod tests {
     }
 
     #[test]
+    fn a_header_named_in_connection_is_not_rebuilt() {
+        let config = config_with(&[]);
+        let incoming = headers(&[
+            ("cookie", "theme=dark; __Host-bff-session=sealed"),
+            ("connection", "close, Cookie, x-forwarded-for"),
+            ("x-forwarded-for", "10.9.9.9"),
+        ]);
+        let forwarding = Forwarding {
+            access_token: Some("at"),
+            client_ip: Some("203.0.113.9"),
+            proto: "https",
+            host: "app.example.com",
+        };
+        let out = upstream_request_headers(&config, &incoming, forwarding);
+        assert!(out.get("cookie").is_none(), "Connection: cookie must not resurrect a Cookie header");
+        assert!(out.get("connection").is_none());
+        // edge-bff's own headers are its hop's, not the browser's: they are still set.
+        assert_eq!(out["authorization"], "Bearer at");
+        assert_eq!(out["x-forwarded-for"], "203.0.113.9");
+    }
+
+    #[test]
     fn runtime_managed_response_headers_are_hop_by_hop() {
         for name in RUNTIME_MANAGED_RESPONSE_HEADERS {
             assert!(HOP_BY_HOP.contains(name), "{name}");
         }
-        assert_eq!(DROPPED_RESPONSE_HEADER, header::SET_COOKIE.as_str());
+    }
+
+    #[test]
+    fn dropped_response_headers_follow_the_configuration() {
+        let local = config_with(&[("PUBLIC_ORIGIN", "http://localhost:8787")]);
+        assert_eq!(dropped_response_headers(&local), "set-cookie\nclear-site-data");
+        let https = config_with(&[]);
+        assert_eq!(dropped_response_headers(&https), "set-cookie\nclear-site-data\nstrict-transport-security");
+        let cors = config_with(&[("TRUSTED_ORIGINS", "https://partner.example"), ("HSTS", "off")]);
+        let names = dropped_response_headers(&cors);
+        assert!(names.lines().any(|n| n == "access-control-allow-origin"), "{names}");
+        assert!(!names.contains("strict-transport-security"));
     }
 }

@@ -1,6 +1,24 @@
 //! The path after a proxy prefix: normalised, and confined to the upstream's base path
-//! (API.md section 4). Encoded separators and NUL are refused outright; `.` and `..`
-//! segments, literal or percent-encoded, are resolved and may not climb above the base.
+//! (API.md section 4, SECURITY.md group 12). A path is judged as every server behind the
+//! proxy might read it, not only as a URL parser does: servlet containers drop `;` path
+//! parameters before resolving dot segments, some frameworks percent-decode twice, old
+//! decoders accept overlong UTF-8. The rule, segment by segment (`/`-separated, raw):
+//!
+//! 1. a backslash or a control character in the raw text, or a `%` not followed by two
+//!    hex digits: refused;
+//! 2. decoded once, the segment may hold no `/`, `\` or control byte (`00`–`1F`, `7F`);
+//! 3. decoded once, it may hold no `%XX` that would decode to `.`, `/`, `\` or a control
+//!    byte (`%252e`, `%252F`, `%255c`, `%2500`: double encoding);
+//! 4. decoded once, it may hold no overlong UTF-8 sequence (lead byte `C0`/`C1`, `E0`
+//!    followed by `80`–`9F`, `F0` followed by `80`–`8F`);
+//! 5. a segment that is `.` or `..` only once its `;` parameters are dropped (`..;`,
+//!    `.;x`, `%2e%2e;jsessionid=1`, `..%3b`) is refused;
+//! 6. plain `.` and `..` segments (literal or `%2e`) are resolved; one that climbs above
+//!    the base path is refused.
+//!
+//! Everything else passes as it was written: `;` in ordinary segments (`a;v=1`), `%25`
+//! that encodes anything but the characters above (`100%25`, `%2541`), UTF-8 and other
+//! bytes (`caf%C3%A9`, `%E9`).
 
 use crate::error::BffError;
 
@@ -19,8 +37,18 @@ pub fn confine(rest: &str) -> Result<String, BffError> {
     let trailing_slash = rest.ends_with('/') && !rest.is_empty();
     for segment in &segments {
         let decoded = decode_segment(segment).ok_or_else(|| bad("invalid percent-encoding"))?;
-        if decoded.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) {
-            return Err(bad("encoded slash, backslash or NUL"));
+        if decoded.iter().any(|&b| b == b'/' || b == b'\\' || is_control(b)) {
+            return Err(bad("encoded slash, backslash or control byte"));
+        }
+        if has_encoded_special(&decoded) {
+            return Err(bad("double-encoded dot, slash, backslash or control byte"));
+        }
+        if has_overlong_utf8(&decoded) {
+            return Err(bad("overlong UTF-8 encoding"));
+        }
+        let before_params = decoded.split(|&b| b == b';').next().unwrap_or_default();
+        if decoded.contains(&b';') && matches!(before_params, b"." | b"..") {
+            return Err(bad("dot segment with ; parameters"));
         }
         match decoded.as_slice() {
             b"" | b"." => {}
@@ -39,6 +67,37 @@ pub fn confine(rest: &str) -> Result<String, BffError> {
     Ok(path)
 }
 
+/// A control byte: `00`–`1F` or `7F`.
+fn is_control(b: u8) -> bool {
+    b < 0x20 || b == 0x7f
+}
+
+/// Whether once-decoded `bytes` still hold a `%XX` naming `.`, `/`, `\` or a control
+/// byte: a second decoding (by the upstream) would produce it.
+fn has_encoded_special(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && hex_value(w[1])
+                .zip(hex_value(w[2]))
+                .is_some_and(|(hi, lo)| matches!(hi * 16 + lo, b'.' | b'/' | b'\\') || is_control(hi * 16 + lo))
+    })
+}
+
+/// Whether `bytes` hold an overlong UTF-8 sequence (a character encoded in more bytes
+/// than it needs, e.g. `C0 AE` for `.`), which lenient decoders read as the character.
+fn has_overlong_utf8(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| {
+        let next = bytes.get(i + 1).copied().unwrap_or(0);
+        matches!(b, 0xC0 | 0xC1)
+            || (b == 0xE0 && (0x80..=0x9F).contains(&next))
+            || (b == 0xF0 && (0x80..=0x8F).contains(&next))
+    })
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
 /// Percent-decode one segment; `None` for a `%` not followed by two hex digits.
 fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     let bytes = segment.as_bytes();
@@ -46,9 +105,9 @@ fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hi = hex_value(*bytes.get(i + 1)?)?;
+            let lo = hex_value(*bytes.get(i + 2)?)?;
+            out.push(hi * 16 + lo);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -72,6 +131,53 @@ mod tests {
         assert_eq!(confine("a/%2e%2e/c").unwrap(), "c");
         assert_eq!(confine("name%20with%20space").unwrap(), "name%20with%20space");
         assert_eq!(confine("caf%C3%A9").unwrap(), "caf%C3%A9");
+        // Ordinary `;` parameters and `%25` pass as written.
+        assert_eq!(confine("items;v=2/x").unwrap(), "items;v=2/x");
+        assert_eq!(confine("a;jsessionid=1").unwrap(), "a;jsessionid=1");
+        assert_eq!(confine("100%25").unwrap(), "100%25");
+        assert_eq!(confine("%2541/b").unwrap(), "%2541/b");
+        assert_eq!(confine("latin%E9").unwrap(), "latin%E9");
+        assert_eq!(confine("...").unwrap(), "...");
+        assert_eq!(confine("..a;b").unwrap(), "..a;b");
+    }
+
+    #[test]
+    fn what_other_servers_would_read_as_an_escape_is_refused() {
+        for bad in [
+            // `;` path parameters on dot segments (Tomcat, Jetty: `/..;/` is `/../`).
+            "..;/admin",
+            "a/..;/..;/admin",
+            ".;/x",
+            "..;jsessionid=1/x",
+            "%2e%2e;/x",
+            "..%3b/x",
+            "..%3B/x",
+            // Double encoding, any case.
+            "%252e%252e/admin",
+            "%252E%252E/admin",
+            "a%252fb",
+            "a%252Fb",
+            "a%255cb",
+            "a%255Cb",
+            "%25%32%65%25%32%65/x",
+            "a%2500",
+            "a%250a",
+            // Overlong UTF-8 for `.` and `/`.
+            "%C0%AE%C0%AE/x",
+            "%c0%af",
+            "%C1%9C",
+            "%E0%80%AE",
+            "%F0%80%80%AE",
+            // Decoded control bytes.
+            "a%01b",
+            "a%1Fb",
+            "a%7Fb",
+            // Not hex.
+            "%+1",
+            "%-1",
+        ] {
+            assert!(confine(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 
     #[test]
@@ -103,14 +209,31 @@ mod tests {
         let mut rng = crate::testutil::Rng::new(99);
         for _ in 0..5000 {
             let input: String = (0..rng.below(30))
-                .map(|_| ["a", "/", ".", "..", "%2e", "%2f", "%", "2", "e", "%5c", "b"][rng.below(11)])
+                .map(|_| {
+                    ["a", "/", ".", "..", "%2e", "%2f", "%", "2", "e", "%5c", "b", ";", "%25", "%c0"][rng.below(14)]
+                })
                 .collect();
             if let Ok(out) = confine(&input) {
-                assert!(!out.starts_with('/'), "{input:?} -> {out:?}");
-                let dots = |s: &str| matches!(decode_segment(s).as_deref(), Some(b".") | Some(b".."));
-                assert!(!out.split('/').any(dots), "{input:?} -> {out:?}");
-                let lower = out.to_ascii_lowercase();
-                assert!(!lower.contains("%2f") && !lower.contains("%5c"), "{input:?} -> {out:?}");
+                super::tests::assert_confined(&input, &out);
+            }
+        }
+    }
+
+    /// The property every accepted path keeps: no leading `/`, and no segment that any
+    /// reading (decoded once or twice, `;` parameters dropped) turns into `.`, `..`, or
+    /// something holding a separator or a control byte.
+    pub(crate) fn assert_confined(input: &str, out: &str) {
+        assert!(!out.starts_with('/'), "{input:?} -> {out:?}");
+        for segment in out.split('/') {
+            let once = decode_segment(segment).expect("accepted segments decode");
+            let twice = decode_segment(&String::from_utf8_lossy(&once)).unwrap_or_else(|| once.clone());
+            for reading in [&once, &twice] {
+                let bare = reading.split(|&b| b == b';').next().unwrap_or_default();
+                assert!(!matches!(bare, b"." | b".."), "{input:?} -> {out:?}");
+                assert!(
+                    !reading.iter().any(|&b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f),
+                    "{input:?} -> {out:?}"
+                );
             }
         }
     }

@@ -11,7 +11,7 @@ use worker::{web_sys, Env, Headers, Method, Request, Result};
 /// deployments never send such requests here).
 pub async fn serve(config: &Config, env: &Env, request: web_sys::Request) -> Result<web_sys::Response> {
     let Ok(assets) = env.assets("ASSETS") else {
-        return convert::to_web(BffError::NotFound.to_response());
+        return convert::answer(config, BffError::NotFound.to_response());
     };
     let request = Request::from(request);
     let navigation = matches!(request.method(), Method::Get | Method::Head)

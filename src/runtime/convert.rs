@@ -36,7 +36,15 @@ pub async fn read_request(
     Ok(head)
 }
 
-/// Turn a core response into a runtime response.
+/// Turn a core response into a runtime response, with the headers every response
+/// carries under `config` (`Strict-Transport-Security`).
+pub fn answer(config: &crate::config::Config, mut response: HttpResponse) -> Result<web_sys::Response> {
+    crate::web::security_headers::add_to(config, &mut response);
+    to_web(response)
+}
+
+/// Turn a core response into a runtime response as it is (configuration errors: the
+/// configuration that would add headers is invalid).
 pub fn to_web(response: HttpResponse) -> Result<web_sys::Response> {
     let (parts, body) = response.into_parts();
     let block = js::header_lines(parts.headers.iter().map(|(n, v)| (n.as_str(), v)));

@@ -15,6 +15,16 @@ import EdgeBff from './index.js';
 // not reachable from here).
 const SERVER_ERROR = JSON.stringify({ error: 'server_error', error_description: 'Internal server error.' });
 
+// The `HSTS` value (API.md section 2) for this answer, read from the variables directly:
+// the Rust configuration is out of reach once the module has failed. Its validation
+// rules live in src/config/mod.rs; a value that is not printable ASCII is left out here.
+function hstsOf(env) {
+  const origin = typeof env?.PUBLIC_ORIGIN === 'string' ? env.PUBLIC_ORIGIN.trim() : '';
+  const value = typeof env?.HSTS === 'string' && env.HSTS.trim() !== '' ? env.HSTS.trim() : 'max-age=63072000';
+  if (!origin.startsWith('https://') || value === 'off' || !/^[\x20-\x7e]+$/.test(value)) return null;
+  return value;
+}
+
 // worker-build's entry class itself, its `fetch` wrapped in place: a subclass would add a
 // constructor to every request (the runtime makes an instance per request).
 const handle = EdgeBff.prototype.fetch;
@@ -24,10 +34,10 @@ EdgeBff.prototype.fetch = function fetch(request) {
   } catch (e) {
     // A panic message can hold request data; log its kind only.
     console.error(`edge-bff error: request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`);
-    return new Response(SERVER_ERROR, {
-      status: 500,
-      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-    });
+    const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+    const hsts = hstsOf(this.env);
+    if (hsts) headers['strict-transport-security'] = hsts;
+    return new Response(SERVER_ERROR, { status: 500, headers });
   }
 };
 

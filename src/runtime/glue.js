@@ -70,14 +70,16 @@ export function sendBounded(url, method, headerLines, body, timeoutMs) {
 
 /**
  * The browser's answer from the upstream's `Response`: same status and body stream, its
- * headers without `dropped` (a header name) and with the lines of `append` appended.
- * When there is nothing to drop or append, the upstream's response itself: each lookup
- * or iteration of a runtime `Headers` is a costly call, so only one is made.
+ * headers without those named in `dropped` (header names, one per line) and with the
+ * lines of `append` appended. When there is nothing to drop or append, the upstream's
+ * response itself: each lookup or iteration of a runtime `Headers` is a costly call, so
+ * only the needed ones are made.
  */
 export function responseFrom(upstream, dropped, append) {
-  if (!upstream.headers.has(dropped) && append.length === 0) return upstream;
+  const names = dropped.split('\n');
+  if (append.length === 0 && !names.some((name) => upstream.headers.has(name))) return upstream;
   const headers = new Headers(upstream.headers);
-  headers.delete(dropped);
+  for (const name of names) headers.delete(name);
   for (const [name, value] of pairs(append)) headers.append(name, value);
   return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
 }
@@ -88,13 +90,21 @@ export function newResponse(status, block, body) {
   return new Response(body.length === 0 ? null : body.slice(), { status, headers: pairs(block) });
 }
 
+// `Strict-Transport-Security` for the answers made here (set once per instance by Rust).
+let hstsHeader = {};
+
+/** Set the `Strict-Transport-Security` value of `serverError`'s answers (empty: none). */
+export function setHsts(value) {
+  hstsHeader = value ? { 'strict-transport-security': value } : {};
+}
+
 /** The answer when the Wasm instance failed: 500 JSON `server_error`, nothing else. */
 function serverError(error) {
   // A panic message can hold request data; log its kind only.
   console.error(`edge-bff error: request failed inside the Wasm module (${error?.name ?? 'unknown'}); the module will be reinitialised`);
   return new Response(JSON.stringify({ error: 'server_error', error_description: 'Internal server error.' }), {
     status: 500,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...hstsHeader },
   });
 }
 

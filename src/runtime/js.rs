@@ -23,7 +23,8 @@ extern "C" {
         timeout_ms: u32,
     ) -> js_sys::Promise;
 
-    /// The upstream's response without header `dropped`, with header lines appended.
+    /// The upstream's response without the headers named in `dropped` (one name per
+    /// line), with header lines appended.
     #[wasm_bindgen(js_name = responseFrom, catch)]
     pub fn response_from(
         upstream: &web_sys::Response,
@@ -31,8 +32,8 @@ extern "C" {
         append: &str,
     ) -> Result<web_sys::Response, JsValue>;
 
-    /// Send a direct call (see `glue.js`): the upstream's answer with header `dropped`
-    /// removed and the lines of `append` added, or, when the call ends otherwise (a 401
+    /// Send a direct call (see `glue.js`): the upstream's answer with the headers named in
+    /// `dropped` removed and the lines of `append` added, or, when the call ends otherwise (a 401
     /// while `carries_token`, a failure, a timeout), what the resume closure answers.
     #[wasm_bindgen(js_name = proxyDirect)]
     pub fn proxy_direct(
@@ -56,6 +57,11 @@ extern "C" {
     /// settles (a panic inside async Rust would otherwise leave it pending forever).
     #[wasm_bindgen(js_name = guarded)]
     pub fn guarded(answer: &js_sys::Promise) -> js_sys::Promise;
+
+    /// The `Strict-Transport-Security` value of the answers `glue.js` makes itself (a
+    /// trapped instance's 500); empty for none.
+    #[wasm_bindgen(js_name = setHsts)]
+    pub fn set_hsts(value: &str);
 
     /// A new response from status, header lines and body bytes.
     #[wasm_bindgen(js_name = newResponse, catch)]

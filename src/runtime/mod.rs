@@ -52,7 +52,13 @@ fn isolate(env: &Env) -> Rc<Isolate> {
             .get_or_insert_with(|| {
                 let config = Config::from_vars(&env_vars::EnvVars(env));
                 match &config {
-                    Ok(c) => log::info!("configuration loaded: issuer {}, {} API routes", c.issuer, c.api_routes.len()),
+                    Ok(c) => {
+                        log::info!("configuration loaded: issuer {}, {} API routes", c.issuer, c.api_routes.len());
+                        for warning in c.warnings() {
+                            log::warn!("configuration: {warning}");
+                        }
+                        js::set_hsts(c.hsts.as_deref().unwrap_or(""));
+                    }
                     Err(e) => log::error!("configuration error: {e}"),
                 }
                 let has_kv = env.kv("SESSIONS").is_ok();
@@ -119,18 +125,25 @@ fn full_path(
     head: Option<HttpRequest>,
     resumed: Option<proxy::Outcome>,
 ) -> js_sys::Promise {
-    js::guarded(&future_to_promise(async move { answer_of(handle(&isolate, request, &env, head, resumed).await) }))
+    js::guarded(&future_to_promise(async move {
+        let answer = handle(&isolate, request, &env, head, resumed).await;
+        answer_of(isolate.config.as_ref().ok(), answer)
+    }))
 }
 
 /// The JS value of a handler's answer: its response, or a 500 JSON `server_error`.
-fn answer_of(answer: Result<web_sys::Response>) -> std::result::Result<JsValue, JsValue> {
+fn answer_of(config: Option<&Config>, answer: Result<web_sys::Response>) -> std::result::Result<JsValue, JsValue> {
     match answer {
         Ok(response) => Ok(response.into()),
         Err(e) => {
             log::error!("request failed in the Worker glue: {e}");
-            convert::to_web(BffError::Server("Worker glue".into()).to_response())
-                .map(JsValue::from)
-                .map_err(JsValue::from)
+            let response = BffError::Server("Worker glue".into()).to_response();
+            match config {
+                Some(config) => convert::answer(config, response),
+                None => convert::to_web(response),
+            }
+            .map(JsValue::from)
+            .map_err(JsValue::from)
         }
     }
 }
@@ -155,7 +168,7 @@ async fn handle(
     // The runtime hands over a WHATWG-serialised URL; `http::Uri` reads it without a
     // second normalisation.
     let Ok(uri) = request.url().parse::<http::Uri>() else {
-        return convert::to_web(BffError::InvalidRequest("request URL".into()).to_response());
+        return convert::answer(config, BffError::InvalidRequest("request URL".into()).to_response());
     };
     #[cfg(feature = "test-hooks")]
     if uri.path() == "/__edge-bff-test/panic" {
@@ -163,7 +176,7 @@ async fn handle(
     }
     #[cfg(feature = "test-hooks")]
     if let Some(response) = test_hooks::answer(&uri) {
-        return convert::to_web(response);
+        return convert::answer(config, response);
     }
     #[cfg(feature = "test-hooks")]
     if uri.path() == "/__edge-bff-test/memory" {
@@ -173,7 +186,7 @@ async fn handle(
         let bytes = js_sys::ArrayBuffer::from(memory.buffer()).byte_length();
         let held = wasm_bindgen::externref_heap_live_count();
         let body = serde_json::json!({ "wasm_memory_bytes": bytes, "js_values_held": held });
-        return convert::to_web(crate::web::response::json_response(http::StatusCode::OK, &body));
+        return convert::answer(config, crate::web::response::json_response(http::StatusCode::OK, &body));
     }
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
     let kv = if isolate.has_kv { env.kv("SESSIONS").ok().map(kv::WorkerKv) } else { None };
@@ -184,7 +197,7 @@ async fn handle(
         (SessionStoreKind::Kv, Some(kv_store)) => kv_store,
         (SessionStoreKind::Kv, None) => {
             log::error!("configuration error: SESSION_STORE=kv needs the SESSIONS KV binding");
-            return convert::to_web(BffError::Configuration("SESSIONS binding missing".into()).to_response());
+            return convert::answer(config, BffError::Configuration("SESSIONS binding missing".into()).to_response());
         }
         (SessionStoreKind::Cookie, _) => &cookie_store,
     };
@@ -208,10 +221,10 @@ async fn handle(
                 Ok(r) => r,
                 Err(e) => {
                     crate::lifecycle::log_error(&e);
-                    return convert::to_web(e.to_response());
+                    return convert::answer(config, e.to_response());
                 }
             };
-            convert::to_web(agent::handle(&ctx, &core_request, sub_path).await)
+            convert::answer(config, agent::handle(&ctx, &core_request, sub_path).await)
         }
         Route::Proxy(index, rest) => {
             let head = match head {

@@ -11,7 +11,7 @@ use crate::config::RouteToken;
 use crate::error::BffError;
 use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
 use crate::proxy::direct::direct_call;
-use crate::proxy::headers::{upstream_headers, Forwarding, DROPPED_RESPONSE_HEADER};
+use crate::proxy::headers::{dropped_response_headers, upstream_headers, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::router::{self, Route};
 use crate::web::cors;
@@ -53,7 +53,7 @@ pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> D
         head.method().as_str(),
         &lines,
         UPSTREAM_TIMEOUT_MS,
-        DROPPED_RESPONSE_HEADER,
+        &dropped_response_headers(config),
         &append,
         call.carries_token,
     ))
@@ -96,12 +96,12 @@ pub async fn forward(
         for (name, value) in &cors_headers {
             response.headers_mut().append(name.clone(), value.clone());
         }
-        convert::to_web(response)
+        convert::answer(config, response)
     };
     if cors::is_preflight(head.method(), head.headers()) {
         let methods =
             route.methods.as_ref().map_or_else(|| "GET, HEAD, POST, PUT, PATCH, DELETE".to_string(), |m| m.join(", "));
-        return convert::to_web(cors::preflight(config, head.headers(), &methods));
+        return convert::answer(config, cors::preflight(config, head.headers(), &methods));
     }
     let cookies = request_cookies(&head);
     let target = match proxy::target(config, route, rest, &head) {
@@ -174,7 +174,8 @@ pub async fn forward(
     };
 
     // The upstream's answer, its headers edited in one call.
-    let mut append = js::header_lines(cors_headers.iter().map(|(n, v)| (n.as_str(), v)));
+    let hsts = crate::web::security_headers::hsts(config);
+    let mut append = js::header_lines(cors_headers.iter().chain(hsts.iter()).map(|(n, v)| (n.as_str(), v)));
     if let Some(call) = call {
         for cookie in call.finish(ctx).await {
             append.push_str("set-cookie:");
@@ -182,7 +183,7 @@ pub async fn forward(
             append.push('\n');
         }
     }
-    js::response_from(&upstream, DROPPED_RESPONSE_HEADER, &append).map_err(worker::Error::from)
+    js::response_from(&upstream, &dropped_response_headers(config), &append).map_err(worker::Error::from)
 }
 
 /// The error answer of a proxied call: with the session's cookies (a refresh's, activity)

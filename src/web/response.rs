@@ -8,13 +8,15 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 /// A response as the core builds it.
 pub type HttpResponse = http::Response<Vec<u8>>;
 
-/// A JSON response with `Cache-Control: no-store` (API.md section 3).
+/// A JSON response with `Cache-Control: no-store` (API.md section 3) and
+/// `X-Content-Type-Options: nosniff` (section 9).
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     let mut response = http::Response::new(body.to_string().into_bytes());
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     response
 }
 

@@ -1,9 +1,25 @@
-//! Security headers on the SPA's static assets (API.md section 1, SECURITY.md): a strict
+//! Security headers: on every response `Strict-Transport-Security` per `HSTS` (API.md
+//! section 9); on the SPA's static assets (API.md section 1, SECURITY.md) a strict
 //! Content-Security-Policy (operator-overridable with `CONTENT_SECURITY_POLICY`),
-//! `X-Content-Type-Options`, `Referrer-Policy`, and framing refused.
+//! `X-Content-Type-Options`, `Referrer-Policy`, and framing refused. (Every JSON response
+//! carries `X-Content-Type-Options: nosniff` from [`crate::web::response::json_response`].)
 
 use crate::config::Config;
+use crate::web::response::HttpResponse;
 use http::header::{HeaderName, HeaderValue};
+
+/// The `Strict-Transport-Security` header of `config`, when it sends one.
+pub fn hsts(config: &Config) -> Option<(HeaderName, HeaderValue)> {
+    let value = HeaderValue::from_str(config.hsts.as_deref()?).ok()?;
+    Some((http::header::STRICT_TRANSPORT_SECURITY, value))
+}
+
+/// Add the headers every response carries to one edge-bff built itself.
+pub fn add_to(config: &Config, response: &mut HttpResponse) {
+    if let Some((name, value)) = hsts(config) {
+        response.headers_mut().insert(name, value);
+    }
+}
 
 /// The default policy: same-origin everything, no inline script, no plugins, no framing.
 pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -12,6 +28,7 @@ font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-ac
 /// Headers to add to an asset response of `content_type`.
 pub fn for_asset(config: &Config, content_type: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = vec![(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"))];
+    out.extend(hsts(config));
     let html = content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     if html {
         if let Some(csp) = config.content_security_policy.as_deref() {
@@ -37,7 +54,10 @@ mod tests {
         assert!(html.iter().any(|(n, v)| n == "content-security-policy" && v == DEFAULT_CSP));
         assert!(html.iter().any(|(n, v)| n == "referrer-policy" && v == "same-origin"));
         assert!(html.iter().any(|(n, v)| n == "x-content-type-options" && v == "nosniff"));
-        assert_eq!(for_asset(&c, Some("text/javascript")).len(), 1);
+        assert!(html.iter().any(|(n, v)| n == "strict-transport-security" && v == "max-age=63072000"));
+        assert_eq!(for_asset(&c, Some("text/javascript")).len(), 2);
+        let local = config_with(&[("PUBLIC_ORIGIN", "http://localhost:8787")]);
+        assert_eq!(for_asset(&local, Some("text/javascript")).len(), 1);
         let custom = config_with(&[("CONTENT_SECURITY_POLICY", "default-src 'self' https://cdn.example")]);
         assert!(for_asset(&custom, Some("text/html"))
             .iter()
