@@ -1,16 +1,16 @@
 //! `GET /callback`: finish the login. Every failure redirects to
-//! `LOGIN_ERROR_PATH?auth_error=<code>` with no session set; the login cookie is cleared
-//! either way, so a callback URL works once.
+//! `LOGIN_ERROR_PATH?auth_error=<code>` with no session set; the attempt's login cookie
+//! is cleared either way, so a callback URL works once. Other attempts' login cookies
+//! (logins in other tabs) are left alone.
 
+use super::login_cookie::{self, Found};
 use super::{request_cookies, RequestContext};
-use crate::crypto::{ct_eq, open, Purpose};
 use crate::lifecycle::short_id;
-use crate::oidc::authorize::LoginState;
 use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::{verify_signed, ProviderError, VerifyError};
 use crate::oidc::token::exchange_code;
 use crate::session::{access_token_expiry, Session};
-use crate::web::cookies::{clear_cookie, find, SameSite};
+use crate::web::cookies::{clear_cookie, SameSite};
 use crate::web::query::{parse_query, single};
 use crate::web::response::{add_set_cookies, redirect, HttpRequest, HttpResponse};
 
@@ -54,11 +54,11 @@ const PASSED_THROUGH: [&str; 4] = ["access_denied", "login_required", "consent_r
 
 /// Handle the callback; always a redirect.
 pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> HttpResponse {
-    let login_cookie = ctx.config.login_cookie_name();
     let cookies = request_cookies(request);
     let present: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
-    let mut set_cookies = vec![clear_cookie(&login_cookie, SameSite::Lax)];
-    let location = match complete(ctx, request, &cookies).await {
+    let mut used_cookie: Option<String> = None;
+    let mut set_cookies = Vec::new();
+    let location = match complete(ctx, request, &cookies, &mut used_cookie).await {
         Ok((session, return_to)) => match ctx.store.create(&session, &present, ctx.now).await {
             Ok(headers) => {
                 log::info!("login complete for sub {}", short_id(&session.sub));
@@ -75,6 +75,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> HttpResp
             error_location(ctx, code)
         }
     };
+    if let Some(name) = used_cookie {
+        set_cookies.insert(0, clear_cookie(&name, SameSite::Lax));
+    }
     let mut response = redirect(&location);
     response.headers_mut().insert(http::header::REFERRER_POLICY, http::HeaderValue::from_static("no-referrer"));
     add_set_cookies(&mut response, &set_cookies);
@@ -87,30 +90,38 @@ fn error_location(ctx: &RequestContext<'_>, code: CallbackError) -> String {
 
 type Failure = (CallbackError, String);
 
+/// The callback's checks and the code exchange; `used_cookie` is set to the name of the
+/// attempt's login cookie as soon as it is known (it is cleared whatever happens next).
 async fn complete(
     ctx: &RequestContext<'_>,
     request: &HttpRequest,
     cookies: &[(&str, &str)],
+    used_cookie: &mut Option<String>,
 ) -> Result<(Session, String), Failure> {
-    let login_name = ctx.config.login_cookie_name();
     let query = parse_query(request.uri().query());
     let param = |name: &str| -> Result<Option<&str>, Failure> {
         single(&query, name).map_err(|_| (CallbackError::LoginFailed, format!("parameter {name} repeated")))
     };
 
-    // 1. The login cookie: present, opens, fresh.
-    let sealed = find(cookies, &login_name).ok_or((CallbackError::LoginExpired, "no login cookie".into()))?;
-    let login: LoginState = open(&ctx.config.cookie_keys, Purpose::Cookie, login_name.as_bytes(), sealed)
-        .and_then(|plain| serde_json::from_slice(&plain).ok())
-        .ok_or((CallbackError::LoginExpired, "login cookie does not open".into()))?;
+    // 1.–2. The attempt's login cookie, found by `state` and compared with it in constant
+    // time; present, opens, fresh.
+    let state = param("state")?.unwrap_or("");
+    let login = match login_cookie::find(ctx.config, cookies, state) {
+        Found::Login(login, name) => {
+            *used_cookie = Some(name);
+            login
+        }
+        Found::NoCookie => return Err((CallbackError::LoginExpired, "no login cookie".into())),
+        Found::OtherStates => {
+            return Err((CallbackError::StateMismatch, "state matches no login cookie".into()));
+        }
+        Found::Unusable(name, why) => {
+            *used_cookie = Some(name);
+            return Err((CallbackError::LoginExpired, why.into()));
+        }
+    };
     if login.is_stale(ctx.now) {
         return Err((CallbackError::LoginExpired, "login cookie older than 10 minutes".into()));
-    }
-
-    // 2. state, in constant time.
-    let state = param("state")?.unwrap_or("");
-    if !ct_eq(state.as_bytes(), login.state.as_bytes()) {
-        return Err((CallbackError::StateMismatch, "state differs from the login cookie".into()));
     }
 
     // 3. iss (RFC 9207), before anything else from the response is believed.
@@ -154,6 +165,7 @@ async fn complete(
             client_id: &ctx.config.client_id,
             nonce: Some(&login.nonce),
             now: ctx.now,
+            requested: Some(&login.requested),
         },
     )
     .map_err(|e| (CallbackError::InvalidIdToken, e.to_string()))?;
@@ -173,5 +185,6 @@ async fn complete(
         )),
         generation: 0,
     };
-    Ok((session, login.return_to))
+    let return_to = login.return_to.clone();
+    Ok((session, return_to))
 }

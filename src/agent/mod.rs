@@ -5,6 +5,7 @@
 mod backchannel;
 mod callback;
 mod login;
+pub mod login_cookie;
 mod logout;
 mod refresh;
 mod session_info;

@@ -61,8 +61,18 @@ impl Fixture {
         );
     }
 
-    /// A login cookie and the state/nonce inside it.
+    /// A login attempt's cookie (`name=value`) and the state/nonce inside it.
     fn login_cookie(&self, created_at: u64) -> (String, LoginState) {
+        self.login_cookie_for(LoginState::new("/return/here".into(), created_at).unwrap())
+    }
+
+    fn login_cookie_for(&self, login: LoginState) -> (String, LoginState) {
+        let set = login_cookie::store(&self.config, &login).unwrap();
+        (set.split(';').next().unwrap().to_string(), login)
+    }
+
+    /// The bare `{prefix}-login` cookie of releases before per-attempt cookies.
+    fn legacy_login_cookie(&self, created_at: u64) -> (String, LoginState) {
         let login = LoginState::new("/return/here".into(), created_at).unwrap();
         let name = self.config.login_cookie_name();
         let sealed =
@@ -102,7 +112,8 @@ fn callback_success_redeems_code_with_verifier_and_sets_session() {
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/return/here");
     assert!(sets_session(&response));
-    assert!(set_cookies(&response).iter().any(|c| c.starts_with("__Host-bff-login=;") && c.contains("Max-Age=0")));
+    let own = login_cookie::name_for(&f.config, &login.state);
+    assert!(set_cookies(&response).iter().any(|c| c.starts_with(&format!("{own}=;")) && c.contains("Max-Age=0")));
     let seen = f.http.seen.borrow();
     let (method, _, body) = seen.iter().find(|(_, p, _)| p == "/token").unwrap();
     assert_eq!(method, "POST");
@@ -243,4 +254,114 @@ fn provider_down_is_idp_unavailable() {
         f.run(http::Request::get("https://app.example.com/auth/login").body(Vec::new()).unwrap(), NOW).status(),
         502
     );
+}
+
+#[test]
+fn two_logins_in_flight_both_complete_in_either_order() {
+    for first_done in [0, 1] {
+        let f = Fixture::new();
+        let (a, login_a) = f.login_cookie(NOW - 20);
+        let (b, login_b) = f.login_cookie(NOW - 10);
+        let jar = format!("{a}; {b}");
+        let logins = [&login_a, &login_b];
+        for i in [first_done, 1 - first_done] {
+            let login = logins[i];
+            f.token_response(&f.id_token("ES256", &login.nonce, |_| {}));
+            let response = f.callback(&jar, &format!("code=c{i}&state={}&iss=https://idp.example.com", login.state));
+            assert_eq!(location(&response), "/return/here", "login {i} (first done: {first_done})");
+            assert!(sets_session(&response));
+            // Only its own login cookie is cleared.
+            let cleared: Vec<String> = set_cookies(&response).into_iter().filter(|c| c.contains("-login.")).collect();
+            assert_eq!(cleared.len(), 1, "{cleared:?}");
+            assert!(cleared[0].starts_with(&login_cookie::name_for(&f.config, &login.state)));
+        }
+    }
+}
+
+#[test]
+fn a_state_of_no_attempt_is_state_mismatch_and_no_cookie_is_login_expired() {
+    let f = Fixture::new();
+    let (cookie, _) = f.login_cookie(NOW);
+    let response = f.callback(&cookie, "code=c&state=forged&iss=https://idp.example.com");
+    assert_eq!(location(&response), "/?auth_error=state_mismatch");
+    assert!(!set_cookies(&response).iter().any(|c| c.contains("-login")), "another tab's login is left alone");
+    let response = f.callback("theme=dark", "code=c&state=forged&iss=https://idp.example.com");
+    assert_eq!(location(&response), "/?auth_error=login_expired");
+    assert_eq!(f.http.count("/token"), 0);
+}
+
+#[test]
+fn a_duplicated_login_cookie_is_login_expired() {
+    let f = Fixture::new();
+    let (cookie, login) = f.login_cookie(NOW);
+    f.token_response(&f.id_token("ES256", &login.nonce, |_| {}));
+    let response = f
+        .callback(&format!("{cookie}; {cookie}"), &format!("code=c&state={}&iss=https://idp.example.com", login.state));
+    assert_eq!(location(&response), "/?auth_error=login_expired");
+    assert_eq!(f.http.count("/token"), 0, "no code redeemed");
+}
+
+#[test]
+fn a_legacy_login_cookie_completes_its_login() {
+    let f = Fixture::new();
+    let (cookie, login) = f.legacy_login_cookie(NOW);
+    f.token_response(&f.id_token("ES256", &login.nonce, |_| {}));
+    let response = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
+    assert_eq!(location(&response), "/return/here");
+    assert!(set_cookies(&response).iter().any(|c| c.starts_with("__Host-bff-login=;")));
+}
+
+#[test]
+fn step_up_requests_are_checked_at_the_callback() {
+    use crate::oidc::id_token::Requested;
+    let cases: [(Requested, serde_json::Value, &str); 4] = [
+        (Requested { acr_values: Some("urn:mfa".into()), max_age: None }, json!({"acr": "urn:mfa"}), "/return/here"),
+        (
+            Requested { acr_values: Some("urn:mfa".into()), max_age: None },
+            json!({"acr": "urn:pwd"}),
+            "/?auth_error=invalid_id_token",
+        ),
+        (Requested { acr_values: None, max_age: Some(60) }, json!({"auth_time": NOW - 30}), "/return/here"),
+        (Requested { acr_values: None, max_age: Some(60) }, json!({}), "/?auth_error=invalid_id_token"),
+    ];
+    for (requested, extra, expected) in cases {
+        let f = Fixture::new();
+        let login = LoginState { requested, ..LoginState::new("/return/here".into(), NOW).unwrap() };
+        let (cookie, login) = f.login_cookie_for(login);
+        f.token_response(&f.id_token("ES256", &login.nonce, |c| {
+            for (k, v) in extra.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+        }));
+        let response = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
+        assert_eq!(location(&response), expected, "{extra}");
+    }
+}
+
+#[test]
+fn login_sends_step_up_parameters_and_remembers_them() {
+    let f = Fixture::new();
+    let request = http::Request::get(
+        "https://app.example.com/auth/login?return_to=/a/..//evil.example&acr_values=urn:mfa&max_age=120",
+    )
+    .body(Vec::new())
+    .unwrap();
+    let response = f.run(request, NOW);
+    assert_eq!(response.status(), 302);
+    let url = location(&response);
+    assert!(url.contains("acr_values=urn%3Amfa") && url.contains("max_age=120"), "{url}");
+    let set = set_cookies(&response);
+    let pair = set.iter().find(|c| c.contains("-login.")).unwrap().split(';').next().unwrap().to_string();
+    let (name, value) = pair.split_once('=').unwrap();
+    let state = url.split("state=").nth(1).unwrap().split('&').next().unwrap();
+    match login_cookie::find(&f.config, &[(name, value)], state) {
+        login_cookie::Found::Login(login, _) => {
+            assert_eq!(login.requested.max_age, Some(120));
+            assert_eq!(login.requested.acr_values.as_deref(), Some("urn:mfa"));
+            assert_eq!(login.return_to, "/", "a return_to that normalises to //host lands on /");
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad = http::Request::get("https://app.example.com/auth/login?max_age=soon").body(Vec::new()).unwrap();
+    assert_eq!(f.run(bad, NOW).status(), 400);
 }

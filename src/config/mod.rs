@@ -186,14 +186,24 @@ impl Config {
         name.strip_prefix(self.cookie_prefix.as_str())?.strip_prefix(SESSION_COOKIE_SUFFIX)
     }
 
-    /// Name of the login cookie.
+    /// Base name of the login cookies: each login attempt's cookie is this name, a `.`
+    /// and a tag of its `state` (`agent::login_cookie`); the bare name is the one
+    /// cookie of releases before login attempts had their own.
     pub fn login_cookie_name(&self) -> String {
         format!("{}{LOGIN_COOKIE_SUFFIX}", self.cookie_prefix)
     }
 
-    /// Whether `name` is the login cookie's name (without building it).
+    /// Whether `name` is a login cookie's name: the base name, or the base name, `.` and
+    /// 1 to 43 characters of base64url (without building it).
     pub fn is_login_cookie_name(&self, name: &str) -> bool {
-        name.strip_prefix(self.cookie_prefix.as_str()) == Some(LOGIN_COOKIE_SUFFIX)
+        match name.strip_prefix(self.cookie_prefix.as_str()).and_then(|rest| rest.strip_prefix(LOGIN_COOKIE_SUFFIX)) {
+            Some("") => true,
+            Some(rest) => rest.strip_prefix('.').is_some_and(|tag| {
+                (1..=43).contains(&tag.len())
+                    && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }),
+            None => false,
+        }
     }
 
     /// The scheme and the `host[:port]` of `PUBLIC_ORIGIN` (`X-Forwarded-Proto` and

@@ -151,6 +151,10 @@ fn cookie_name_tests_agree_with_the_names() {
     assert!(c.is_login_cookie_name(&c.login_cookie_name()));
     assert!(!c.is_login_cookie_name(&c.session_cookie_name()));
     assert!(!c.is_login_cookie_name("__Host-bff-loginx"));
+    assert!(c.is_login_cookie_name("__Host-bff-login.AbC-_09xyzAbC-_0"));
+    assert!(!c.is_login_cookie_name("__Host-bff-login."));
+    assert!(!c.is_login_cookie_name("__Host-bff-login.a.b"));
+    assert!(!c.is_login_cookie_name("__Host-bff-login.a=b"));
 }
 
 #[test]

@@ -242,7 +242,13 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
             .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
         let validated = id_token::validate(
             claims,
-            Expectations { issuer: &call.config.issuer, client_id: &call.config.client_id, nonce: None, now: call.now },
+            Expectations {
+                issuer: &call.config.issuer,
+                client_id: &call.config.client_id,
+                nonce: None,
+                now: call.now,
+                requested: None,
+            },
         )
         .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
         if validated.sub != sub {

@@ -2,6 +2,7 @@
 //! `nonce`), and the login state that must survive until the callback.
 
 use super::discovery::ProviderMetadata;
+use super::id_token::Requested;
 use crate::config::{is_local_path, Config};
 use crate::crypto::{b64url, random_token};
 use crate::error::BffError;
@@ -26,6 +27,9 @@ pub struct LoginState {
     pub return_to: String,
     /// Unix time the login began.
     pub created_at: u64,
+    /// `acr_values` and `max_age` sent with the request, checked against the ID token.
+    #[serde(default)]
+    pub requested: Requested,
 }
 
 impl std::fmt::Debug for LoginState {
@@ -46,6 +50,7 @@ impl LoginState {
             verifier: random_token()?,
             return_to,
             created_at: now,
+            requested: Requested::default(),
         })
     }
 
@@ -60,23 +65,62 @@ impl LoginState {
     }
 }
 
-/// `return_to` if it is a safe same-origin path, else `/` (SECURITY.md group 1).
-pub fn sanitize_return_to(raw: Option<&str>) -> String {
-    match raw {
-        Some(path) if path.len() <= MAX_RETURN_TO && is_local_path(path) && !has_encoded_separator(path) => {
-            path.to_string()
-        }
-        _ => "/".to_string(),
-    }
+/// Where the browser goes after login: `raw` resolved against `PUBLIC_ORIGIN` and
+/// normalised, when the result is a path of that origin; else `/` (SECURITY.md groups 1
+/// and 12). Refused: more than [`MAX_RETURN_TO`] characters, non-ASCII text, absolute
+/// URLs, backslashes, control characters, encoded slashes, backslashes or control
+/// bytes, and anything whose normalised path starts with `//` (`/.//evil.example`,
+/// `/a/..//evil.example`), which a browser would read as another host.
+pub fn sanitize_return_to(config: &Config, raw: Option<&str>) -> String {
+    resolve_return_to(config, raw).unwrap_or_else(|| "/".to_string())
 }
 
+fn resolve_return_to(config: &Config, raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    if raw.len() > MAX_RETURN_TO || !raw.is_ascii() || !is_local_path(raw) || has_encoded_separator(raw) {
+        return None;
+    }
+    let base = url::Url::parse(&config.public_origin).ok()?;
+    let resolved = base.join(raw).ok()?;
+    if resolved.origin() != base.origin() || resolved.path().starts_with("//") {
+        return None;
+    }
+    let local = &resolved[url::Position::BeforePath..];
+    (local.starts_with('/') && !local.starts_with("//") && local.is_ascii()).then(|| local.to_string())
+}
+
+/// The step-up and freshness requests among the extra parameters; an `max_age` that is
+/// not a whole number of seconds is refused (the login would otherwise not be checked
+/// for what the caller asked).
+pub fn requested_of(extra: &[(String, String)]) -> Result<Requested, BffError> {
+    let mut requested = Requested::default();
+    for (name, value) in extra {
+        match name.as_str() {
+            "acr_values" => requested.acr_values = Some(value.clone()),
+            "max_age" => {
+                let seconds = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                    .ok_or_else(|| BffError::InvalidRequest("max_age must be a whole number of seconds".into()))?;
+                requested.max_age = Some(seconds);
+            }
+            _ => {}
+        }
+    }
+    Ok(requested)
+}
+
+/// Whether `path` holds a percent-encoded `/`, `\\` or control byte.
 fn has_encoded_separator(path: &str) -> bool {
-    let lower = path.to_ascii_lowercase();
-    lower.contains("%2f")
-        || lower.contains("%5c")
-        || lower.contains("%00")
-        || lower.contains("%0a")
-        || lower.contains("%0d")
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && std::str::from_utf8(&w[1..])
+                .ok()
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .is_some_and(|b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f)
+    })
 }
 
 /// Extra parameters a caller may pass, filtered by `ALLOWED_AUTH_PARAMS`.
@@ -113,4 +157,54 @@ pub fn authorization_url(
         }
     }
     url.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::config_with;
+
+    #[test]
+    fn return_to_stays_on_the_origin() {
+        let c = config_with(&[]);
+        for (raw, expected) in [
+            ("/", "/"),
+            ("/orders/42?tab=items#top", "/orders/42?tab=items#top"),
+            ("/a/./b/../c", "/a/c"),
+            ("/a%20b", "/a%20b"),
+            ("/../../x", "/x"),
+            // Normalises to a path starting with `//`: another host for a browser.
+            ("/.//evil.example", "/"),
+            ("/a/..//evil.example", "/"),
+            ("/%2e//evil.example", "/"),
+            ("/a/%2e%2e//evil.example/x", "/"),
+            ("//evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("https://evil.example/", "/"),
+            ("https://app.example.com/x", "/"),
+            ("javascript:alert(1)", "/"),
+            ("/a%2f%2fevil.example", "/"),
+            ("/a%5cb", "/"),
+            ("/a%0d%0aSet-Cookie:x=1", "/"),
+            ("/a\tb", "/"),
+            ("/caf\u{e9}", "/"),
+            ("/\u{ff0f}\u{ff0f}evil.example", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(sanitize_return_to(&c, Some(raw)), expected, "{raw:?}");
+        }
+        assert_eq!(sanitize_return_to(&c, None), "/");
+        assert_eq!(sanitize_return_to(&c, Some(&format!("/{}", "a".repeat(MAX_RETURN_TO)))), "/");
+    }
+
+    #[test]
+    fn requested_step_up_and_freshness() {
+        let pairs = |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let r = requested_of(&pairs(&[("acr_values", "urn:mfa"), ("max_age", "300"), ("prompt", "login")])).unwrap();
+        assert_eq!(r, Requested { acr_values: Some("urn:mfa".into()), max_age: Some(300) });
+        assert_eq!(requested_of(&pairs(&[("prompt", "login")])).unwrap(), Requested::default());
+        for bad in ["-1", "+5", "1.5", "", "abc", "99999999999999999999999"] {
+            assert!(requested_of(&pairs(&[("max_age", bad)])).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! ID token validation (OpenID Connect Core 1.0 §3.1.3.7), after the signature has been
-//! verified by [`super::jws`]: `iss`, `aud`, `azp`, `exp`, `iat`, `sub` and `nonce`.
+//! verified by [`super::jws`]: `iss`, `aud`, `azp`, `exp`, `iat`, `sub` and `nonce`, and
+//! (items 11–13) `acr` and `auth_time` when the login asked for `acr_values` or `max_age`.
 
 use super::jws::Claims;
 use crate::crypto::ct_eq;
@@ -19,6 +20,20 @@ pub struct Expectations<'a> {
     pub nonce: Option<&'a str>,
     /// Current Unix time.
     pub now: u64,
+    /// The login's step-up and freshness requests; `None` for a refresh.
+    pub requested: Option<&'a Requested>,
+}
+
+/// What a login asked the provider for that its ID token must show (OIDC Core 3.1.3.7
+/// items 11–13).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Requested {
+    /// `acr_values`: `acr` must be one of them (space separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// `max_age`: `auth_time` must be present and at most this many seconds old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u64>,
 }
 
 /// Why an ID token's claims were refused.
@@ -45,6 +60,12 @@ pub enum ClaimsError {
     /// `nonce` missing or different.
     #[error("nonce does not match")]
     Nonce,
+    /// `acr_values` was requested and `acr` is missing or not one of them.
+    #[error("acr is not one of the requested acr_values")]
+    Acr,
+    /// `max_age` was requested and `auth_time` is missing, or older than `max_age`.
+    #[error("auth_time missing or older than max_age")]
+    AuthTime,
 }
 
 /// The claims edge-bff keeps from a validated ID token.
@@ -104,9 +125,32 @@ pub fn validate(mut claims: Claims, expect: Expectations<'_>) -> Result<Validate
             _ => return Err(ClaimsError::Nonce),
         }
     }
+    if let Some(requested) = expect.requested {
+        check_requested(&claims, requested, expect.now)?;
+    }
     let sid = claims.get("sid").and_then(Value::as_str).map(str::to_string);
     for private in ["nonce", "at_hash", "c_hash"] {
         claims.remove(private);
     }
     Ok(ValidatedIdToken { sub, sid, exp, user_claims: claims })
+}
+
+/// Items 11–13: `acr` among the requested values; `auth_time` present and recent
+/// enough for `max_age` (with [`CLOCK_SKEW`]), and not in the future.
+fn check_requested(claims: &Claims, requested: &Requested, now: u64) -> Result<(), ClaimsError> {
+    if let Some(values) = requested.acr_values.as_deref() {
+        let acr = claims.get("acr").and_then(Value::as_str).ok_or(ClaimsError::Acr)?;
+        if !values.split(' ').any(|v| !v.is_empty() && v == acr) {
+            return Err(ClaimsError::Acr);
+        }
+    }
+    if let Some(max_age) = requested.max_age {
+        let auth_time = number(claims, "auth_time").ok_or(ClaimsError::AuthTime)?;
+        if auth_time.saturating_add(max_age).saturating_add(CLOCK_SKEW) < now
+            || auth_time > now.saturating_add(CLOCK_SKEW)
+        {
+            return Err(ClaimsError::AuthTime);
+        }
+    }
+    Ok(())
 }

@@ -101,7 +101,7 @@ fn malformed_tokens_are_errors() {
 }
 
 fn expect<'a>(nonce: Option<&'a str>) -> Expectations<'a> {
-    Expectations { issuer: "https://idp.example.com", client_id: "spa", nonce, now: NOW }
+    Expectations { issuer: "https://idp.example.com", client_id: "spa", nonce, now: NOW, requested: None }
 }
 
 fn with(
@@ -299,5 +299,49 @@ fn fuzz_claims_validation_never_panics() {
         }
         let _ = ProviderMetadata::parse(rng.mutate(&discovery_json()).as_bytes(), "https://idp.example.com");
         let _ = JwkSet::parse(rng.mutate(&TestKeys::new().jwks().to_string()).as_bytes());
+    }
+}
+
+#[test]
+fn requested_acr_and_max_age_are_checked() {
+    use super::id_token::Requested;
+    let check = |requested: Requested, change: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        let mut c = claims().as_object().unwrap().clone();
+        change(&mut c);
+        validate(c, Expectations { requested: Some(&requested), ..expect(Some("n-123")) })
+    };
+    let acr = |v: &str| Requested { acr_values: Some(v.into()), max_age: None };
+    let max_age = |n: u64| Requested { acr_values: None, max_age: Some(n) };
+    let set = |name: &'static str, value: serde_json::Value| {
+        move |c: &mut serde_json::Map<String, serde_json::Value>| {
+            c.insert(name.into(), value.clone());
+        }
+    };
+    // acr: one of the requested values, exactly.
+    assert!(check(acr("urn:mfa urn:pwd"), &set("acr", json!("urn:mfa"))).is_ok());
+    assert_eq!(check(acr("urn:mfa"), &set("acr", json!("urn:pwd"))).unwrap_err(), ClaimsError::Acr);
+    assert_eq!(check(acr("urn:mfa"), &set("acr", json!("urn:mf"))).unwrap_err(), ClaimsError::Acr);
+    assert_eq!(check(acr("urn:mfa"), &set("acr", json!(["urn:mfa"]))).unwrap_err(), ClaimsError::Acr);
+    assert_eq!(check(acr("urn:mfa"), &|_| {}).unwrap_err(), ClaimsError::Acr);
+    // max_age: auth_time present, within max_age plus the skew, not in the future.
+    assert!(check(max_age(300), &set("auth_time", json!(NOW - 200))).is_ok());
+    assert!(check(max_age(300), &set("auth_time", json!(NOW - 300 - super::id_token::CLOCK_SKEW))).is_ok());
+    assert_eq!(
+        check(max_age(300), &set("auth_time", json!(NOW - 301 - super::id_token::CLOCK_SKEW))).unwrap_err(),
+        ClaimsError::AuthTime
+    );
+    assert_eq!(check(max_age(0), &set("auth_time", json!(NOW - 3600))).unwrap_err(), ClaimsError::AuthTime);
+    assert_eq!(check(max_age(300), &set("auth_time", json!(NOW + 3600))).unwrap_err(), ClaimsError::AuthTime);
+    assert_eq!(check(max_age(300), &set("auth_time", json!("recent"))).unwrap_err(), ClaimsError::AuthTime);
+    assert_eq!(check(max_age(300), &|_| {}).unwrap_err(), ClaimsError::AuthTime);
+    // Nothing requested: neither claim is needed, and both stay in the user's claims.
+    let plain = check(Requested::default(), &|c| {
+        c.insert("acr".into(), json!("urn:pwd"));
+        c.insert("amr".into(), json!(["pwd"]));
+        c.insert("auth_time".into(), json!(NOW - 99_999));
+    })
+    .unwrap();
+    for claim in ["acr", "amr", "auth_time"] {
+        assert!(plain.user_claims.contains_key(claim), "{claim}");
     }
 }

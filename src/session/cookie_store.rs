@@ -26,6 +26,24 @@ pub fn is_session_cookie(config: &Config, name: &str) -> bool {
     }
 }
 
+/// Whether the request holds two cookies of one session-cookie name (the main one or a
+/// chunk): a tossed cookie beside edge-bff's, so no session (SECURITY.md group 12).
+pub fn has_duplicates(config: &Config, cookies: &[(&str, &str)]) -> bool {
+    let mut names = cookies.iter().map(|(n, _)| *n).filter(|n| is_session_cookie(config, n));
+    let mut seen: [&str; MAX_CHUNKS + 1] = [""; MAX_CHUNKS + 1];
+    let mut count = 0;
+    names.any(|name| {
+        if seen[..count].contains(&name) {
+            return true;
+        }
+        if count < seen.len() {
+            seen[count] = name;
+            count += 1;
+        }
+        false
+    })
+}
+
 /// Read the session from the request's cookies.
 pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
     load_cached(config, cookies, None)
@@ -37,6 +55,10 @@ pub fn load_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&Ope
     let present = cookies.iter().any(|(n, _)| is_session_cookie(config, n));
     if !present {
         return Loaded::Absent;
+    }
+    if has_duplicates(config, cookies) {
+        log::warn!("two session cookies of one name (a cookie set for a parent domain?): treated as no session");
+        return Loaded::Invalid;
     }
     let sealed = match cookies.iter().find(|(n, v)| *n == base && !v.is_empty()) {
         Some((_, v)) => v.to_string(),

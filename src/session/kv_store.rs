@@ -164,6 +164,10 @@ impl KvStore<'_> {
 
     fn open_id(&self, cookies: &[(&str, &str)]) -> Result<Option<([u8; 32], bool)>, ()> {
         let name = self.cookie_name();
+        if cookie_store::has_duplicates(self.config, cookies) {
+            log::warn!("two session cookies of one name (a cookie set for a parent domain?): treated as no session");
+            return Err(());
+        }
         let Some((_, value)) = cookies.iter().find(|(n, v)| *n == name && !v.is_empty()) else {
             return if cookies.iter().any(|(n, _)| cookie_store::is_session_cookie(self.config, n)) {
                 Err(())

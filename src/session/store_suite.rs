@@ -104,6 +104,21 @@ fn suite(kv: Option<&MemoryKv>, kind: Kind) {
     }
     assert!(matches!(load(store.as_ref(), &tampered), Loaded::Invalid));
 
+    // Two cookies of one name (one tossed in from a parent domain, or a copy of the
+    // user's own): no session, whichever comes first.
+    let (name, value) = jar.0[0].clone();
+    for tossed in [value.clone(), "attacker-value".to_string()] {
+        for tossed_first in [true, false] {
+            let mut doubled = jar.clone();
+            if tossed_first {
+                doubled.0.insert(0, (name.clone(), tossed.clone()));
+            } else {
+                doubled.0.push((name.clone(), tossed.clone()));
+            }
+            assert!(matches!(load(store.as_ref(), &doubled), Loaded::Invalid), "duplicate {name}");
+        }
+    }
+
     // delete → every session cookie cleared; KV also revokes the old cookie.
     let before_delete = jar.clone();
     let names = jar.names();
@@ -138,6 +153,12 @@ fn suite(kv: Option<&MemoryKv>, kind: Kind) {
     jar.apply(&block_on(store.create(&big, &[], NOW)).unwrap());
     let Loaded::Valid { session: loaded, .. } = load(store.as_ref(), &jar) else { panic!("big session loads") };
     assert_eq!(loaded.id_token.len(), big.id_token.len());
+    // A duplicated chunk (cookie mode) is no session either.
+    if let Some((chunk, value)) = jar.0.iter().find(|(n, _)| n.ends_with(".2")).cloned() {
+        let mut doubled = jar.clone();
+        doubled.0.insert(0, (chunk, value));
+        assert!(matches!(load(store.as_ref(), &doubled), Loaded::Invalid), "duplicate chunk");
+    }
 }
 
 #[test]

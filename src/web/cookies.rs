@@ -31,9 +31,37 @@ pub fn cookies_of(headers: &http::HeaderMap) -> Vec<(&str, &str)> {
     parse_cookie_header(headers.get_all(http::header::COOKIE).iter().filter_map(super::header_text))
 }
 
-/// The value of the first cookie called `name`.
+/// The value of the first cookie called `name` (for cookies that are not edge-bff's;
+/// edge-bff's own are read with [`lookup`]).
 pub fn find<'a>(cookies: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
     cookies.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// What a request holds under one cookie name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// No cookie of that name.
+    Absent,
+    /// Exactly one, with this value.
+    One(&'a str),
+    /// Two or more: a browser sends several cookies of one name when they differ in
+    /// `Domain` or `Path`, which is how a sibling subdomain tosses its own cookie in
+    /// beside edge-bff's. Which one is edge-bff's cannot be told, so neither is used.
+    Duplicated,
+}
+
+/// The cookie called `name`, refusing duplicates (SECURITY.md group 12).
+pub fn lookup<'a>(cookies: &[(&'a str, &'a str)], name: &str) -> Lookup<'a> {
+    let mut found = Lookup::Absent;
+    for (n, v) in cookies {
+        if *n == name {
+            if found != Lookup::Absent {
+                return Lookup::Duplicated;
+            }
+            found = Lookup::One(v);
+        }
+    }
+    found
 }
 
 /// `SameSite` attribute values used by edge-bff.
@@ -69,6 +97,16 @@ mod tests {
         assert_eq!(cookies, vec![("a", "1"), ("b", "2"), ("c", "3"), ("a", "4")]);
         assert_eq!(find(&cookies, "a"), Some("1"));
         assert_eq!(find(&cookies, "zz"), None);
+    }
+
+    #[test]
+    fn lookup_refuses_duplicates() {
+        let cookies = parse_cookie_header(["a=1; b=2; a=3; c=", "d=4"].into_iter());
+        assert_eq!(lookup(&cookies, "a"), Lookup::Duplicated);
+        assert_eq!(lookup(&cookies, "b"), Lookup::One("2"));
+        assert_eq!(lookup(&cookies, "c"), Lookup::One(""));
+        assert_eq!(lookup(&cookies, "d"), Lookup::One("4"));
+        assert_eq!(lookup(&cookies, "e"), Lookup::Absent);
     }
 
     #[test]
