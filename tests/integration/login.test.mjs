@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { startProvider, DEMO_USER } from '../support/idp.mjs';
 import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
 import { CookieJar, parseSetCookie } from '../support/http.mjs';
-import { login, authorizeAtProvider } from '../support/login.mjs';
+import { login, authorizeAtProvider, loginCookieName } from '../support/login.mjs';
 
 const SECRET = 'edge-bff-local-secret-for-tests';
 let idp;
@@ -69,11 +69,11 @@ describe('GET /auth/login', () => {
     const cookies = res.headers.getSetCookie().map(parseSetCookie);
     assert.equal(cookies.length, 1);
     const c = cookies[0];
-    assert.equal(c.name, '__Host-bff-login');
+    const state = new URL(res.headers.get('location')).searchParams.get('state');
+    assert.equal(c.name, loginCookieName(state), 'one login cookie per attempt, named after its state');
     assertCookieAttributes(c, 'Lax');
     assert.equal(c.attrs['max-age'], '600');
     assert.match(c.value, /^k1\.[A-Za-z0-9_-]+$/);
-    const state = new URL(res.headers.get('location')).searchParams.get('state');
     assert.ok(!c.value.includes(state), 'state is not readable in the cookie');
   });
 
@@ -88,7 +88,7 @@ describe('GET /auth/login', () => {
 
 describe('full login', () => {
   test('callback sets the session, clears the login cookie and returns to return_to', async () => {
-    const { callbackResponse, setCookies, jar } = await login(w, { returnTo: '/app/page?x=1' });
+    const { callbackResponse, setCookies, jar, loginResponse } = await login(w, { returnTo: '/app/page?x=1' });
     assert.equal(callbackResponse.status, 302);
     assert.equal(callbackResponse.headers.get('location'), '/app/page?x=1');
     assert.equal(callbackResponse.headers.get('referrer-policy'), 'no-referrer');
@@ -97,7 +97,8 @@ describe('full login', () => {
     assertCookieAttributes(session, 'Strict');
     const maxAge = Number(session.attrs['max-age']);
     assert.ok(maxAge > 28700 && maxAge <= 28800, `Max-Age ${maxAge} is SESSION_MAX_AGE`);
-    const loginCookie = setCookies.find((c) => c.name === '__Host-bff-login');
+    const state = new URL(loginResponse.headers.get('location')).searchParams.get('state');
+    const loginCookie = setCookies.find((c) => c.name === loginCookieName(state));
     assert.equal(loginCookie.attrs['max-age'], '0', 'login cookie cleared');
     assertCookieAttributes(loginCookie, 'Lax');
     assert.match(session.value, /^k1\.[A-Za-z0-9_-]+$/);
@@ -318,7 +319,7 @@ describe('agent paths and methods', () => {
     assert.equal(res.status, 200);
     const url = new URL((await json(res)).authorization_url);
     assert.equal(url.searchParams.get('login_hint'), 'demo');
-    assert.equal(res.headers.getSetCookie().map(parseSetCookie)[0].name, '__Host-bff-login');
+    assert.equal(res.headers.getSetCookie().map(parseSetCookie)[0].name, loginCookieName(url.searchParams.get('state')));
     const bad = await w.fetch('/auth/login/start', { method: 'POST', headers: { 'x-csrf': '1' }, body: JSON.stringify({ params: { redirect_uri: 'https://evil' } }) });
     assert.equal(bad.status, 400);
     const noCsrf = await w.fetch('/auth/login/start', { method: 'POST', body: '{}' });

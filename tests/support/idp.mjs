@@ -73,6 +73,7 @@ export async function startProvider(opts = {}) {
 
   const provider = new Provider(issuer, {
     clients: [client],
+    acrValues: ['urn:edge-bff:pwd', 'urn:edge-bff:mfa'],
     jwks: { keys: [jwk] },
     cookies: { keys: ['local-oidc-provider-cookie-key'] },
     claims: {
@@ -126,7 +127,11 @@ export async function startProvider(opts = {}) {
         if (req.method === 'POST' && match[2]) {
           const form = await readForm(req);
           if (form.get('login') === DEMO_USER.username && form.get('password') === DEMO_USER.password) {
-            return provider.interactionFinished(req, res, { login: { accountId: DEMO_USER.claims.sub } }, { mergeWithLastSubmission: false });
+            // Step-up: the login form stands for every method asked for; the session's `acr`
+            // is the first requested value, so the ID token carries it.
+            const acr = details.params.acr_values?.split(' ')[0];
+            const login = { accountId: DEMO_USER.claims.sub, amr: ['pwd'], ...(acr ? { acr } : {}) };
+            return provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
           }
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
           return res.end(loginPage(details.uid, 'Wrong username or password.'));

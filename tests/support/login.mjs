@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 // Logs in through the Worker over plain HTTP, following the real provider's pages:
 // /auth/login → provider /auth → login form → (auto consent) → /auth/callback.
 import assert from 'node:assert/strict';
@@ -64,4 +65,12 @@ export async function loginOnce(w, jar = new CookieJar()) {
   const callback = await w.fetch(authorize.headers.get('location'), { headers: { cookie: jar.header() } });
   const set = jar.update(callback);
   return { callback, jar, set };
+}
+
+/**
+ * The name of the login cookie of the attempt with `state` (src/agent/login_cookie.rs):
+ * `{prefix}-login.` and the first 16 characters of base64url(SHA-256(state)).
+ */
+export function loginCookieName(state, prefix = '__Host-bff') {
+  return `${prefix}-login.${createHash('sha256').update(state).digest('base64url').slice(0, 16)}`;
 }

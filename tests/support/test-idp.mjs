@@ -80,6 +80,11 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
     const now = Math.floor(Date.now() / 1000);
     const c = { iss: issuer, aud: clientId, sub, nonce, iat: now, exp: now + 600, name: 'Test User', sid: idp.scenario.sid ?? 'sid-' + sub };
     // Large providers' tokens: group lists and the like.
+    // Extra ID token claims for one scenario; a null value removes the claim.
+    for (const [name, value] of Object.entries(idp.scenario.claims ?? {})) {
+      if (value === null) delete c[name];
+      else c[name] = value;
+    }
     if (idp.scenario.padding) c.groups = Array.from({ length: Math.ceil(idp.scenario.padding / 30) }, (_, i) => `group-${String(i).padStart(4, '0')}-${'x'.repeat(24)}`);
     return c;
   }

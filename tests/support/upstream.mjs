@@ -4,6 +4,7 @@
 //   /upload             the request body back, byte for byte (application/octet-stream)
 //   /set-cookie         a response that tries to set cookies
 //   /hop-by-hop         a response with every hop-by-hop header (and one named by Connection)
+//   /hostile-headers    a response that sets CORS, Clear-Site-Data, HSTS and cookies
 //   /status/NNN         that status with a small JSON body
 //   /unauthorized-once?id=X  401 for the first call with a given id, 200 afterwards
 //   /slow?ms=N          answers after N ms
@@ -55,6 +56,16 @@ export async function startUpstream({ port = 0, record = true } = {}) {
     if (url.pathname.endsWith('/set-cookie')) {
       res.setHeader('set-cookie', ['upstream=1; Path=/', '__Host-bff-session=evil; Path=/; Secure']);
       return json(200, { ok: true });
+    }
+    if (url.pathname.endsWith('/hostile-headers')) {
+      res.setHeader('set-cookie', ['upstream=1; Path=/']);
+      res.setHeader('access-control-allow-origin', '*');
+      res.setHeader('access-control-allow-credentials', 'true');
+      res.setHeader('access-control-expose-headers', 'x-secret');
+      res.setHeader('clear-site-data', '"cookies", "storage"');
+      res.setHeader('strict-transport-security', 'max-age=1');
+      res.setHeader('x-kept', 'yes');
+      return json(200, { hostile: true });
     }
     if (url.pathname.endsWith('/hop-by-hop')) {
       res.writeHead(200, {
