@@ -113,3 +113,35 @@ test('a failed login shows the error code, not provider text', async () => {
     await context.close();
   }
 });
+
+test('two logins in two tabs both succeed, whichever finishes first', async () => {
+  for (const order of [['second', 'first'], ['first', 'second']]) {
+    const context = await browser.newContext();
+    try {
+      const tabs = {};
+      // Both tabs start a login before either finishes: each reaches the provider's form.
+      for (const name of ['first', 'second']) {
+        const page = await context.newPage();
+        await page.goto(`${origin}/auth/login?return_to=${encodeURIComponent(`/?tab=${name}`)}`);
+        await page.waitForURL(`${idp.issuer}/interaction/**`);
+        tabs[name] = page;
+      }
+      const loginCookies = (await context.cookies(origin)).filter((c) => c.name.startsWith('__Host-bff-login'));
+      assert.equal(loginCookies.length, 2, 'one login cookie per attempt');
+      for (const name of order) {
+        const page = tabs[name];
+        await page.fill('#login', DEMO_USER.username);
+        await page.fill('#password', DEMO_USER.password);
+        await page.click('#submit');
+        await page.waitForURL(`${origin}/?tab=${name}`);
+        await page.waitForSelector('#user-name:visible');
+        assert.equal(await page.textContent('#user-name'), 'Dana Demo', `${name} tab (order ${order.join(', ')})`);
+        assert.ok(!page.url().includes('auth_error'), page.url());
+      }
+      const left = (await context.cookies(origin)).filter((c) => c.name.startsWith('__Host-bff-login'));
+      assert.deepEqual(left, [], 'every login cookie cleared by its own callback');
+    } finally {
+      await context.close();
+    }
+  }
+});
