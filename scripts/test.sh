@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test of edge-bff, from a fresh machine of this kind:
-#   bootstrap → fmt → clippy -D warnings → native cargo test → release wasm build (+ size
+#   bootstrap → fmt → clippy -D warnings → native cargo test → fuzz smoke → release wasm build (+ size
 #   budget) → integration tests of the built Worker under Miniflare against the real
 #   oidc-provider → browser end-to-end test in headless Chromium.
 # Every stage runs even when an earlier one failed (except those that need the build);
@@ -47,6 +47,10 @@ cargo test 2>&1 | tee "$LOG_DIR/cargo-test.log"
 rc=${PIPESTATUS[0]}
 count_cargo "$LOG_DIR/cargo-test.log"
 record "cargo test" "$rc"
+
+stage "fuzz smoke (scripts/fuzz.sh --smoke: every parser target for 1 s)"
+scripts/fuzz.sh --smoke 2>&1 | tee "$LOG_DIR/fuzz-smoke.log"
+record "fuzz smoke" "${PIPESTATUS[0]}"
 
 stage "release wasm build"
 scripts/build.sh >"$LOG_DIR/build.log" 2>&1

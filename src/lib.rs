@@ -21,4 +21,6 @@ pub mod web;
 mod runtime;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 pub(crate) mod testutil;

@@ -2,7 +2,7 @@
 //! logout. Handlers return `Result<HttpResponse, BffError>`; [`handle`] turns errors
 //! into responses in one place and logs their detail.
 
-mod backchannel;
+pub(crate) mod backchannel;
 mod callback;
 mod login;
 pub mod login_cookie;

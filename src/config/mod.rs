@@ -417,6 +417,11 @@ fn seconds(value: Option<String>, default: u64) -> Result<u64, String> {
 /// names must be ASCII: an internationalised domain is written in its punycode form
 /// (`xn--…`); the build carries no Unicode IDNA tables (docs/performance.md, size).
 pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
+    // Non-ASCII text would reach the IDNA mapping, which this build does not carry (and
+    // whose stand-in asserts on some inputs in debug builds; found by src/fuzz.rs).
+    if !text.is_ascii() {
+        return Err("must be ASCII: write a host name in punycode (xn--…) and percent-encode the path".into());
+    }
     let url = url::Url::parse(text).map_err(|e| match e {
         url::ParseError::IdnaError => "has a non-ASCII host name: write it in punycode (xn--…)".to_string(),
         _ => "is not an absolute URL".to_string(),

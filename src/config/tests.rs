@@ -190,3 +190,15 @@ fn cookie_prefix_without_host_prefix_is_warned_about_on_https() {
         .warnings()
         .is_empty());
 }
+
+#[test]
+fn non_ascii_urls_are_refused_before_parsing() {
+    for bad in ["https://AAAA\u{e9}", "https://caf\u{e9}.example", "https://api.example.com/caf\u{e9}/"] {
+        let e = with(&[("OIDC_ISSUER", bad)]).unwrap_err();
+        assert_eq!(e.setting, "OIDC_ISSUER", "{bad}");
+    }
+    // Punycode, in any case, goes through the ASCII path.
+    for ok in ["https://xn--caf-dma.example", "https://XN--CAF-DMA.example", "https://Idp.Example.com"] {
+        assert!(check_endpoint_url(ok).is_ok(), "{ok}");
+    }
+}

@@ -117,9 +117,26 @@ fn decode_segment(segment: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The property every accepted path keeps: no leading `/`, and no segment that any
+/// reading (decoded once or twice, `;` parameters dropped) turns into `.`, `..`, or
+/// something holding a separator or a control byte.
+#[cfg(test)]
+pub(crate) fn assert_confined(input: &str, out: &str) {
+    assert!(!out.starts_with('/'), "{input:?} -> {out:?}");
+    for segment in out.split('/') {
+        let once = decode_segment(segment).expect("accepted segments decode");
+        let twice = decode_segment(&String::from_utf8_lossy(&once)).unwrap_or_else(|| once.clone());
+        for reading in [&once, &twice] {
+            let bare = reading.split(|&b| b == b';').next().unwrap_or_default();
+            assert!(!matches!(bare, b"." | b".."), "{input:?} -> {out:?}");
+            assert!(!reading.iter().any(|&b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f), "{input:?} -> {out:?}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{confine, decode_segment};
+    use super::confine;
 
     #[test]
     fn normal_paths_pass() {
@@ -214,26 +231,7 @@ mod tests {
                 })
                 .collect();
             if let Ok(out) = confine(&input) {
-                super::tests::assert_confined(&input, &out);
-            }
-        }
-    }
-
-    /// The property every accepted path keeps: no leading `/`, and no segment that any
-    /// reading (decoded once or twice, `;` parameters dropped) turns into `.`, `..`, or
-    /// something holding a separator or a control byte.
-    pub(crate) fn assert_confined(input: &str, out: &str) {
-        assert!(!out.starts_with('/'), "{input:?} -> {out:?}");
-        for segment in out.split('/') {
-            let once = decode_segment(segment).expect("accepted segments decode");
-            let twice = decode_segment(&String::from_utf8_lossy(&once)).unwrap_or_else(|| once.clone());
-            for reading in [&once, &twice] {
-                let bare = reading.split(|&b| b == b';').next().unwrap_or_default();
-                assert!(!matches!(bare, b"." | b".."), "{input:?} -> {out:?}");
-                assert!(
-                    !reading.iter().any(|&b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f),
-                    "{input:?} -> {out:?}"
-                );
+                super::assert_confined(&input, &out);
             }
         }
     }
