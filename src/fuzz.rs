@@ -21,7 +21,7 @@ use crate::session::cookie_store;
 use crate::session::kv_store::{KvStore, MemoryKv};
 use crate::session::store::{Loaded, SessionStore};
 use crate::session::Session;
-use crate::testutil::{block_on, config_with, discovery_json, vars_with, FakeHttp, TestKeys, KEY};
+use crate::testutil::{block_on, config_with, discovery_json, session_at, vars_with, FakeHttp, TestKeys, KEY};
 use crate::web::cookies::{lookup, parse_cookie_header, Lookup};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, RngSeed, TestCaseError, TestRunner};
@@ -91,22 +91,6 @@ fn input(pieces: &'static [&'static str], valid: String) -> impl Strategy<Value 
     prop_oneof![any::<String>(), from_pieces(pieces, 40), mutated(valid)]
 }
 
-fn session(id_token_len: usize) -> Session {
-    Session {
-        access_token: "at-fuzz".into(),
-        access_expires_at: NOW + 600,
-        refresh_token: Some("rt-fuzz".into()),
-        id_token: "i".repeat(id_token_len),
-        sub: "user-1".into(),
-        sid: Some("sid-1".into()),
-        created_at: NOW,
-        expires_at: NOW + 3600,
-        last_seen: NOW,
-        login: None,
-        generation: 0,
-    }
-}
-
 #[test]
 fn cookie_header() {
     const PIECES: &[&str] =
@@ -146,7 +130,7 @@ fn sealed_values() {
 #[test]
 fn session_cookies_and_chunks() {
     let config = config_with(&[]);
-    let original = session(6000);
+    let original = Session { id_token: "i".repeat(6000), ..session_at(NOW) };
     let set = cookie_store::store(&config, &original, &[], NOW).unwrap();
     let chunks: Vec<(String, String)> = set
         .iter()

@@ -35,6 +35,24 @@ pub async fn yield_once() {
     .await
 }
 
+/// A session created at `now`, lasting an hour, its access token good for ten minutes,
+/// with a refresh token and a `sid`; tests change what they need with `..`.
+pub fn session_at(now: u64) -> crate::session::Session {
+    crate::session::Session {
+        access_token: "at-secret-value".into(),
+        access_expires_at: now + 600,
+        refresh_token: Some("rt-secret-value".into()),
+        id_token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.sig".into(),
+        sub: "u".into(),
+        sid: Some("sid-1".into()),
+        created_at: now,
+        expires_at: now + 3600,
+        last_seen: now,
+        login: None,
+        generation: 0,
+    }
+}
+
 /// A valid configuration with `overrides` applied (empty value = unset).
 pub fn config_with(overrides: &[(&str, &str)]) -> Config {
     Config::from_vars(&vars_with(overrides)).expect("test configuration is valid")

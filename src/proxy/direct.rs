@@ -100,7 +100,7 @@ mod tests {
     use super::*;
     use crate::proxy::headers::upstream_request_headers;
     use crate::session::Session;
-    use crate::testutil::{config_with, KEY};
+    use crate::testutil::{config_with, session_at, KEY};
 
     const NOW: u64 = 1_800_000_000;
     const ROUTES: &str = r#"[{"prefix":"/api/","upstream":"https://api.internal/v1/"},
@@ -113,19 +113,7 @@ mod tests {
     }
 
     fn session(access_expires_at: u64) -> Session {
-        Session {
-            access_token: "at-secret-value".into(),
-            access_expires_at,
-            refresh_token: Some("rt-secret-value".into()),
-            id_token: "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1In0.sig".into(),
-            sub: "u".into(),
-            sid: Some("sid-1".into()),
-            created_at: NOW,
-            expires_at: NOW + 3600,
-            last_seen: NOW,
-            login: None,
-            generation: 0,
-        }
+        Session { access_expires_at, ..session_at(NOW) }
     }
 
     /// The `Cookie` header carrying `session` sealed under `sealing`'s keys, plus an app cookie.

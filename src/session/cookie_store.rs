@@ -19,9 +19,9 @@ pub const MAX_CHUNKS: usize = 10;
 pub fn is_session_cookie(config: &Config, name: &str) -> bool {
     match config.after_session_cookie_name(name) {
         Some("") => true,
-        Some(rest) => {
-            rest.strip_prefix('.').is_some_and(|n| n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n)))
-        }
+        Some(rest) => rest.strip_prefix('.').is_some_and(|n| {
+            n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n))
+        }),
         None => false,
     }
 }

@@ -131,6 +131,8 @@ fn session_cookie_names() {
         "__Host-bff-login",
         "__Host-bff-sessionx",
         "__Host-bff-session.",
+        "__Host-bff-session.+1",
+        "__Host-bff-session.01x",
         "__Host-bff-session-1",
         "session",
     ] {

@@ -47,6 +47,12 @@ const bffKv = await startWorker(bindings, { port: bffKvPort, kv: true, assets: f
 // The same as (b) with the COORDINATOR Durable Object bound: the hot path never calls it.
 const bffCoPort = await freePort();
 const bffCo = await startWorker(bindings, { port: bffCoPort, kv: false, assets: false, coordinator: true });
+// The same as (b) on an https PUBLIC_ORIGIN, as in production: every answer gets
+// edge-bff's Strict-Transport-Security (HSTS), so the upstream's response is copied to
+// add it. The session cookie opens here too (same keys; a session is not bound to the
+// origin), and wrk sends no Origin header, so the CSRF check passes as in (b).
+const bffHstsPort = await freePort();
+const bffHsts = await startWorker({ ...bindings, PUBLIC_ORIGIN: 'https://app.example.test' }, { port: bffHstsPort, kv: false, assets: false });
 
 async function passThrough(assets) {
   const port = await freePort();
@@ -61,6 +67,7 @@ const withSession = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${bf
 const withSessionA = { ...withSession, Host: `localhost:${bffAssetsPort}` };
 const withSessionK = { ...withSession, Host: `localhost:${bffKvPort}` };
 const withSessionC = { ...withSession, Host: `localhost:${bffCoPort}` };
+const withSessionH = { ...withSession, Host: `localhost:${bffHstsPort}` };
 // The pass-through gets the very same request (the browser sends its cookies either way):
 // the same bytes in, so the difference is what each Worker does with them.
 const sameRequest = (port) => ({ ...withSession, Host: `127.0.0.1:${port}` });
@@ -77,6 +84,7 @@ const scenarios = [
   ['d0', '(d) without the cookie and X-CSRF', `http://127.0.0.1:${passPort}/status/200`, {}],
   ['bk', '(b) with SESSIONS bound (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
   ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
+  ['bh', '(b) on an https origin (HSTS added)', `http://127.0.0.1:${bffHstsPort}/api/status/200`, { headers: withSessionH }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
   ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
@@ -131,6 +139,7 @@ console.log(`(c)/(d2) ${ratio('c', 'd2')}  (same 64 KB POST through the pass-thr
 console.log(`(b)/(d0) ${ratio('b', 'd0')}  (pass-through sent a bare request, no cookie)`);
 console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's local KV on every call)`);
 console.log(`(bc)/(b) ${ratio('bc', 'b')}  (COORDINATOR bound, no refresh due: must be 1.00x within noise)`);
+console.log(`(bh)/(d) ${ratio('bh', 'd')}  (https origin: HSTS on every answer, the upstream's response copied to add it)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
 console.log(`(a+)/(d+) ${ratio('a+', 'd+')}`);
 console.log(`(b+)/(d+) ${ratio('b+', 'd+')}`);
@@ -184,6 +193,7 @@ await bff.close();
 await bffAssets.close();
 await bffKv.close();
 await bffCo.close();
+await bffHsts.close();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();

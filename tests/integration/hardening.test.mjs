@@ -4,12 +4,11 @@
 // response headers, HSTS and nosniff, duplicate cookies, return_to and step-up claims.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { startProvider } from '../support/idp.mjs';
 import { startTestProvider } from '../support/test-idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
 import { startWorker, newCookieKeys, freePort, BASE } from '../support/worker.mjs';
-import { CookieJar } from '../support/http.mjs';
+import { CookieJar, rawRequest } from '../support/http.mjs';
 import { login, authorizeAtProvider, loginCookieName } from '../support/login.mjs';
 
 // An https origin, so that HSTS applies; requests reach Miniflare over plain HTTP.
@@ -18,17 +17,7 @@ const TRUSTED = 'https://partner.example.test';
 const HSTS = 'max-age=63072000';
 
 /** A raw HTTP request (no URL normalisation, any header) to the Worker on `port`. */
-function raw(port, path, { method = 'GET', headers = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method, headers: { host: `localhost:${port}`, ...headers } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const raw = rawRequest;
 
 /** How many times header `name` occurs in a raw response. */
 function count(res, name) {

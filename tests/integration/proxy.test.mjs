@@ -2,12 +2,12 @@
 // it receives, and the real oidc-provider.
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { createHash } from 'node:crypto';
 import { startProvider } from '../support/idp.mjs';
 import { startUpstream, deterministicBytes } from '../support/upstream.mjs';
 import { startWorker, newCookieKeys, freePort } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
+import { rawRequest } from '../support/http.mjs';
 
 const TRUSTED = 'http://127.0.0.1:4444';
 let idp;
@@ -18,19 +18,7 @@ let jar;
 let refreshes = 0;
 
 /** A raw HTTP request (no URL normalisation, any header) to the Worker. */
-function raw(path, { method = 'GET', headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const u = new URL(origin);
-    const req = http.request({ host: '127.0.0.1', port: u.port, path, method, headers: { host: u.host, ...headers } }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
-}
+const raw = (path, init) => rawRequest(new URL(origin).port, path, init);
 
 // Both session paths run every test: without a KV binding a proxied call with a valid
 // cookie session takes the direct path (src/proxy/direct.rs); with the SESSIONS binding the

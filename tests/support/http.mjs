@@ -1,5 +1,23 @@
 // HTTP helpers for tests: a small cookie jar that keeps Set-Cookie attributes so tests
-// can assert on them, and a helper that parses one Set-Cookie line.
+// can assert on them, a helper that parses one Set-Cookie line, and a raw request.
+import http from 'node:http';
+
+/**
+ * A raw HTTP request to 127.0.0.1:`port` (no URL normalisation, any header, `Host`
+ * `localhost:<port>` unless given). Resolves to { status, headers, rawHeaders, body }.
+ */
+export function rawRequest(port, path, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method, headers: { host: `localhost:${port}`, ...headers } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    if (body) req.write(body);
+    req.end();
+  });
+}
 
 /** Parse one Set-Cookie header value into { name, value, attrs } (attr names lower-cased). */
 export function parseSetCookie(line) {
