@@ -278,7 +278,7 @@ pub fn run(op: &str, n: u32) -> u32 {
             for _ in 0..n {
                 let verified = UntrustedJws::parse(&token).and_then(|j| j.verify(&set)).expect("verify");
                 let v =
-                    validate(verified, Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW })
+                    validate(verified, Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW, requested: None })
                         .expect("valid");
                 sum = sum.wrapping_add(v.sub.len() as u32);
             }
