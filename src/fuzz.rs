@@ -11,11 +11,12 @@
 
 use crate::agent::backchannel::validate_logout_claims;
 use crate::config::Config;
+use crate::crypto::signing::NativeSigner;
 use crate::crypto::{open, seal, KeyRing, Purpose};
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::jwk::JwkSet;
 use crate::oidc::jws::UntrustedJws;
-use crate::oidc::token::exchange_code;
+use crate::oidc::token::{exchange_code, ClientCall};
 use crate::proxy::path::confine;
 use crate::session::cookie_store;
 use crate::session::kv_store::{KvStore, MemoryKv};
@@ -234,7 +235,8 @@ fn token_responses() {
     drive("token_responses", (input(PIECES, valid), status), |(body, status)| {
         let http = FakeHttp::default();
         http.route("/token", status, body);
-        let _ = block_on(exchange_code(&http, &config, &meta, "code", "verifier"));
+        let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+        let _ = block_on(exchange_code(&call, &meta, "code", "verifier"));
         Ok(())
     });
 }
@@ -345,6 +347,9 @@ const SETTINGS: &[&str] = &[
     "TRUSTED_ORIGINS",
     "POST_LOGOUT_REDIRECT_URI",
     "ALLOWED_AUTH_PARAMS",
+    "AUTH_PARAMS",
+    "CLIENT_PRIVATE_KEY",
+    "CLIENT_ASSERTION_AUDIENCE",
     "LOGIN_ERROR_PATH",
     "CONTENT_SECURITY_POLICY",
     "HSTS",

@@ -110,6 +110,38 @@ impl TestKeys {
         serde_json::json!({ "kty": "EC", "crv": "P-256", "x": b(point.x().unwrap()), "y": b(point.y().unwrap()) })
     }
 
+    /// The private JWK of the key for `alg` (`RS256`, `PS256`, `ES256`, `EdDSA`) with `kid`.
+    pub fn private_jwk(&self, alg: &str, kid: &str) -> serde_json::Value {
+        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+        let b = crate::crypto::b64url;
+        match alg {
+            "RS256" | "PS256" => {
+                let mut key = self.rsa.clone();
+                key.precompute().expect("precompute");
+                let primes = key.primes();
+                let qi = key.qinv().expect("qinv").to_biguint().expect("positive qinv");
+                serde_json::json!({
+                    "kty": "RSA", "kid": kid, "alg": alg,
+                    "n": b(&key.n().to_bytes_be()), "e": b(&key.e().to_bytes_be()), "d": b(&key.d().to_bytes_be()),
+                    "p": b(&primes[0].to_bytes_be()), "q": b(&primes[1].to_bytes_be()),
+                    "dp": b(&key.dp().expect("dp").to_bytes_be()), "dq": b(&key.dq().expect("dq").to_bytes_be()),
+                    "qi": b(&qi.to_bytes_be()),
+                })
+            }
+            "ES256" => {
+                let mut jwk = self.ec_public_jwk();
+                jwk["d"] = b(&self.ec.to_bytes()).into();
+                jwk["kid"] = kid.into();
+                jwk["alg"] = alg.into();
+                jwk
+            }
+            _ => serde_json::json!({
+                "kty": "OKP", "crv": "Ed25519", "kid": kid, "alg": "EdDSA",
+                "x": b(self.ed.verifying_key().as_bytes()), "d": b(&self.ed.to_bytes()),
+            }),
+        }
+    }
+
     /// The public JWKS: kids `rsa1`, `ec1`, `ed1`.
     pub fn jwks(&self) -> serde_json::Value {
         use rsa::traits::PublicKeyParts;

@@ -146,7 +146,7 @@ async fn complete(
     let code = param("code")?.filter(|c| !c.is_empty()).ok_or((CallbackError::LoginFailed, "no code".into()))?;
 
     // 5. Code exchange with the PKCE verifier.
-    let tokens = exchange_code(ctx.http, ctx.config, &meta, code, &login.verifier)
+    let tokens = exchange_code(&ctx.client_call(), &meta, code, &login.verifier)
         .await
         .map_err(|e| (CallbackError::TokenExchangeFailed, e.to_string()))?;
 

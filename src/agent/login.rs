@@ -3,12 +3,40 @@
 use super::RequestContext;
 use super::{login_cookie, request_cookies};
 use crate::error::BffError;
-use crate::oidc::authorize::{allowed_params, authorization_url, requested_of, sanitize_return_to, LoginState};
+use crate::oidc::authorize::{
+    allowed_params, authorization_params, push_authorization_request, requested_of, sanitize_return_to, url_with,
+    uses_par, LoginState, ParError,
+};
 use crate::web::csrf::require as require_csrf;
 use crate::web::query::parse_query;
 use crate::web::response::{add_set_cookies, json_response, redirect, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+
+/// Why a login could not begin.
+#[derive(Debug)]
+enum BeginError {
+    /// Discovery, configuration, randomness or bad parameters.
+    Bff(BffError),
+    /// The pushed authorization request failed (the provider's side).
+    Par(ParError),
+}
+
+impl From<BffError> for BeginError {
+    fn from(e: BffError) -> Self {
+        Self::Bff(e)
+    }
+}
+
+impl From<BeginError> for BffError {
+    /// The JSON answer (`/login/start`): a failed push is `idp_unavailable`.
+    fn from(e: BeginError) -> Self {
+        match e {
+            BeginError::Bff(e) => e,
+            BeginError::Par(e) => BffError::IdpUnavailable(e.to_string()),
+        }
+    }
+}
 
 /// Create the login state, seal it into the attempt's own login cookie, and build the
 /// URL. Returns the URL and the `Set-Cookie` values (the new cookie, and the clearing
@@ -18,12 +46,17 @@ async fn begin(
     request: &HttpRequest,
     return_to: Option<&str>,
     params: &[(&str, &str)],
-) -> Result<(String, Vec<String>), BffError> {
+) -> Result<(String, Vec<String>), BeginError> {
     let extra = allowed_params(ctx.config, params.iter().copied());
     let requested = requested_of(&extra)?;
     let meta = ctx.metadata().await?;
     let login = LoginState { requested, ..LoginState::new(sanitize_return_to(ctx.config, return_to), ctx.now)? };
-    let url = authorization_url(ctx.config, &meta, &login, &extra);
+    let params = authorization_params(ctx.config, &login, &extra);
+    let url = if uses_par(ctx.config, &meta)? {
+        push_authorization_request(&ctx.client_call(), &meta, &params).await.map_err(BeginError::Par)?
+    } else {
+        url_with(&meta.authorization_endpoint, &params)
+    };
     let mut cookies = login_cookie::make_room(ctx.config, &request_cookies(request), ctx.now);
     cookies.push(login_cookie::store(ctx.config, &login)?);
     Ok((url, cookies))
@@ -34,7 +67,16 @@ pub async fn navigate(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result
     let query = parse_query(request.uri().query());
     let return_to = query.iter().find(|(k, _)| k == "return_to").map(|(_, v)| v.as_str());
     let params: Vec<(&str, &str)> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (url, cookies) = begin(ctx, request, return_to, &params).await?;
+    let (url, cookies) = match begin(ctx, request, return_to, &params).await {
+        Ok(begun) => begun,
+        // A top-level navigation: the browser is sent to the app's error page, as for a
+        // callback that fails (API.md section 3, PAR).
+        Err(BeginError::Par(e)) => {
+            log::warn!("login refused: idp_unavailable ({e})");
+            return Ok(redirect(&format!("{}?auth_error=idp_unavailable", ctx.config.login_error_path)));
+        }
+        Err(BeginError::Bff(e)) => return Err(e),
+    };
     let mut response = redirect(&url);
     add_set_cookies(&mut response, &cookies);
     Ok(response)
@@ -63,7 +105,7 @@ pub async fn start_json(ctx: &RequestContext<'_>, request: &HttpRequest) -> Resu
         return Err(BffError::InvalidRequest(format!("parameter {bad:.40} is not in ALLOWED_AUTH_PARAMS")));
     }
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (url, cookies) = begin(ctx, request, body.return_to.as_deref(), &pairs).await?;
+    let (url, cookies) = begin(ctx, request, body.return_to.as_deref(), &pairs).await.map_err(BffError::from)?;
     let mut response = json_response(http::StatusCode::OK, &serde_json::json!({ "authorization_url": url }));
     add_set_cookies(&mut response, &cookies);
     Ok(response)

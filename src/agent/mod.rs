@@ -50,9 +50,10 @@ async fn dispatch(ctx: &RequestContext<'_>, request: &HttpRequest, sub_path: &st
             "/backchannel-logout" if method == Method::POST => backchannel::handle(ctx, request).await,
             "/userinfo" if method == Method::GET => userinfo::handle(ctx, request).await,
             "/client.js" if method == Method::GET => Ok(client_js(ctx.config)),
+            "/jwks" if method == Method::GET => jwks(ctx.config),
             "/refresh" if method == Method::POST => refresh::handle(ctx, request).await,
             "/logout" if method == Method::POST => logout::handle(ctx, request).await,
-            "/login" | "/callback" | "/session" | "/userinfo" | "/client.js" => {
+            "/login" | "/callback" | "/session" | "/userinfo" | "/client.js" | "/jwks" => {
                 Err(BffError::MethodNotAllowed { allow: "GET".into() })
             }
             "/login/start" | "/logout" | "/refresh" | "/backchannel-logout" => {
@@ -62,6 +63,17 @@ async fn dispatch(ctx: &RequestContext<'_>, request: &HttpRequest, sub_path: &st
         }
     };
     result.unwrap_or_else(|e| error_response(ctx.config, &request_cookies(request), &e))
+}
+
+/// `GET /jwks`: the public keys of `CLIENT_PRIVATE_KEY` (API.md section 3), for the
+/// provider's `jwks_uri`: the signing key first, then the others (rotation). 404
+/// `not_found` without `CLIENT_PRIVATE_KEY`.
+fn jwks(config: &Config) -> Result<HttpResponse, BffError> {
+    if config.client_private_keys.is_empty() {
+        return Err(BffError::NotFound);
+    }
+    let keys: Vec<&serde_json::Value> = config.client_private_keys.iter().map(|k| k.public_jwk()).collect();
+    Ok(crate::web::response::json_response(http::StatusCode::OK, &serde_json::json!({ "keys": keys })))
 }
 
 /// The browser helper source, with `AUTH_PATH` filled in.

@@ -31,6 +31,7 @@ impl Fixture {
             config: &self.config,
             shared: &self.shared,
             http: &self.http,
+            signer: &crate::crypto::signing::NativeSigner,
             store,
             kv: None,
             coordinator: None,

@@ -42,6 +42,28 @@ pub enum ClientAuth {
     SecretPost,
     /// Public client: `client_id` in the body, no secret.
     None,
+    /// A client assertion signed with `CLIENT_PRIVATE_KEY` (RFC 7523).
+    PrivateKeyJwt,
+}
+
+/// Whether logins push their authorization request first (`PAR`, RFC 9126).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParMode {
+    /// When discovery says `require_pushed_authorization_requests: true` (default).
+    Auto,
+    /// Always (a provider without a PAR endpoint is a configuration error).
+    On,
+    /// Never.
+    Off,
+}
+
+/// The `aud` of client assertions (`CLIENT_ASSERTION_AUDIENCE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionAudience {
+    /// The issuer identifier (default; what RFC 7523 and FAPI 2.0 recommend).
+    Issuer,
+    /// The URL of the endpoint being called (some providers require it).
+    Endpoint,
 }
 
 /// Where sessions live.
@@ -106,6 +128,13 @@ pub struct Config {
     pub client_secret: Option<ClientSecret>,
     /// `CLIENT_AUTH`.
     pub client_auth: ClientAuth,
+    /// `CLIENT_PRIVATE_KEY`: the first signs client assertions; all are published at
+    /// `{AUTH_PATH}/jwks`. Empty when not set.
+    pub client_private_keys: Vec<crate::crypto::signing::PrivateKey>,
+    /// `CLIENT_ASSERTION_AUDIENCE`.
+    pub client_assertion_audience: AssertionAudience,
+    /// `PAR`.
+    pub par: ParMode,
     /// `PUBLIC_ORIGIN` without a trailing slash.
     pub public_origin: String,
     /// `AUTH_PATH`, starting with `/`, no trailing slash.
@@ -130,6 +159,8 @@ pub struct Config {
     pub post_logout_redirect_uri: String,
     /// `ALLOWED_AUTH_PARAMS`.
     pub allowed_auth_params: Vec<String>,
+    /// `AUTH_PARAMS`: fixed extra authorization-request parameters, in order.
+    pub auth_params: Vec<(String, String)>,
     /// `LOGIN_ERROR_PATH`.
     pub login_error_path: String,
     /// `CONTENT_SECURITY_POLICY` for HTML assets; `None` when set to `off`.
@@ -161,7 +192,11 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "response_mode",
     "request",
     "request_uri",
+    "dpop_jkt",
 ];
+
+/// Longest `AUTH_PARAMS` value (the whole setting), in bytes.
+const MAX_AUTH_PARAMS: usize = 2048;
 
 /// The session cookie's name is `COOKIE_PREFIX` + this.
 const SESSION_COOKIE_SUFFIX: &str = "-session";
@@ -245,15 +280,41 @@ impl Config {
             None | Some("client_secret_basic") => ClientAuth::SecretBasic,
             Some("client_secret_post") => ClientAuth::SecretPost,
             Some("none") => ClientAuth::None,
-            Some(_) => return Err(err("CLIENT_AUTH", "must be client_secret_basic, client_secret_post or none")),
+            Some("private_key_jwt") => ClientAuth::PrivateKeyJwt,
+            Some(_) => {
+                return Err(err(
+                    "CLIENT_AUTH",
+                    "must be client_secret_basic, client_secret_post, private_key_jwt or none",
+                ))
+            }
+        };
+        use crate::crypto::signing::{parse_private_keys, SigningAlg};
+        let client_private_keys = match vars.var("CLIENT_PRIVATE_KEY").filter(|k| !k.trim().is_empty()) {
+            Some(text) => {
+                parse_private_keys(&text, &[SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa])
+                    .map_err(|e| err("CLIENT_PRIVATE_KEY", e.to_string()))?
+            }
+            None if client_auth == ClientAuth::PrivateKeyJwt => {
+                return Err(err("CLIENT_PRIVATE_KEY", "is required with CLIENT_AUTH=private_key_jwt"))
+            }
+            None => Vec::new(),
+        };
+        let client_assertion_audience = match get("CLIENT_ASSERTION_AUDIENCE").as_deref() {
+            None | Some("issuer") => AssertionAudience::Issuer,
+            Some("endpoint") => AssertionAudience::Endpoint,
+            Some(_) => return Err(err("CLIENT_ASSERTION_AUDIENCE", "must be issuer or endpoint")),
+        };
+        let par = match get("PAR").as_deref() {
+            None | Some("auto") => ParMode::Auto,
+            Some("on") => ParMode::On,
+            Some("off") => ParMode::Off,
+            Some(_) => return Err(err("PAR", "must be auto, on or off")),
         };
         let client_secret = match client_auth {
-            ClientAuth::None => None,
-            _ => Some(ClientSecret(
-                vars.var("CLIENT_SECRET")
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| err("CLIENT_SECRET", "is required unless CLIENT_AUTH=none"))?,
-            )),
+            ClientAuth::None | ClientAuth::PrivateKeyJwt => None,
+            _ => Some(ClientSecret(vars.var("CLIENT_SECRET").filter(|s| !s.is_empty()).ok_or_else(|| {
+                err("CLIENT_SECRET", "is required with CLIENT_AUTH=client_secret_basic or client_secret_post")
+            })?)),
         };
 
         let public_origin = required("PUBLIC_ORIGIN")?;
@@ -323,6 +384,9 @@ impl Config {
             return Err(err("ALLOWED_AUTH_PARAMS", format!("{p} is set by edge-bff and cannot be allowed")));
         }
 
+        let auth_params = parse_auth_params(get("AUTH_PARAMS").as_deref().unwrap_or(""), &allowed_auth_params)
+            .map_err(|r| err("AUTH_PARAMS", r))?;
+
         let login_error_path = get("LOGIN_ERROR_PATH").unwrap_or_else(|| "/".into());
         if !is_local_path(&login_error_path) || login_error_path.contains('?') || login_error_path.contains('#') {
             return Err(err("LOGIN_ERROR_PATH", "must be a same-origin path starting with / (no query)"));
@@ -351,6 +415,9 @@ impl Config {
             client_id,
             client_secret,
             client_auth,
+            client_private_keys,
+            client_assertion_audience,
+            par,
             public_origin,
             auth_path,
             scopes,
@@ -363,11 +430,41 @@ impl Config {
             trusted_origins,
             post_logout_redirect_uri,
             allowed_auth_params,
+            auth_params,
             login_error_path,
             content_security_policy,
             hsts,
         })
     }
+}
+
+/// `AUTH_PARAMS`: `application/x-www-form-urlencoded` pairs, each name once, none that
+/// edge-bff sets itself or that callers may pass (`ALLOWED_AUTH_PARAMS`: the caller's
+/// value and the fixed one would compete).
+fn parse_auth_params(text: &str, allowed: &[String]) -> Result<Vec<(String, String)>, String> {
+    if text.len() > MAX_AUTH_PARAMS {
+        return Err(format!("is longer than {MAX_AUTH_PARAMS} bytes"));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be form-encoded (name=value&name=value, no spaces or non-ASCII text)".into());
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(text.as_bytes()) {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
+            return Err("a parameter name is empty or not letters, digits, _ - .".into());
+        }
+        if RESERVED_AUTH_PARAMS.contains(&name.as_ref()) {
+            return Err(format!("{name} is set by edge-bff itself"));
+        }
+        if allowed.iter().any(|a| *a == name) {
+            return Err(format!("{name} is also in ALLOWED_AUTH_PARAMS"));
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(format!("{name} is given twice"));
+        }
+        out.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(out)
 }
 
 /// An HSTS value (RFC 6797 section 6.1): `max-age=<seconds>` once, optionally

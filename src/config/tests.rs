@@ -86,7 +86,10 @@ fn bad_values_are_named_without_echoing_secrets() {
     assert_eq!(e.setting, "COOKIE_KEYS");
     assert!(!e.to_string().contains("c2hvcnQ"));
     for (name, value) in [
-        ("CLIENT_AUTH", "private_key_jwt"),
+        ("CLIENT_AUTH", "client_secret_jwt"),
+        ("CLIENT_PRIVATE_KEY", "{\"kty\":\"EC\"}"),
+        ("CLIENT_ASSERTION_AUDIENCE", "token_endpoint"),
+        ("PAR", "required"),
         ("SESSION_STORE", "redis"),
         ("COOKIE_PREFIX", "bad prefix"),
         ("AUTH_PATH", "auth"),
@@ -201,4 +204,49 @@ fn non_ascii_urls_are_refused_before_parsing() {
     for ok in ["https://xn--caf-dma.example", "https://XN--CAF-DMA.example", "https://Idp.Example.com"] {
         assert!(check_endpoint_url(ok).is_ok(), "{ok}");
     }
+}
+
+#[test]
+fn auth_params_are_form_encoded_and_never_compete() {
+    let c = with(&[("AUTH_PARAMS", "audience=https%3A%2F%2Fapi.example.com&resource=urn%3Aapi")]).unwrap();
+    assert_eq!(
+        c.auth_params,
+        vec![("audience".to_string(), "https://api.example.com".to_string()), ("resource".into(), "urn:api".into())]
+    );
+    assert!(with(&[]).unwrap().auth_params.is_empty());
+    for (bad, why) in [
+        ("redirect_uri=https%3A%2F%2Fevil", "set by edge-bff"),
+        ("state=x", "set by edge-bff"),
+        ("dpop_jkt=x", "set by edge-bff"),
+        ("prompt=login", "ALLOWED_AUTH_PARAMS"),
+        ("audience=a&audience=b", "twice"),
+        ("audience=a b", "form-encoded"),
+        ("=x", "name"),
+    ] {
+        let e = with(&[("AUTH_PARAMS", bad)]).unwrap_err();
+        assert_eq!(e.setting, "AUTH_PARAMS", "{bad}");
+        assert!(e.reason.contains(why), "{bad}: {}", e.reason);
+    }
+    // A name removed from ALLOWED_AUTH_PARAMS can be fixed instead.
+    assert!(with(&[("AUTH_PARAMS", "prompt=consent"), ("ALLOWED_AUTH_PARAMS", "login_hint")]).is_ok());
+}
+
+#[test]
+fn private_key_jwt_needs_a_key_and_no_secret() {
+    let e = with(&[("CLIENT_AUTH", "private_key_jwt")]).unwrap_err();
+    assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
+    let key = crate::testutil::TestKeys::new().private_jwk("ES256", "k1").to_string();
+    let c = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_PRIVATE_KEY", &key), ("CLIENT_SECRET", "")]).unwrap();
+    assert_eq!(c.client_auth, ClientAuth::PrivateKeyJwt);
+    assert!(c.client_secret.is_none());
+    assert_eq!(c.client_private_keys.len(), 1);
+    assert_eq!(c.client_assertion_audience, AssertionAudience::Issuer);
+    assert_eq!(c.par, ParMode::Auto);
+    // The private key is in no error text and no Debug output.
+    let d = crate::testutil::TestKeys::new().private_jwk("ES256", "k1")["d"].as_str().unwrap().to_string();
+    assert!(!format!("{c:?}").contains(&d));
+    let broken = key.replace("\"alg\":\"ES256\"", "\"alg\":\"HS256\"");
+    let e = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_PRIVATE_KEY", &broken)]).unwrap_err();
+    assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
+    assert!(!e.to_string().contains(&d));
 }

@@ -1,9 +1,10 @@
-//! Cryptography: the cookie key ring, AES-256-GCM sealing, randomness and
-//! constant-time comparison.
+//! Cryptography: the cookie key ring, AES-256-GCM sealing, edge-bff's own signing keys,
+//! randomness and constant-time comparison.
 
 pub mod keys;
 pub mod random;
 pub mod seal;
+pub mod signing;
 
 pub use keys::{KeyRing, KeyRingError, Purpose};
 pub use random::{random_bytes, random_token};

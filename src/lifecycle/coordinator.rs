@@ -197,6 +197,8 @@ pub struct ObjectEnv<'a> {
     pub provider: &'a RefCell<ProviderCache>,
     /// Outgoing HTTP and timers.
     pub http: &'a dyn HttpClient,
+    /// Signs client assertions.
+    pub signer: &'a dyn crate::crypto::signing::Signer,
     /// The object's storage.
     pub storage: &'a dyn ObjectStorage,
     /// Current Unix time in seconds.
@@ -266,7 +268,13 @@ impl Object {
             leader_deadline_ms: u64::from(super::refresh::REFRESH_DEADLINE_MS) + 1_000,
         };
         let work = || async {
-            let call = TokenCall { config: env.config, provider: env.provider, http: env.http, now: env.now };
+            let call = TokenCall {
+                config: env.config,
+                provider: env.provider,
+                http: env.http,
+                signer: env.signer,
+                now: env.now,
+            };
             let response = call_token_endpoint(&call, &ask.sub, &refresh_token).await?;
             let tokens = response.after(&base);
             if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {

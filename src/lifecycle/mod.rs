@@ -53,6 +53,8 @@ pub struct RequestContext<'a> {
     pub shared: &'a SharedState,
     /// Outgoing HTTP (timeouts, no redirects) and timers.
     pub http: &'a dyn HttpClient,
+    /// Signs edge-bff's JWTs (client assertions).
+    pub signer: &'a dyn crate::crypto::signing::Signer,
     /// Where sessions live (cookies or KV).
     pub store: &'a dyn SessionStore,
     /// The `SESSIONS` KV namespace, when bound (back-channel logout).
@@ -67,6 +69,11 @@ impl RequestContext<'_> {
     /// The provider cache.
     pub fn provider(&self) -> &RefCell<ProviderCache> {
         &self.shared.provider
+    }
+
+    /// A client-authenticated call's context (token, revocation, PAR endpoints).
+    pub fn client_call(&self) -> crate::oidc::token::ClientCall<'_> {
+        crate::oidc::token::ClientCall { config: self.config, http: self.http, signer: self.signer, now: self.now }
     }
 
     /// The provider's metadata (cached).

@@ -167,7 +167,7 @@ async fn obtain(ctx: &RequestContext<'_>, session: &Session) -> RefreshResult {
     }
     let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
     let refreshed = call_token_endpoint(
-        &TokenCall { config: ctx.config, provider: ctx.provider(), http: ctx.http, now: ctx.now },
+        &TokenCall { config: ctx.config, provider: ctx.provider(), http: ctx.http, signer: ctx.signer, now: ctx.now },
         &session.sub,
         refresh_token,
     )
@@ -183,6 +183,8 @@ pub struct TokenCall<'a> {
     pub provider: &'a RefCell<ProviderCache>,
     /// Outgoing HTTP.
     pub http: &'a dyn HttpClient,
+    /// Signs client assertions.
+    pub signer: &'a dyn crate::crypto::signing::Signer,
     /// Current Unix time in seconds.
     pub now: u64,
 }
@@ -226,7 +228,8 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
     let meta = provider::metadata(call.provider, call.http, &call.config.issuer, call.now)
         .await
         .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
-    let tokens = token::refresh(call.http, call.config, &meta, refresh_token).await.map_err(|e| match e {
+    let client = token::ClientCall { config: call.config, http: call.http, signer: call.signer, now: call.now };
+    let tokens = token::refresh(&client, &meta, refresh_token).await.map_err(|e| match e {
         TokenError::Refused(code)
             if matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "unsupported_grant_type") =>
         {

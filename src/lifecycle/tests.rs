@@ -69,6 +69,7 @@ impl Kv {
         RequestContext {
             config: &self.config,
             shared: &self.shared,
+            signer: &crate::crypto::signing::NativeSigner,
             http: &self.http,
             store,
             kv: Some(&self.kv),
@@ -111,6 +112,7 @@ impl Cookies {
         RequestContext {
             config: &self.config,
             shared: &self.shared,
+            signer: &crate::crypto::signing::NativeSigner,
             http: &self.http,
             store,
             kv: None,

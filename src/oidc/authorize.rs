@@ -3,9 +3,10 @@
 
 use super::discovery::ProviderMetadata;
 use super::id_token::Requested;
-use crate::config::{is_local_path, Config};
+use crate::config::{is_local_path, Config, ParMode};
 use crate::crypto::{b64url, random_token};
 use crate::error::BffError;
+use crate::oidc::token::{authenticate, ClientCall};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -134,6 +135,33 @@ pub fn allowed_params<'a>(
         .collect()
 }
 
+/// The authorization request's parameters for `login` (RFC 6749 §4.1.1, PKCE S256,
+/// OIDC `nonce`), then the caller's allowed `extra` ones, then `AUTH_PARAMS`.
+pub fn authorization_params(config: &Config, login: &LoginState, extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut params: Vec<(String, String)> = [
+        ("response_type", "code".to_string()),
+        ("client_id", config.client_id.clone()),
+        ("redirect_uri", config.redirect_uri()),
+        ("scope", config.scopes.join(" ")),
+        ("state", login.state.clone()),
+        ("nonce", login.nonce.clone()),
+        ("code_challenge", login.code_challenge()),
+        ("code_challenge_method", "S256".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    params.extend(extra.iter().chain(&config.auth_params).cloned());
+    params
+}
+
+/// The authorization endpoint's URL with `params` in its query.
+pub fn url_with(endpoint: &url::Url, params: &[(String, String)]) -> String {
+    let mut url = endpoint.clone();
+    url.query_pairs_mut().extend_pairs(params);
+    url.into()
+}
+
 /// The full authorization URL for `login`.
 pub fn authorization_url(
     config: &Config,
@@ -141,22 +169,67 @@ pub fn authorization_url(
     login: &LoginState,
     extra: &[(String, String)],
 ) -> String {
-    let mut url = meta.authorization_endpoint.clone();
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", &config.redirect_uri())
-            .append_pair("scope", &config.scopes.join(" "))
-            .append_pair("state", &login.state)
-            .append_pair("nonce", &login.nonce)
-            .append_pair("code_challenge", &login.code_challenge())
-            .append_pair("code_challenge_method", "S256");
-        for (k, v) in extra {
-            q.append_pair(k, v);
-        }
+    url_with(&meta.authorization_endpoint, &authorization_params(config, login, extra))
+}
+
+/// Whether logins push their request first (`PAR`): `on`, or `auto` when the provider
+/// requires it. `PAR=on` with a provider that has no PAR endpoint is a configuration
+/// error.
+pub fn uses_par(config: &Config, meta: &ProviderMetadata) -> Result<bool, BffError> {
+    match (config.par, &meta.par_endpoint) {
+        (ParMode::Off, _) => Ok(false),
+        (ParMode::On, None) => Err(BffError::Configuration(
+            "PAR=on but the provider's discovery has no pushed_authorization_request_endpoint".into(),
+        )),
+        (ParMode::On, Some(_)) => Ok(true),
+        (ParMode::Auto, endpoint) => Ok(meta.par_required && endpoint.is_some()),
     }
-    url.into()
+}
+
+/// Why a pushed authorization request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pushed authorization request failed: {0}")]
+pub struct ParError(pub String);
+
+/// Push the authorization request (RFC 9126 section 2): `params` with the client's
+/// authentication to the PAR endpoint; the URL to send the browser to is the
+/// authorization endpoint with `client_id` and the `request_uri` the provider answered.
+pub async fn push_authorization_request(
+    call: &ClientCall<'_>,
+    meta: &ProviderMetadata,
+    params: &[(String, String)],
+) -> Result<String, ParError> {
+    let endpoint = meta.par_endpoint.as_ref().ok_or_else(|| ParError("no PAR endpoint".into()))?;
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    // `client_id` comes with the client's authentication.
+    form.extend_pairs(params.iter().filter(|(k, _)| k != "client_id"));
+    let request = http::Request::post(endpoint.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json");
+    let request = authenticate(call, meta, endpoint, request, &mut form).await.map_err(|e| ParError(e.to_string()))?;
+    let request = request.body(form.finish().into_bytes()).map_err(|e| ParError(e.to_string()))?;
+    let response = call.http.send(request).await.map_err(|e| ParError(e.to_string()))?;
+    let status = response.status().as_u16();
+    #[derive(serde::Deserialize)]
+    struct Pushed {
+        request_uri: String,
+    }
+    if !(200..300).contains(&status) {
+        let code = serde_json::from_slice::<serde_json::Value>(response.body())
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(40).collect::<String>()))
+            .unwrap_or_default();
+        return Err(ParError(format!("status {status} {code}")));
+    }
+    let pushed: Pushed =
+        serde_json::from_slice(response.body()).map_err(|_| ParError("answer has no request_uri".into()))?;
+    if pushed.request_uri.is_empty() || pushed.request_uri.len() > 2048 {
+        return Err(ParError("request_uri empty or too long".into()));
+    }
+    Ok(url_with(
+        &meta.authorization_endpoint,
+        &[("client_id".to_string(), call.config.client_id.clone()), ("request_uri".to_string(), pushed.request_uri)],
+    ))
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ pub struct ProviderMetadata {
     pub revocation_endpoint: Option<url::Url>,
     /// RFC 9207: the provider sends `iss` in authorization responses.
     pub iss_parameter_supported: bool,
+    /// `pushed_authorization_request_endpoint` (RFC 9126).
+    pub par_endpoint: Option<url::Url>,
+    /// `require_pushed_authorization_requests`: the provider takes pushed requests only.
+    pub par_required: bool,
 }
 
 /// Why a discovery document was refused.
@@ -57,6 +61,10 @@ struct Raw {
     authorization_response_iss_parameter_supported: Option<bool>,
     #[serde(default)]
     code_challenge_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    pushed_authorization_request_endpoint: Option<String>,
+    #[serde(default)]
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 /// The discovery URL for `issuer`.
@@ -88,6 +96,8 @@ impl ProviderMetadata {
             end_session_endpoint: opt("end_session_endpoint", raw.end_session_endpoint)?,
             revocation_endpoint: opt("revocation_endpoint", raw.revocation_endpoint)?,
             iss_parameter_supported: raw.authorization_response_iss_parameter_supported.unwrap_or(false),
+            par_endpoint: opt("pushed_authorization_request_endpoint", raw.pushed_authorization_request_endpoint)?,
+            par_required: raw.require_pushed_authorization_requests.unwrap_or(false),
             issuer: raw.issuer,
         })
     }

@@ -345,3 +345,55 @@ fn requested_acr_and_max_age_are_checked() {
         assert!(plain.user_claims.contains_key(claim), "{claim}");
     }
 }
+
+#[test]
+fn private_key_jwt_assertions_carry_the_rfc_7523_claims() {
+    use crate::crypto::signing::NativeSigner;
+    use crate::oidc::discovery::ProviderMetadata;
+    use crate::oidc::token::{exchange_code, ClientCall, JWT_BEARER_ASSERTION};
+    use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
+    let keys = TestKeys::new();
+    let jwk = keys.private_jwk("ES256", "client-k1").to_string();
+    let meta = ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
+    for (audience, expected_aud) in
+        [("issuer", "https://idp.example.com"), ("endpoint", "https://idp.example.com/token")]
+    {
+        let config = config_with(&[
+            ("CLIENT_AUTH", "private_key_jwt"),
+            ("CLIENT_PRIVATE_KEY", &jwk),
+            ("CLIENT_SECRET", ""),
+            ("CLIENT_ASSERTION_AUDIENCE", audience),
+        ]);
+        let http = FakeHttp::default();
+        http.route("/token", 200, json!({"access_token": "at", "token_type": "Bearer"}).to_string());
+        let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+        block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap();
+        block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap();
+        let seen = http.seen.borrow();
+        let forms: Vec<Vec<(String, String)>> = seen
+            .iter()
+            .filter(|(_, p, _)| p == "/token")
+            .map(|(_, _, body)| url::form_urlencoded::parse(body.as_bytes()).into_owned().collect())
+            .collect();
+        let mut jtis = Vec::new();
+        for form in &forms {
+            let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            assert_eq!(get("client_assertion_type").as_deref(), Some(JWT_BEARER_ASSERTION));
+            assert_eq!(get("client_id").as_deref(), Some("spa"));
+            assert_eq!(get("client_secret"), None);
+            let assertion = get("client_assertion").unwrap();
+            let public = json!({ "keys": [config.client_private_keys[0].public_jwk()] });
+            let set = crate::oidc::jwk::JwkSet::parse(public.to_string().as_bytes()).unwrap();
+            let jws = UntrustedJws::parse(&assertion).unwrap();
+            assert_eq!(jws.kid(), Some("client-k1"));
+            let claims = jws.verify(&set).unwrap();
+            assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some("spa"), Some("spa")));
+            assert_eq!(claims["aud"], expected_aud);
+            assert_eq!(claims["iat"], NOW);
+            assert_eq!(claims["exp"], NOW + 60);
+            jtis.push(claims["jti"].as_str().unwrap().to_string());
+        }
+        assert_eq!(jtis.len(), 2);
+        assert_ne!(jtis[0], jtis[1], "a fresh jti per assertion");
+    }
+}

@@ -1,8 +1,11 @@
 //! Calls to the token endpoint through the `oauth2` crate, over our own
-//! [`HttpClient`] (no redirects, bounded time).
+//! [`HttpClient`] (no redirects, bounded time), and the revocation call; each
+//! authenticates the client as `CLIENT_AUTH` says (a shared secret, or a fresh
+//! private_key_jwt assertion, RFC 7523).
 
 use super::discovery::ProviderMetadata;
-use crate::config::{ClientAuth, Config};
+use crate::config::{AssertionAudience, ClientAuth, Config};
+use crate::crypto::signing::{sign_jwt, Signer};
 use crate::web::client::{HttpClient, OAuthHttp};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
@@ -68,12 +71,61 @@ pub enum TokenError {
     Unavailable(String),
 }
 
+/// What a client-authenticated call to the provider needs besides its parameters.
+#[derive(Clone, Copy)]
+pub struct ClientCall<'a> {
+    /// Client settings (`CLIENT_ID`, `CLIENT_AUTH`, secret or private key).
+    pub config: &'a Config,
+    /// Outgoing HTTP.
+    pub http: &'a dyn HttpClient,
+    /// Signs client assertions (`private_key_jwt`).
+    pub signer: &'a dyn Signer,
+    /// Current Unix time in seconds.
+    pub now: u64,
+}
+
+/// `client_assertion_type` of RFC 7523 section 2.2.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Lifetime of a client assertion, in seconds (API.md: at most 60).
+pub const ASSERTION_LIFETIME: u64 = 60;
+
+/// A fresh client assertion for a call to `endpoint` (RFC 7523 section 3): `iss` = `sub`
+/// = `CLIENT_ID`, `aud` the issuer (or `endpoint` with `CLIENT_ASSERTION_AUDIENCE=endpoint`),
+/// a random `jti`, `exp` 60 s after `iat`; signed with the first `CLIENT_PRIVATE_KEY`.
+/// `None` unless `CLIENT_AUTH=private_key_jwt`.
+pub async fn client_assertion(
+    call: &ClientCall<'_>,
+    meta: &ProviderMetadata,
+    endpoint: &url::Url,
+) -> Result<Option<String>, TokenError> {
+    if call.config.client_auth != ClientAuth::PrivateKeyJwt {
+        return Ok(None);
+    }
+    let key = call
+        .config
+        .client_private_keys
+        .first()
+        .ok_or_else(|| TokenError::Unavailable("CLIENT_PRIVATE_KEY missing".into()))?;
+    let audience = match call.config.client_assertion_audience {
+        AssertionAudience::Issuer => meta.issuer.as_str(),
+        AssertionAudience::Endpoint => endpoint.as_str(),
+    };
+    let jti = crate::crypto::random_token().map_err(|e| TokenError::Unavailable(e.to_string()))?;
+    let claims = serde_json::json!({
+        "iss": call.config.client_id, "sub": call.config.client_id, "aud": audience, "jti": jti,
+        "iat": call.now, "exp": call.now + ASSERTION_LIFETIME,
+    });
+    let mut header = serde_json::Map::new();
+    header.insert("typ".into(), serde_json::json!("JWT"));
+    sign_jwt(call.signer, key, header, &claims).await.map(Some).map_err(|e| TokenError::Unavailable(e.to_string()))
+}
+
 fn client(config: &Config, meta: &ProviderMetadata) -> OidcClient {
     let mut client = oauth2::Client::new(ClientId::new(config.client_id.clone()))
         .set_token_uri(TokenUrl::from_url(meta.token_endpoint.clone()))
         .set_auth_type(match config.client_auth {
             ClientAuth::SecretBasic => AuthType::BasicAuth,
-            ClientAuth::SecretPost | ClientAuth::None => AuthType::RequestBody,
+            ClientAuth::SecretPost | ClientAuth::None | ClientAuth::PrivateKeyJwt => AuthType::RequestBody,
         });
     if let Some(secret) = &config.client_secret {
         client = client.set_client_secret(ClientSecret::new(secret.expose().to_string()));
@@ -104,51 +156,57 @@ fn into_set(r: OidcTokenResponse) -> TokenSet {
 
 /// Redeem an authorization code with its PKCE verifier.
 pub async fn exchange_code(
-    http: &dyn HttpClient,
-    config: &Config,
+    call: &ClientCall<'_>,
     meta: &ProviderMetadata,
     code: &str,
     verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let response = client(config, meta)
+    let assertion = client_assertion(call, meta, &meta.token_endpoint).await?;
+    let client = client(call.config, meta);
+    let mut request = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-        .request_async(&OAuthHttp(http))
-        .await
-        .map_err(map_error)?;
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
+    if let Some(assertion) = assertion {
+        request = request
+            .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
+            .add_extra_param("client_assertion", assertion);
+    }
+    let response = request.request_async(&OAuthHttp(call.http)).await.map_err(map_error)?;
     Ok(into_set(response))
 }
 
 /// Redeem a refresh token (RFC 6749 §6).
 pub async fn refresh(
-    http: &dyn HttpClient,
-    config: &Config,
+    call: &ClientCall<'_>,
     meta: &ProviderMetadata,
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
-    let response = client(config, meta)
-        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
-        .request_async(&OAuthHttp(http))
-        .await
-        .map_err(map_error)?;
+    let assertion = client_assertion(call, meta, &meta.token_endpoint).await?;
+    let token = RefreshToken::new(refresh_token.to_string());
+    let client = client(call.config, meta);
+    let mut request = client.exchange_refresh_token(&token);
+    if let Some(assertion) = assertion {
+        request = request
+            .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
+            .add_extra_param("client_assertion", assertion);
+    }
+    let response = request.request_async(&OAuthHttp(call.http)).await.map_err(map_error)?;
     Ok(into_set(response))
 }
 
-/// Revoke a refresh token at `revocation_endpoint` (RFC 7009), authenticating the client
-/// as `CLIENT_AUTH` says. Built by hand: the `oauth2` crate refuses `http://` revocation
-/// URLs, which edge-bff allows for localhost development.
-pub async fn revoke_refresh_token(
-    http: &dyn HttpClient,
-    config: &Config,
-    revocation_endpoint: &url::Url,
-    refresh_token: &str,
-) -> Result<(), TokenError> {
+/// Add the client's authentication to a hand-built form request to `endpoint`, as
+/// `CLIENT_AUTH` says: HTTP Basic, `client_secret` in the form, a client assertion in
+/// the form, or `client_id` alone.
+pub async fn authenticate(
+    call: &ClientCall<'_>,
+    meta: &ProviderMetadata,
+    endpoint: &url::Url,
+    mut request: http::request::Builder,
+    form: &mut url::form_urlencoded::Serializer<'_, String>,
+) -> Result<http::request::Builder, TokenError> {
     use base64::Engine;
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair("token", refresh_token).append_pair("token_type_hint", "refresh_token");
-    let mut request = http::Request::post(revocation_endpoint.as_str())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json");
+    let config = call.config;
+    let assertion = client_assertion(call, meta, endpoint).await?;
     match (config.client_auth, &config.client_secret) {
         (ClientAuth::SecretBasic, Some(secret)) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
@@ -162,8 +220,31 @@ pub async fn revoke_refresh_token(
         }
         _ => {
             form.append_pair("client_id", &config.client_id);
+            if let Some(assertion) = &assertion {
+                form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
+                    .append_pair("client_assertion", assertion);
+            }
         }
     }
+    Ok(request)
+}
+
+/// Revoke a refresh token at `revocation_endpoint` (RFC 7009), authenticating the client
+/// as `CLIENT_AUTH` says. Built by hand: the `oauth2` crate refuses `http://` revocation
+/// URLs, which edge-bff allows for localhost development.
+pub async fn revoke_refresh_token(
+    call: &ClientCall<'_>,
+    meta: &ProviderMetadata,
+    revocation_endpoint: &url::Url,
+    refresh_token: &str,
+) -> Result<(), TokenError> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("token", refresh_token).append_pair("token_type_hint", "refresh_token");
+    let request = http::Request::post(revocation_endpoint.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json");
+    let request = authenticate(call, meta, revocation_endpoint, request, &mut form).await?;
+    let http = call.http;
     let request = request.body(form.finish().into_bytes()).map_err(|e| TokenError::Unavailable(e.to_string()))?;
     let response = http.send(request).await.map_err(|e| TokenError::Unavailable(e.to_string()))?;
     let status = response.status();

@@ -51,7 +51,14 @@ impl DurableObject for EdgeBffCoordinator {
         }
         let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
         let storage = DoStorage(self.state.storage());
-        let env = ObjectEnv { config, provider: &isolate.shared.provider, http: &http, storage: &storage, now: now() };
+        let env = ObjectEnv {
+            config,
+            provider: &isolate.shared.provider,
+            http: &http,
+            signer: &super::signer::WebCryptoSigner,
+            storage: &storage,
+            now: now(),
+        };
         match self.object.answer(&env, &login, request).await {
             Ok(answer) => Response::from_json(&answer),
             Err(e) => {

@@ -168,3 +168,32 @@ export function proxyDirect(request, env, url, method, headerLines, timeoutMs, d
     (error) => resume(request, env, error),
   );
 }
+
+// WebCrypto parameters of the JWS algorithms edge-bff signs with (src/crypto/signing.rs).
+const SIGNING = {
+  RS256: { key: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } },
+  PS256: { key: { name: 'RSA-PSS', hash: 'SHA-256' }, sign: { name: 'RSA-PSS', saltLength: 32 } },
+  ES256: { key: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
+  EdDSA: { key: { name: 'Ed25519' }, sign: { name: 'Ed25519' } },
+};
+
+// Imported keys, by their JWK text: an import costs more than a signature.
+const signingKeys = new Map();
+
+/**
+ * The JWS signature of `data` (bytes) with the private JWK `jwkText` for `alg`, made by
+ * the runtime's WebCrypto (constant-time native code). ECDSA signatures come as `r ‖ s`,
+ * the form JWS uses. Resolves to the signature bytes.
+ */
+export async function signJws(jwkText, alg, data) {
+  const params = SIGNING[alg];
+  if (!params) throw new Error(`unsupported alg ${alg}`);
+  let key = signingKeys.get(jwkText);
+  if (!key) {
+    const { kty, crv, n, e, d, p, q, dp, dq, qi, x, y } = JSON.parse(jwkText);
+    const jwk = Object.fromEntries(Object.entries({ kty, crv, n, e, d, p, q, dp, dq, qi, x, y }).filter(([, v]) => v !== undefined));
+    key = await crypto.subtle.importKey('jwk', jwk, params.key, false, ['sign']);
+    signingKeys.set(jwkText, key);
+  }
+  return new Uint8Array(await crypto.subtle.sign(params.sign, key, data));
+}

@@ -63,6 +63,11 @@ extern "C" {
     #[wasm_bindgen(js_name = setHsts)]
     pub fn set_hsts(value: &str);
 
+    /// The JWS signature of `data` with the private JWK `jwk` for `alg`, by WebCrypto;
+    /// resolves to a `Uint8Array`.
+    #[wasm_bindgen(js_name = signJws)]
+    pub fn sign_jws(jwk: &str, alg: &str, data: &[u8]) -> js_sys::Promise;
+
     /// A new response from status, header lines and body bytes.
     #[wasm_bindgen(js_name = newResponse, catch)]
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;

@@ -11,6 +11,7 @@ mod kv;
 mod logger;
 mod proxy;
 mod send;
+mod signer;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
 
@@ -210,6 +211,7 @@ async fn handle(
         config,
         shared: &isolate.shared,
         http: &http,
+        signer: &signer::WebCryptoSigner,
         store,
         kv: kv_backend,
         coordinator: coordinator.as_ref().map(|c| c as &dyn crate::lifecycle::coordinator::Coordinator),

@@ -47,7 +47,8 @@ test('malformed settings', async () => {
   await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: '[{"prefix":"/api/","upstream":"http://api.example.com/"}]' }, 'API_ROUTES');
   await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: 'not json' }, 'API_ROUTES');
   await expectConfigurationError({ ...good('http://localhost:9'), SESSION_MAX_AGE: 'eight hours' }, 'SESSION_MAX_AGE');
-  await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt' }, 'CLIENT_AUTH');
+  await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt' }, 'CLIENT_PRIVATE_KEY');
+  await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'client_secret_jwt' }, 'CLIENT_AUTH');
   // v2: a logout redirect over plain http outside localhost, and a malformed HSTS value.
   await expectConfigurationError({ ...good('http://localhost:9'), POST_LOGOUT_REDIRECT_URI: 'http://app.example.com/bye' }, 'POST_LOGOUT_REDIRECT_URI');
   await expectConfigurationError({ ...good('http://localhost:9'), POST_LOGOUT_REDIRECT_URI: 'javascript:alert(1)' }, 'POST_LOGOUT_REDIRECT_URI');

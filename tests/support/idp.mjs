@@ -43,7 +43,9 @@ async function readForm(req) {
 
 /**
  * Start the provider. Options: port, clientId, clientSecret, redirectOrigin (the BFF's
- * PUBLIC_ORIGIN), authPath, tokenEndpointAuthMethod, backchannelLogoutUri, ttl overrides.
+ * PUBLIC_ORIGIN), authPath, tokenEndpointAuthMethod, backchannelLogoutUri, ttl overrides;
+ * for private_key_jwt clients `clientJwksUri` (the Worker's /auth/jwks) or `clientJwks`;
+ * `parRequired` makes pushed authorization requests (RFC 9126) mandatory.
  * Resolves to { issuer, provider, server, close() }.
  */
 export async function startProvider(opts = {}) {
@@ -66,6 +68,8 @@ export async function startProvider(opts = {}) {
     response_types: ['code'],
     token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
   };
+  if (opts.clientJwksUri) client.jwks_uri = opts.clientJwksUri;
+  if (opts.clientJwks) client.jwks = opts.clientJwks;
   if (opts.backchannelLogoutUri) {
     client.backchannel_logout_uri = opts.backchannelLogoutUri;
     client.backchannel_logout_session_required = true;
@@ -90,6 +94,7 @@ export async function startProvider(opts = {}) {
       revocation: { enabled: true },
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: Boolean(opts.backchannelLogoutUri) },
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: Boolean(opts.parRequired) },
     },
     pkce: { required: () => true },
     // A first-party client: refresh tokens without asking for offline_access.

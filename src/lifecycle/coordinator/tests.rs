@@ -87,7 +87,14 @@ impl Fixture {
     }
 
     fn env(&self, now: u64) -> ObjectEnv<'_> {
-        ObjectEnv { config: &self.config, provider: &self.provider, http: &self.http, storage: &self.storage, now }
+        ObjectEnv {
+            config: &self.config,
+            provider: &self.provider,
+            http: &self.http,
+            signer: &crate::crypto::signing::NativeSigner,
+            storage: &self.storage,
+            now,
+        }
     }
 
     fn token_calls(&self) -> usize {

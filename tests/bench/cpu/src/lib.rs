@@ -277,9 +277,11 @@ pub fn run(op: &str, n: u32) -> u32 {
             let token = sign(&k, alg, &claims("n-1"));
             for _ in 0..n {
                 let verified = UntrustedJws::parse(&token).and_then(|j| j.verify(&set)).expect("verify");
-                let v =
-                    validate(verified, Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW, requested: None })
-                        .expect("valid");
+                let v = validate(
+                    verified,
+                    Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW, requested: None },
+                )
+                .expect("valid");
                 sum = sum.wrapping_add(v.sub.len() as u32);
             }
         }
@@ -316,6 +318,7 @@ pub fn run(op: &str, n: u32) -> u32 {
                 config: &config,
                 shared: &shared,
                 http: &idp,
+                signer: &edge_bff::crypto::signing::NativeSigner,
                 store: &store,
                 kv: None,
                 coordinator: None,

@@ -1,0 +1,344 @@
+//! edge-bff's own signing keys (`CLIENT_PRIVATE_KEY` for private_key_jwt client
+//! assertions, RFC 7523; later `DPOP_KEY`): private JWKs parsed and checked at
+//! configuration time, their public halves for `{AUTH_PATH}/jwks`, and the [`Signer`]
+//! that makes JWS signatures with them.
+//!
+//! The signature itself is made by a [`Signer`]: in the Worker the runtime's WebCrypto
+//! (constant-time native code; RSA private-key operations in pure Rust are not constant
+//! time, RUSTSEC-2023-0071, and take tens of milliseconds in wasm), natively
+//! [`NativeSigner`] (the same algorithms in Rust, for tests and benchmarks).
+
+use crate::crypto::{b64url, b64url_decode};
+use crate::web::client::LocalFuture;
+use serde_json::{json, Map, Value};
+use std::fmt;
+
+/// The JWS algorithms edge-bff signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PSS with SHA-256 (salt 32 bytes).
+    Ps256,
+    /// ECDSA P-256 with SHA-256 (signature `r ‖ s`, 64 bytes).
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigningAlg {
+    /// The JWS `alg` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rs256 => "RS256",
+            Self::Ps256 => "PS256",
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "RS256" => Self::Rs256,
+            "PS256" => Self::Ps256,
+            "ES256" => Self::Es256,
+            "EdDSA" => Self::EdDsa,
+            _ => return None,
+        })
+    }
+}
+
+/// Why a private key setting was refused (never the key material itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not a JWK object or a JWK Set with at least one key.
+    #[error("is not a private JWK or a JWK Set of them")]
+    Malformed,
+    /// A key has no `kid`, or two keys share one.
+    #[error("key {0}: needs a kid of its own")]
+    Kid(usize),
+    /// `alg` missing, or not one edge-bff signs with (or not allowed here).
+    #[error("key {0}: alg must be one of {1}")]
+    Alg(usize, &'static str),
+    /// The key does not fit its `alg` (type, curve, missing private members, RSA < 2048).
+    #[error("key {0}: not a usable private key for its alg")]
+    Material(usize),
+}
+
+/// A private signing key: its `kid`, `alg`, the private JWK (for the signer) and its
+/// public half. `Debug` never shows the private members.
+#[derive(Clone)]
+pub struct PrivateKey {
+    kid: String,
+    alg: SigningAlg,
+    /// The private JWK as JSON text (what WebCrypto imports).
+    private_jwk: String,
+    public_jwk: Value,
+}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+/// Members of a JWK that hold private material.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+impl PrivateKey {
+    /// `kid`.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The algorithm it signs with.
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+
+    /// The private JWK as JSON text, for the signer only.
+    pub fn private_jwk(&self) -> &str {
+        &self.private_jwk
+    }
+
+    /// The public JWK (`kty`, the public members, `kid`, `alg`, `use: sig`).
+    pub fn public_jwk(&self) -> &Value {
+        &self.public_jwk
+    }
+}
+
+/// Parse a private JWK or a JWK Set (`{"keys":[…]}`; the first key signs, the others are
+/// published too, for rotation). `algs` are the algorithms allowed for this setting.
+pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<PrivateKey>, KeyError> {
+    let value: Value = serde_json::from_str(text).map_err(|_| KeyError::Malformed)?;
+    let raw: Vec<Map<String, Value>> = match value {
+        Value::Object(mut o) if o.contains_key("keys") => match o.remove("keys") {
+            Some(Value::Array(keys)) if !keys.is_empty() => keys
+                .into_iter()
+                .map(|k| match k {
+                    Value::Object(k) => Ok(k),
+                    _ => Err(KeyError::Malformed),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(KeyError::Malformed),
+        },
+        Value::Object(o) => vec![o],
+        _ => return Err(KeyError::Malformed),
+    };
+    let allowed = match algs {
+        [SigningAlg::Es256, SigningAlg::EdDsa] => "ES256, EdDSA",
+        _ => "RS256, PS256, ES256, EdDSA",
+    };
+    let mut keys: Vec<PrivateKey> = Vec::new();
+    for (i, jwk) in raw.into_iter().enumerate() {
+        let n = i + 1;
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+        let kid = text("kid").filter(|k| !k.is_empty() && k.len() <= 128).ok_or(KeyError::Kid(n))?.to_string();
+        if keys.iter().any(|k| k.kid == kid) {
+            return Err(KeyError::Kid(n));
+        }
+        let alg = text("alg").and_then(SigningAlg::of).filter(|a| algs.contains(a)).ok_or(KeyError::Alg(n, allowed))?;
+        check_material(&jwk, alg).ok_or(KeyError::Material(n))?;
+        let mut public: Map<String, Value> = jwk
+            .iter()
+            .filter(|(k, _)| !PRIVATE_MEMBERS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        public.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "n" | "e" | "x" | "y" | "kid" | "alg"));
+        public.insert("use".into(), json!("sig"));
+        keys.push(PrivateKey {
+            kid,
+            alg,
+            private_jwk: Value::Object(jwk).to_string(),
+            public_jwk: Value::Object(public),
+        });
+    }
+    Ok(keys)
+}
+
+/// Whether `jwk` is a private key for `alg`: the right type and curve, every member the
+/// algorithm needs, decodable, and (RSA) a modulus of at least 2048 bits.
+fn check_material(jwk: &Map<String, Value>, alg: SigningAlg) -> Option<()> {
+    let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let bytes = |name: &str| text(name).and_then(b64url_decode);
+    match alg {
+        SigningAlg::Rs256 | SigningAlg::Ps256 => {
+            (text("kty")? == "RSA").then_some(())?;
+            let n = bytes("n")?;
+            for member in ["e", "d", "p", "q", "dp", "dq", "qi"] {
+                bytes(member).filter(|b| !b.is_empty())?;
+            }
+            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            (bits >= crate::oidc::jwk::MIN_RSA_BITS).then_some(())
+        }
+        SigningAlg::Es256 => {
+            (text("kty")? == "EC" && text("crv")? == "P-256").then_some(())?;
+            let d = bytes("d").filter(|d| d.len() == 32)?;
+            let key = p256::ecdsa::SigningKey::from_slice(&d).ok()?;
+            let point = key.verifying_key().to_encoded_point(false);
+            let (x, y): (&[u8], &[u8]) = (point.x()?, point.y()?);
+            (x == bytes("x")?.as_slice() && y == bytes("y")?.as_slice()).then_some(())
+        }
+        SigningAlg::EdDsa => {
+            (text("kty")? == "OKP" && text("crv")? == "Ed25519").then_some(())?;
+            let d: [u8; 32] = bytes("d")?.try_into().ok()?;
+            let key = ed25519_dalek::SigningKey::from_bytes(&d);
+            (key.verifying_key().as_bytes().as_slice() == bytes("x")?.as_slice()).then_some(())
+        }
+    }
+}
+
+/// Why a signature could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("signing failed: {0}")]
+pub struct SignError(pub String);
+
+/// Makes JWS signatures with a [`PrivateKey`].
+pub trait Signer {
+    /// The signature of `input` (the JWS signing input) under `key`, in JWS form.
+    fn sign<'a>(&'a self, key: &'a PrivateKey, input: &'a [u8]) -> LocalFuture<'a, Result<Vec<u8>, SignError>>;
+}
+
+/// A compact JWS of `claims` signed with `key`; `header` is extended with `alg` and `kid`.
+pub async fn sign_jwt(
+    signer: &dyn Signer,
+    key: &PrivateKey,
+    mut header: Map<String, Value>,
+    claims: &Value,
+) -> Result<String, SignError> {
+    header.insert("alg".into(), json!(key.alg.name()));
+    header.entry("kid").or_insert_with(|| json!(key.kid));
+    let input =
+        format!("{}.{}", b64url(Value::Object(header).to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+    let signature = signer.sign(key, input.as_bytes()).await?;
+    Ok(format!("{input}.{}", b64url(&signature)))
+}
+
+/// The signer in Rust: P-256 via `p256`, Ed25519 via `ed25519-dalek`, and in tests RSA
+/// via the `rsa` crate with blinding. The Worker signs with WebCrypto.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NativeSigner;
+
+impl Signer for NativeSigner {
+    fn sign<'a>(&'a self, key: &'a PrivateKey, input: &'a [u8]) -> LocalFuture<'a, Result<Vec<u8>, SignError>> {
+        Box::pin(async move { sign_native(key, input) })
+    }
+}
+
+/// A signature made in Rust (see [`NativeSigner`]).
+pub fn sign_native(key: &PrivateKey, input: &[u8]) -> Result<Vec<u8>, SignError> {
+    let fail = |what: &str| SignError(format!("{what} (key {})", key.kid));
+    let jwk: Map<String, Value> = serde_json::from_str(&key.private_jwk).map_err(|_| fail("private JWK"))?;
+    let bytes = |name: &str| jwk.get(name).and_then(Value::as_str).and_then(b64url_decode).ok_or_else(|| fail(name));
+    match key.alg {
+        SigningAlg::Es256 => {
+            use p256::ecdsa::signature::Signer as _;
+            let signing = p256::ecdsa::SigningKey::from_slice(&bytes("d")?).map_err(|_| fail("P-256 key"))?;
+            let signature: p256::ecdsa::Signature = signing.sign(input);
+            Ok(signature.to_bytes().to_vec())
+        }
+        SigningAlg::EdDsa => {
+            use ed25519_dalek::Signer as _;
+            let d: [u8; 32] = bytes("d")?.try_into().map_err(|_| fail("Ed25519 key"))?;
+            Ok(ed25519_dalek::SigningKey::from_bytes(&d).sign(input).to_bytes().to_vec())
+        }
+        #[cfg(test)]
+        SigningAlg::Rs256 | SigningAlg::Ps256 => {
+            use rsa::signature::{RandomizedSigner as _, SignatureEncoding as _};
+            let big = |name: &str| bytes(name).map(|b| rsa::BigUint::from_bytes_be(&b));
+            let private =
+                rsa::RsaPrivateKey::from_components(big("n")?, big("e")?, big("d")?, vec![big("p")?, big("q")?])
+                    .map_err(|_| fail("RSA key"))?;
+            let mut rng = rand::rngs::OsRng;
+            Ok(if key.alg == SigningAlg::Rs256 {
+                rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(private).sign_with_rng(&mut rng, input).to_vec()
+            } else {
+                rsa::pss::BlindedSigningKey::<sha2::Sha256>::new(private).sign_with_rng(&mut rng, input).to_vec()
+            })
+        }
+        // Outside tests RSA keys are used by WebCrypto only (constant time, native speed).
+        #[cfg(not(test))]
+        SigningAlg::Rs256 | SigningAlg::Ps256 => Err(fail("RSA signing is WebCrypto's")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::jwk::JwkSet;
+    use crate::oidc::jws::UntrustedJws;
+    use crate::testutil::{block_on, TestKeys};
+
+    const ALL: &[SigningAlg] = &[SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa];
+
+    #[test]
+    fn every_algorithm_signs_what_the_verifier_accepts() {
+        let keys = TestKeys::new();
+        for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
+            let parsed = parse_private_keys(&keys.private_jwk(alg, "k-1").to_string(), ALL).unwrap();
+            let key = &parsed[0];
+            assert_eq!((key.kid(), key.alg().name()), ("k-1", alg));
+            // The public half verifies what the private half signs.
+            let public = serde_json::json!({ "keys": [key.public_jwk()] });
+            for member in ["d", "p", "q", "dp", "dq", "qi"] {
+                assert!(key.public_jwk().get(member).is_none(), "{alg}: {member} published");
+            }
+            assert!(!format!("{key:?}").contains(&keys.private_jwk(alg, "k-1")["d"].as_str().unwrap()[..10]));
+            let set = JwkSet::parse(public.to_string().as_bytes()).unwrap();
+            let claims = serde_json::json!({"iss": "client", "n": 1});
+            let jwt = block_on(sign_jwt(&NativeSigner, key, Map::new(), &claims)).unwrap();
+            let verified = UntrustedJws::parse(&jwt).unwrap().verify(&set).unwrap();
+            assert_eq!(verified["iss"], "client", "{alg}");
+        }
+    }
+
+    #[test]
+    fn a_set_signs_with_its_first_key_and_publishes_all() {
+        let keys = TestKeys::new();
+        let set = serde_json::json!({ "keys": [keys.private_jwk("ES256", "new"), keys.private_jwk("RS256", "old")] });
+        let parsed = parse_private_keys(&set.to_string(), ALL).unwrap();
+        assert_eq!(parsed.iter().map(PrivateKey::kid).collect::<Vec<_>>(), ["new", "old"]);
+    }
+
+    #[test]
+    fn unusable_keys_are_refused_without_echoing_them() {
+        let keys = TestKeys::new();
+        let ec = keys.private_jwk("ES256", "k");
+        let without = |member: &str| {
+            let mut k = ec.clone();
+            k.as_object_mut().unwrap().remove(member);
+            k.to_string()
+        };
+        let with = |member: &str, value: serde_json::Value| {
+            let mut k = ec.clone();
+            k[member] = value;
+            k.to_string()
+        };
+        let other_ec = TestKeys::with_seed(9).private_jwk("ES256", "k");
+        let mut mismatched = ec.clone();
+        mismatched["x"] = other_ec["x"].clone();
+        for (text, expected) in [
+            ("not json".to_string(), KeyError::Malformed),
+            ("[]".to_string(), KeyError::Malformed),
+            (r#"{"keys":[]}"#.to_string(), KeyError::Malformed),
+            (without("kid"), KeyError::Kid(1)),
+            (without("alg"), KeyError::Alg(1, "RS256, PS256, ES256, EdDSA")),
+            (with("alg", "HS256".into()), KeyError::Alg(1, "RS256, PS256, ES256, EdDSA")),
+            (without("d"), KeyError::Material(1)),
+            (with("crv", "P-384".into()), KeyError::Material(1)),
+            (with("alg", "EdDSA".into()), KeyError::Material(1)),
+            (mismatched.to_string(), KeyError::Material(1)),
+            (serde_json::json!({"keys": [ec, ec]}).to_string(), KeyError::Kid(2)),
+        ] {
+            let e = parse_private_keys(&text, ALL).unwrap_err();
+            assert_eq!(e, expected, "{text}");
+            assert!(!e.to_string().contains(ec["d"].as_str().unwrap()));
+        }
+        // DPoP allows elliptic keys only.
+        let rsa = keys.private_jwk("RS256", "r").to_string();
+        assert_eq!(
+            parse_private_keys(&rsa, &[SigningAlg::Es256, SigningAlg::EdDsa]).unwrap_err(),
+            KeyError::Alg(1, "ES256, EdDSA")
+        );
+    }
+}
