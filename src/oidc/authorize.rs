@@ -201,12 +201,14 @@ pub async fn push_authorization_request(
 ) -> Result<String, ParError> {
     let endpoint = meta.par_endpoint.as_ref().ok_or_else(|| ParError("no PAR endpoint".into()))?;
     let mut form = url::form_urlencoded::Serializer::new(String::new());
-    // `client_id` comes with the client's authentication.
-    form.extend_pairs(params.iter().filter(|(k, _)| k != "client_id"));
+    // Every parameter of the authorization request, `client_id` included (RFC 9126
+    // section 2.1; the client's authentication does not add it twice).
+    form.extend_pairs(params);
     let request = http::Request::post(endpoint.as_str())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
-    let request = authenticate(call, meta, endpoint, request, &mut form).await.map_err(|e| ParError(e.to_string()))?;
+    let request =
+        authenticate(call, meta, endpoint, request, &mut form, true).await.map_err(|e| ParError(e.to_string()))?;
     let request = request.body(form.finish().into_bytes()).map_err(|e| ParError(e.to_string()))?;
     let response = call.http.send(request).await.map_err(|e| ParError(e.to_string()))?;
     let status = response.status().as_u16();

@@ -196,13 +196,15 @@ pub async fn refresh(
 
 /// Add the client's authentication to a hand-built form request to `endpoint`, as
 /// `CLIENT_AUTH` says: HTTP Basic, `client_secret` in the form, a client assertion in
-/// the form, or `client_id` alone.
+/// the form, or `client_id` alone. `has_client_id`: the form already carries
+/// `client_id` (a pushed authorization request), which is then not added again.
 pub async fn authenticate(
     call: &ClientCall<'_>,
     meta: &ProviderMetadata,
     endpoint: &url::Url,
     mut request: http::request::Builder,
     form: &mut url::form_urlencoded::Serializer<'_, String>,
+    has_client_id: bool,
 ) -> Result<http::request::Builder, TokenError> {
     use base64::Engine;
     let config = call.config;
@@ -216,10 +218,15 @@ pub async fn authenticate(
             request = request.header("authorization", format!("Basic {basic}"));
         }
         (ClientAuth::SecretPost, Some(secret)) => {
-            form.append_pair("client_id", &config.client_id).append_pair("client_secret", secret.expose());
+            if !has_client_id {
+                form.append_pair("client_id", &config.client_id);
+            }
+            form.append_pair("client_secret", secret.expose());
         }
         _ => {
-            form.append_pair("client_id", &config.client_id);
+            if !has_client_id {
+                form.append_pair("client_id", &config.client_id);
+            }
             if let Some(assertion) = &assertion {
                 form.append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
                     .append_pair("client_assertion", assertion);
@@ -243,7 +250,7 @@ pub async fn revoke_refresh_token(
     let request = http::Request::post(revocation_endpoint.as_str())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
-    let request = authenticate(call, meta, revocation_endpoint, request, &mut form).await?;
+    let request = authenticate(call, meta, revocation_endpoint, request, &mut form, false).await?;
     let http = call.http;
     let request = request.body(form.finish().into_bytes()).map_err(|e| TokenError::Unavailable(e.to_string()))?;
     let response = http.send(request).await.map_err(|e| TokenError::Unavailable(e.to_string()))?;
