@@ -329,6 +329,43 @@ fn return_to() {
     });
 }
 
+#[test]
+fn private_keys() {
+    use crate::crypto::signing::{parse_private_keys, sign_native, SigningAlg};
+    let keys = TestKeys::new();
+    let valid =
+        serde_json::json!({ "keys": [keys.private_jwk("ES256", "a"), keys.private_jwk("EdDSA", "b")] }).to_string();
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"keys\"",
+        "\"kty\"",
+        "\"EC\"",
+        "\"OKP\"",
+        "\"RSA\"",
+        "\"d\"",
+        "\"alg\"",
+        "\"ES256\"",
+        ":",
+        ",",
+        "\"AAAA\"",
+    ];
+    let algs = [SigningAlg::Rs256, SigningAlg::Ps256, SigningAlg::Es256, SigningAlg::EdDsa];
+    drive("private_keys", input(PIECES, valid), |text| {
+        if let Ok(parsed) = parse_private_keys(&text, &algs) {
+            for key in &parsed {
+                // What configuration accepts, the signer can use (RSA is WebCrypto's in
+                // the Worker; natively it signs in tests too).
+                prop_assert!(sign_native(key, b"input").is_ok(), "{:?}", key);
+                prop_assert!(key.public_jwk().get("d").is_none());
+            }
+        }
+        Ok(())
+    });
+}
+
 /// The settings from outside: their names, and pieces their values are built from.
 const SETTINGS: &[&str] = &[
     "OIDC_ISSUER",

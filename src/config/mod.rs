@@ -157,6 +157,9 @@ pub struct Config {
     pub trusted_origins: Vec<String>,
     /// `POST_LOGOUT_REDIRECT_URI`.
     pub post_logout_redirect_uri: String,
+    /// `END_SESSION_URL`: the provider's logout URL when discovery has no
+    /// `end_session_endpoint` (or a different one is needed), with placeholders.
+    pub end_session_url: Option<url::Url>,
     /// `ALLOWED_AUTH_PARAMS`.
     pub allowed_auth_params: Vec<String>,
     /// `AUTH_PARAMS`: fixed extra authorization-request parameters, in order.
@@ -378,6 +381,11 @@ impl Config {
             None => format!("{public_origin}/"),
         };
 
+        let end_session_url = match get("END_SESSION_URL") {
+            None => None,
+            Some(text) => Some(parse_end_session_url(&text).map_err(|r| err("END_SESSION_URL", r))?),
+        };
+
         let allowed_auth_params = list(get("ALLOWED_AUTH_PARAMS").as_deref().unwrap_or(DEFAULT_AUTH_PARAMS))
             .map_err(|r| err("ALLOWED_AUTH_PARAMS", r))?;
         if let Some(p) = allowed_auth_params.iter().find(|p| RESERVED_AUTH_PARAMS.contains(&p.as_str())) {
@@ -429,6 +437,7 @@ impl Config {
             session_idle_timeout,
             trusted_origins,
             post_logout_redirect_uri,
+            end_session_url,
             allowed_auth_params,
             auth_params,
             login_error_path,
@@ -436,6 +445,21 @@ impl Config {
             hsts,
         })
     }
+}
+
+/// The placeholders `END_SESSION_URL` may use as whole query values.
+pub const END_SESSION_PLACEHOLDERS: &[&str] = &["{client_id}", "{post_logout_redirect_uri}", "{id_token_hint}"];
+
+/// `END_SESSION_URL`: an https URL (http on localhost) whose query values may be
+/// placeholders; any other `{…}` is refused (a typo would reach the provider).
+fn parse_end_session_url(text: &str) -> Result<url::Url, String> {
+    let url = check_endpoint_url(text)?;
+    for (_, value) in url.query_pairs() {
+        if (value.contains('{') || value.contains('}')) && !END_SESSION_PLACEHOLDERS.contains(&value.as_ref()) {
+            return Err("a query value holds an unknown placeholder (known: {client_id}, {post_logout_redirect_uri}, {id_token_hint})".into());
+        }
+    }
+    Ok(url)
 }
 
 /// `AUTH_PARAMS`: `application/x-www-form-urlencoded` pairs, each name once, none that

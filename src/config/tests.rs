@@ -207,6 +207,20 @@ fn non_ascii_urls_are_refused_before_parsing() {
 }
 
 #[test]
+fn end_session_url_takes_known_placeholders() {
+    let c = with(&[(
+        "END_SESSION_URL",
+        "https://auth.example.com/logout?client_id={client_id}&logout_uri={post_logout_redirect_uri}",
+    )])
+    .unwrap();
+    assert_eq!(c.end_session_url.unwrap().host_str(), Some("auth.example.com"));
+    assert!(with(&[]).unwrap().end_session_url.is_none());
+    for bad in ["http://auth.example.com/logout", "https://auth.example.com/logout?x={clientid}", "/logout"] {
+        assert_eq!(with(&[("END_SESSION_URL", bad)]).unwrap_err().setting, "END_SESSION_URL", "{bad}");
+    }
+}
+
+#[test]
 fn auth_params_are_form_encoded_and_never_compete() {
     let c = with(&[("AUTH_PARAMS", "audience=https%3A%2F%2Fapi.example.com&resource=urn%3Aapi")]).unwrap();
     assert_eq!(

@@ -101,9 +101,17 @@ impl PrivateKey {
         &self.private_jwk
     }
 
-    /// The public JWK (`kty`, the public members, `kid`, `alg`, `use: sig`).
+    /// The public JWK (`kty`, the public members, `kid`, `alg`, `x5c`/`x5t`/`x5t#S256`
+    /// when given, `use: sig`).
     pub fn public_jwk(&self) -> &Value {
         &self.public_jwk
+    }
+
+    /// The certificate thumbprints of the key (`x5t#S256`, `x5t`) when its JWK names
+    /// them: providers that register certificates (Microsoft Entra ID) find the key by
+    /// these header members rather than by `kid`.
+    pub fn thumbprints(&self) -> impl Iterator<Item = (&str, &Value)> {
+        ["x5t#S256", "x5t"].into_iter().filter_map(|name| self.public_jwk.get(name).map(|v| (name, v)))
     }
 }
 
@@ -144,7 +152,9 @@ pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<Private
             .filter(|(k, _)| !PRIVATE_MEMBERS.contains(&k.as_str()))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        public.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "n" | "e" | "x" | "y" | "kid" | "alg"));
+        public.retain(|k, _| {
+            matches!(k.as_str(), "kty" | "crv" | "n" | "e" | "x" | "y" | "kid" | "alg" | "x5c" | "x5t" | "x5t#S256")
+        });
         public.insert("use".into(), json!("sig"));
         keys.push(PrivateKey {
             kid,
@@ -208,6 +218,9 @@ pub async fn sign_jwt(
 ) -> Result<String, SignError> {
     header.insert("alg".into(), json!(key.alg.name()));
     header.entry("kid").or_insert_with(|| json!(key.kid));
+    for (name, value) in key.thumbprints() {
+        header.entry(name).or_insert_with(|| value.clone());
+    }
     let input =
         format!("{}.{}", b64url(Value::Object(header).to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
     let signature = signer.sign(key, input.as_bytes()).await?;
@@ -290,6 +303,22 @@ mod tests {
             let verified = UntrustedJws::parse(&jwt).unwrap().verify(&set).unwrap();
             assert_eq!(verified["iss"], "client", "{alg}");
         }
+    }
+
+    #[test]
+    fn certificate_thumbprints_ride_in_the_header_and_the_public_key() {
+        let keys = TestKeys::new();
+        let mut jwk = keys.private_jwk("RS256", "cert-1");
+        jwk["x5t#S256"] = "dGh1bWJwcmludC1zaGEyNTY".into();
+        jwk["x5t"] = "dGh1bWJwcmludC1zaGEx".into();
+        let key = &parse_private_keys(&jwk.to_string(), ALL).unwrap()[0];
+        assert_eq!(key.public_jwk()["x5t#S256"], "dGh1bWJwcmludC1zaGEyNTY");
+        let jwt = block_on(sign_jwt(&NativeSigner, key, Map::new(), &serde_json::json!({}))).unwrap();
+        let header: Value =
+            serde_json::from_slice(&crate::crypto::b64url_decode(jwt.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["x5t#S256"], "dGh1bWJwcmludC1zaGEyNTY");
+        assert_eq!(header["x5t"], "dGh1bWJwcmludC1zaGEx");
+        assert_eq!(header["kid"], "cert-1");
     }
 
     #[test]

@@ -239,3 +239,34 @@ describe('AUTH_PARAMS', () => {
     }
   });
 });
+
+describe('END_SESSION_URL', () => {
+  test('a provider without end_session_endpoint: logout_url is the configured URL with its placeholders filled', async () => {
+    const idp = await startTestProvider({ redirectOrigin: 'http://localhost:8787' });
+    const w = await startWorker({
+      OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret, PUBLIC_ORIGIN: 'http://localhost:8787', COOKIE_KEYS: newCookieKeys(),
+      END_SESSION_URL: 'https://auth.example.com/logout?client_id={client_id}&logout_uri={post_logout_redirect_uri}&id_token_hint={id_token_hint}',
+    });
+    try {
+      const jar = new CookieJar();
+      const start = await w.fetch('/auth/login');
+      jar.update(start);
+      const authorize = await fetch(start.headers.get('location'), { redirect: 'manual' });
+      jar.update(await w.fetch(authorize.headers.get('location'), { headers: { cookie: jar.header() } }));
+      const out = await w.fetch('/auth/logout', { method: 'POST', headers: { cookie: jar.header(), 'x-csrf': '1' } });
+      assert.equal(out.status, 200);
+      const url = new URL((await out.json()).logout_url);
+      assert.equal(url.origin + url.pathname, 'https://auth.example.com/logout');
+      assert.equal(url.searchParams.get('client_id'), idp.clientId);
+      assert.equal(url.searchParams.get('logout_uri'), 'http://localhost:8787/');
+      assert.equal(url.searchParams.get('id_token_hint').split('.').length, 3, 'the session\'s ID token');
+      const anonymous = await w.fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf': '1' } });
+      const bare = new URL((await anonymous.json()).logout_url);
+      assert.equal(bare.searchParams.get('id_token_hint'), null, 'no session, no hint');
+      assert.equal(bare.searchParams.get('client_id'), idp.clientId);
+    } finally {
+      await w.close();
+      await idp.close();
+    }
+  });
+});
