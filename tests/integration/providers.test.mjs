@@ -113,6 +113,33 @@ describe('private_key_jwt (RFC 7523)', () => {
     }
   });
 
+  test('a provider that refuses the issuer as the assertion\'s audience: token_exchange_failed, and CLIENT_ASSERTION_AUDIENCE=endpoint fixes it', async () => {
+    const idp = await startTestProvider({ redirectOrigin: 'http://localhost:8787' });
+    const key = privateJwk('EdDSA', 'ed-1');
+    idp.assertionKeys = { keys: [publicOf(key)] };
+    idp.assertionAudience = 'endpoint';
+    try {
+      for (const [audience, expected] of [[undefined, '/?auth_error=token_exchange_failed'], ['endpoint', '/']]) {
+        const w = await startWorker({
+          OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.clientId, PUBLIC_ORIGIN: 'http://localhost:8787', COOKIE_KEYS: newCookieKeys(),
+          CLIENT_AUTH: 'private_key_jwt', CLIENT_PRIVATE_KEY: JSON.stringify(key), ...(audience ? { CLIENT_ASSERTION_AUDIENCE: audience } : {}),
+        });
+        try {
+          const jar = new CookieJar();
+          const start = await w.fetch('/auth/login');
+          jar.update(start);
+          const authorize = await fetch(start.headers.get('location'), { redirect: 'manual' });
+          const callback = await w.fetch(authorize.headers.get('location'), { headers: { cookie: jar.header() } });
+          assert.equal(callback.headers.get('location'), expected, `CLIENT_ASSERTION_AUDIENCE=${audience ?? '(issuer)'}`);
+        } finally {
+          await w.close();
+        }
+      }
+    } finally {
+      await idp.close();
+    }
+  });
+
   test('without CLIENT_PRIVATE_KEY /auth/jwks is 404 not_found', async () => {
     const idp = await startProvider();
     const w = await startWorker({ OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: 'http://localhost:8787', COOKIE_KEYS: newCookieKeys() });

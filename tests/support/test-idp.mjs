@@ -3,7 +3,7 @@
 // (npm `jose`); tests set `idp.scenario` before each step and read `idp.stats`.
 import http from 'node:http';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { SignJWT, generateKeyPair, exportJWK } from 'jose';
+import { SignJWT, generateKeyPair, exportJWK, jwtVerify, createLocalJWKSet } from 'jose';
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 
@@ -143,7 +143,19 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
     return new URLSearchParams(body);
   }
 
-  function clientAuthenticated(req, form) {
+  async function clientAuthenticated(req, form) {
+    // private_key_jwt (RFC 7523): verified against `idp.assertionKeys` (a JWKS) with the
+    // audience this provider insists on (`idp.assertionAudience`: 'issuer' or 'endpoint').
+    if (form.get('client_assertion_type') === 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') {
+      if (!idp.assertionKeys) return false;
+      const audience = idp.assertionAudience === 'endpoint' ? `${issuer}/token` : issuer;
+      try {
+        await jwtVerify(form.get('client_assertion'), createLocalJWKSet(idp.assertionKeys), { issuer: clientId, subject: clientId, audience, maxTokenAge: 120 });
+        return form.get('client_secret') === null;
+      } catch {
+        return false;
+      }
+    }
     const basic = /^Basic (.+)$/.exec(req.headers.authorization ?? '');
     if (basic) {
       const [id, secret] = Buffer.from(basic[1], 'base64').toString().split(':').map(decodeURIComponent);
@@ -195,7 +207,7 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
           return;
         }
         if (idp.scenario.tokenDelayMs) await new Promise((r) => setTimeout(r, idp.scenario.tokenDelayMs));
-        if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client' });
+        if (!(await clientAuthenticated(req, form))) return json(res, 401, { error: 'invalid_client' });
         if (form.get('grant_type') === 'authorization_code') {
           const entry = state.codes.get(form.get('code'));
           state.codes.delete(form.get('code'));
