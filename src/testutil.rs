@@ -214,6 +214,10 @@ pub struct FakeHttp {
     pub routes: std::cell::RefCell<HashMap<String, (u16, String)>>,
     /// Requests seen: (method, path, body).
     pub seen: std::cell::RefCell<Vec<(String, String, String)>>,
+    /// The headers of the requests seen, in the same order.
+    pub seen_headers: std::cell::RefCell<Vec<http::HeaderMap>>,
+    /// path → extra response headers.
+    pub response_headers: std::cell::RefCell<HashMap<String, Vec<(String, String)>>>,
     /// The clock `now_ms` reads.
     pub clock_ms: std::cell::Cell<u64>,
 }
@@ -222,6 +226,13 @@ impl FakeHttp {
     /// Answer `path` with `status` and `body`.
     pub fn route(&self, path: &str, status: u16, body: impl Into<String>) {
         self.routes.borrow_mut().insert(path.to_string(), (status, body.into()));
+    }
+
+    /// Answer `path` with `status`, `body` and the extra `headers`.
+    pub fn route_with_headers(&self, path: &str, status: u16, body: impl Into<String>, headers: &[(&str, &str)]) {
+        self.route(path, status, body);
+        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.response_headers.borrow_mut().insert(path.to_string(), headers);
     }
 
     /// How many requests went to `path`.
@@ -263,10 +274,15 @@ impl crate::web::client::HttpClient for FakeHttp {
             path.clone(),
             String::from_utf8_lossy(request.body()).into_owned(),
         ));
+        self.seen_headers.borrow_mut().push(request.headers().clone());
+        let extra = self.response_headers.borrow().get(&path).cloned().unwrap_or_default();
         let answer = match self.routes.borrow().get(&path) {
-            Some((status, body)) => http::Response::builder()
-                .status(*status)
-                .header("content-type", "application/json")
+            Some((status, body)) => extra
+                .iter()
+                .fold(
+                    http::Response::builder().status(*status).header("content-type", "application/json"),
+                    |b, (k, v)| b.header(k.as_str(), v.as_str()),
+                )
                 .body(body.clone().into_bytes())
                 .map_err(|e| crate::web::client::TransportError::Network(e.to_string())),
             None => Err(crate::web::client::TransportError::Network(format!("no route {path}"))),

@@ -107,6 +107,38 @@ impl PrivateKey {
         &self.public_jwk
     }
 
+    /// The members RFC 7638 hashes, in its (lexicographic) order: `crv`, `kty`, `x`, `y`
+    /// for EC; `crv`, `kty`, `x` for OKP; `e`, `kty`, `n` for RSA.
+    fn required_members(&self) -> &'static [&'static str] {
+        match self.alg {
+            SigningAlg::Es256 => &["crv", "kty", "x", "y"],
+            SigningAlg::EdDsa => &["crv", "kty", "x"],
+            SigningAlg::Rs256 | SigningAlg::Ps256 => &["e", "kty", "n"],
+        }
+    }
+
+    /// The bare public key (only the required members): the `jwk` of a DPoP proof.
+    pub fn bare_public_jwk(&self) -> Value {
+        let bare: Map<String, Value> = self
+            .required_members()
+            .iter()
+            .filter_map(|m| self.public_jwk.get(*m).map(|v| ((*m).to_string(), v.clone())))
+            .collect();
+        Value::Object(bare)
+    }
+
+    /// The JWK SHA-256 thumbprint (RFC 7638), base64url: DPoP's `jkt`. The hashed text
+    /// is written member by member, so no map ordering is relied on.
+    pub fn jwk_thumbprint(&self) -> String {
+        use sha2::Digest;
+        let members: Vec<String> = self
+            .required_members()
+            .iter()
+            .map(|m| format!("\"{m}\":{}", self.public_jwk.get(*m).map(Value::to_string).unwrap_or_default()))
+            .collect();
+        b64url(&sha2::Sha256::digest(format!("{{{}}}", members.join(",")).as_bytes()))
+    }
+
     /// The certificate thumbprints of the key (`x5t#S256`, `x5t`) when its JWK names
     /// them: providers that register certificates (Microsoft Entra ID) find the key by
     /// these header members rather than by `kid`.
@@ -209,7 +241,9 @@ pub trait Signer {
     fn sign<'a>(&'a self, key: &'a PrivateKey, input: &'a [u8]) -> LocalFuture<'a, Result<Vec<u8>, SignError>>;
 }
 
-/// A compact JWS of `claims` signed with `key`; `header` is extended with `alg` and `kid`.
+/// A compact JWS of `claims` signed with `key`; `header` is extended with `alg`, and with
+/// `kid` (and certificate thumbprints) unless it carries the public key itself (`jwk`,
+/// as a DPoP proof does).
 pub async fn sign_jwt(
     signer: &dyn Signer,
     key: &PrivateKey,
@@ -217,9 +251,11 @@ pub async fn sign_jwt(
     claims: &Value,
 ) -> Result<String, SignError> {
     header.insert("alg".into(), json!(key.alg.name()));
-    header.entry("kid").or_insert_with(|| json!(key.kid));
-    for (name, value) in key.thumbprints() {
-        header.entry(name).or_insert_with(|| value.clone());
+    if !header.contains_key("jwk") {
+        header.entry("kid").or_insert_with(|| json!(key.kid));
+        for (name, value) in key.thumbprints() {
+            header.entry(name).or_insert_with(|| value.clone());
+        }
     }
     let input =
         format!("{}.{}", b64url(Value::Object(header).to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
@@ -319,6 +355,25 @@ mod tests {
         assert_eq!(header["x5t#S256"], "dGh1bWJwcmludC1zaGEyNTY");
         assert_eq!(header["x5t"], "dGh1bWJwcmludC1zaGEx");
         assert_eq!(header["kid"], "cert-1");
+    }
+
+    #[test]
+    fn jwk_thumbprint_matches_rfc_7638() {
+        // RFC 7638 section 3.1's example key and thumbprint.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        let rsa = serde_json::json!({"kty": "RSA", "n": n, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"});
+        let key = PrivateKey {
+            kid: "2011-04-29".into(),
+            alg: SigningAlg::Rs256,
+            private_jwk: String::new(),
+            public_jwk: rsa,
+        };
+        assert_eq!(key.jwk_thumbprint(), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        // EC keys hash crv, kty, x, y only; the bare key has exactly those members.
+        let ec = &parse_private_keys(&TestKeys::new().private_jwk("ES256", "e").to_string(), ALL).unwrap()[0];
+        let bare = ec.bare_public_jwk();
+        assert_eq!(bare.as_object().unwrap().keys().cloned().collect::<Vec<_>>(), ["crv", "kty", "x", "y"]);
+        assert_eq!(ec.jwk_thumbprint().len(), 43);
     }
 
     #[test]

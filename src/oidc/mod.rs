@@ -1,8 +1,9 @@
 //! OpenID Connect relying-party rules: discovery, JWKS, JWS verification, ID token
-//! validation, the authorization request and the token exchange.
+//! validation, the authorization request and the token exchange; DPoP proofs.
 
 pub mod authorize;
 pub mod discovery;
+pub mod dpop;
 pub mod id_token;
 pub mod jwk;
 pub mod jws;

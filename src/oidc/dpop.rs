@@ -1,0 +1,226 @@
+//! DPoP (RFC 9449) building blocks: proofs, the `ath` of an access token, and a token
+//! endpoint client that adds a proof to each request and answers one `use_dpop_nonce`
+//! challenge. Not yet wired to configuration (`DPOP_KEY`), the authorization request
+//! (`dpop_jkt`) or upstream calls: see docs/design.md.
+
+use crate::crypto::signing::{sign_jwt, PrivateKey, SignError, Signer};
+use crate::crypto::{b64url, random_token};
+use crate::web::client::{HttpClient, LocalFuture, TransportError};
+use serde_json::{json, Map};
+use sha2::{Digest, Sha256};
+use std::cell::RefCell;
+
+/// The error a server answers when a proof must carry its nonce.
+pub const USE_DPOP_NONCE: &str = "use_dpop_nonce";
+
+/// `htu`: the request's URL without query and fragment (RFC 9449 section 4.2).
+pub fn htu(url: &str) -> String {
+    let end = url.find(['?', '#']).unwrap_or(url.len());
+    url[..end].to_string()
+}
+
+/// `ath`: base64url of SHA-256 of the access token (RFC 9449 section 4.2).
+pub fn ath(access_token: &str) -> String {
+    b64url(&Sha256::digest(access_token.as_bytes()))
+}
+
+/// A DPoP proof for `method` on `url` at `now`, with the server's `nonce` when it gave
+/// one and `ath` when the proof goes with an access token.
+pub async fn proof(
+    signer: &dyn Signer,
+    key: &PrivateKey,
+    method: &str,
+    url: &str,
+    nonce: Option<&str>,
+    access_token: Option<&str>,
+    now: u64,
+) -> Result<String, SignError> {
+    let mut header = Map::new();
+    header.insert("typ".into(), json!("dpop+jwt"));
+    header.insert("jwk".into(), key.bare_public_jwk());
+    let jti = random_token().map_err(|e| SignError(e.to_string()))?;
+    let mut claims = json!({ "jti": jti, "htm": method, "htu": htu(url), "iat": now });
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    if let Some(token) = access_token {
+        claims["ath"] = json!(ath(token));
+    }
+    sign_jwt(signer, key, header, &claims).await
+}
+
+/// Whether `response` is a `use_dpop_nonce` challenge, and its nonce: a 400 (token
+/// endpoint, JSON `error`) or 401 (resource server, `WWW-Authenticate: DPoP
+/// error="use_dpop_nonce"`) with a `DPoP-Nonce` header.
+pub fn nonce_challenge(response: &http::Response<Vec<u8>>) -> Option<String> {
+    let nonce = response.headers().get("dpop-nonce")?.to_str().ok()?;
+    if nonce.is_empty() || nonce.len() > 512 {
+        return None;
+    }
+    let challenged = match response.status().as_u16() {
+        400 => serde_json::from_slice::<serde_json::Value>(response.body())
+            .ok()
+            .is_some_and(|v| v.get("error").and_then(|e| e.as_str()) == Some(USE_DPOP_NONCE)),
+        401 => response
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.trim_start().starts_with("DPoP") && v.contains(USE_DPOP_NONCE)),
+        _ => false,
+    };
+    challenged.then(|| nonce.to_string())
+}
+
+/// The `oauth2` crate's HTTP client for token requests with DPoP: each request gets a
+/// fresh proof in its `DPoP` header; a `use_dpop_nonce` answer is retried once with the
+/// nonce, which is kept for later calls through this client.
+pub struct DpopTokenHttp<'a> {
+    /// Outgoing HTTP.
+    pub http: &'a dyn HttpClient,
+    /// Signs the proofs.
+    pub signer: &'a dyn Signer,
+    /// The DPoP key.
+    pub key: &'a PrivateKey,
+    /// Current Unix time in seconds.
+    pub now: u64,
+    /// The token endpoint's last nonce.
+    pub nonce: RefCell<Option<String>>,
+}
+
+impl DpopTokenHttp<'_> {
+    async fn send_with_proof(&self, request: &oauth2::HttpRequest) -> Result<oauth2::HttpResponse, TransportError> {
+        let url = request.uri().to_string();
+        let nonce = self.nonce.borrow().clone();
+        let proof = proof(self.signer, self.key, request.method().as_str(), &url, nonce.as_deref(), None, self.now)
+            .await
+            .map_err(|e| TransportError::Network(format!("DPoP proof: {e}")))?;
+        let mut outgoing = http::Request::new(request.body().clone());
+        *outgoing.method_mut() = request.method().clone();
+        *outgoing.uri_mut() = request.uri().clone();
+        *outgoing.headers_mut() = request.headers().clone();
+        let value =
+            http::HeaderValue::from_str(&proof).map_err(|_| TransportError::Network("DPoP proof header".into()))?;
+        outgoing.headers_mut().insert("dpop", value);
+        self.http.send(outgoing).await
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for DpopTokenHttp<'_> {
+    type Error = TransportError;
+    type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let mut response = self.send_with_proof(&request).await?;
+            if let Some(nonce) = nonce_challenge(&response) {
+                *self.nonce.borrow_mut() = Some(nonce);
+                response = self.send_with_proof(&request).await?;
+            }
+            if response.status().is_server_error() {
+                return Err(TransportError::ServerError(response.status().as_u16()));
+            }
+            Ok(response)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::signing::{parse_private_keys, NativeSigner, SigningAlg};
+    use crate::oidc::jwk::JwkSet;
+    use crate::oidc::jws::UntrustedJws;
+    use crate::testutil::{block_on, FakeHttp, TestKeys};
+    use oauth2::AsyncHttpClient;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn key(alg: &str) -> PrivateKey {
+        let jwk = TestKeys::new().private_jwk(alg, "dpop-1").to_string();
+        parse_private_keys(&jwk, &[SigningAlg::Es256, SigningAlg::EdDsa]).unwrap().remove(0)
+    }
+
+    /// The proof's header and verified claims (verified with the key in its own header).
+    fn open_proof(proof: &str) -> (serde_json::Value, serde_json::Value) {
+        let header: serde_json::Value =
+            serde_json::from_slice(&crate::crypto::b64url_decode(proof.split('.').next().unwrap()).unwrap()).unwrap();
+        let set = JwkSet::parse(json!({ "keys": [header["jwk"]] }).to_string().as_bytes()).unwrap();
+        let claims = UntrustedJws::parse(proof).unwrap().verify(&set).unwrap();
+        (header, serde_json::Value::Object(claims))
+    }
+
+    #[test]
+    fn proofs_carry_rfc_9449_claims() {
+        for alg in ["ES256", "EdDSA"] {
+            let key = key(alg);
+            let url = "https://api.example.com/v1/things?x=1#frag";
+            let p = block_on(proof(&NativeSigner, &key, "GET", url, Some("n-1"), Some("at-123"), NOW)).unwrap();
+            let (header, claims) = open_proof(&p);
+            assert_eq!(header["typ"], "dpop+jwt");
+            assert_eq!(header["alg"], alg);
+            assert!(header.get("kid").is_none() && header["jwk"].get("d").is_none());
+            assert_eq!(claims["htm"], "GET");
+            assert_eq!(claims["htu"], "https://api.example.com/v1/things");
+            assert_eq!(claims["iat"], NOW);
+            assert_eq!(claims["nonce"], "n-1");
+            assert_eq!(claims["ath"], ath("at-123"));
+            let again = block_on(proof(&NativeSigner, &key, "GET", url, None, None, NOW)).unwrap();
+            let (_, again) = open_proof(&again);
+            assert_ne!(again["jti"], claims["jti"], "a fresh jti per proof");
+            assert!(again.get("nonce").is_none() && again.get("ath").is_none());
+        }
+        // RFC 9449 section 7.1's example: ath of "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU".
+        assert_eq!(ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"), "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo");
+    }
+
+    #[test]
+    fn token_requests_answer_one_nonce_challenge_and_keep_the_nonce() {
+        let http = FakeHttp::default();
+        let key = key("ES256");
+        let client =
+            DpopTokenHttp { http: &http, signer: &NativeSigner, key: &key, now: NOW, nonce: RefCell::new(None) };
+        // The fake answers the challenge every time; the client retries once only.
+        http.route_with_headers(
+            "/token",
+            400,
+            json!({"error": "use_dpop_nonce"}).to_string(),
+            &[("dpop-nonce", "server-nonce-1")],
+        );
+        let request = http::Request::post("https://idp.example.com/token?x=1").body(b"grant_type=x".to_vec()).unwrap();
+        let response = block_on(client.call(request)).unwrap();
+        assert_eq!(response.status(), 400);
+        assert_eq!(http.count("/token"), 2, "one retry");
+        assert_eq!(client.nonce.borrow().as_deref(), Some("server-nonce-1"));
+        let seen = http.seen_headers.borrow();
+        let (_, first) = open_proof(seen[0].get("dpop").unwrap().to_str().unwrap());
+        let (_, second) = open_proof(seen[1].get("dpop").unwrap().to_str().unwrap());
+        assert!(first.get("nonce").is_none());
+        assert_eq!(second["nonce"], "server-nonce-1");
+        assert_eq!(second["htu"], "https://idp.example.com/token");
+        assert_eq!(second["htm"], "POST");
+    }
+
+    #[test]
+    fn nonce_challenges_are_recognised_only_as_rfc_9449_writes_them() {
+        fn response(status: u16, body: &str, headers: &[(&'static str, &str)]) -> http::Response<Vec<u8>> {
+            let mut r = http::Response::new(body.as_bytes().to_vec());
+            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            for (k, v) in headers {
+                r.headers_mut().append(*k, http::HeaderValue::from_str(v).unwrap());
+            }
+            r
+        }
+        let nonce = ("dpop-nonce", "n");
+        assert_eq!(nonce_challenge(&response(400, r#"{"error":"use_dpop_nonce"}"#, &[nonce])).as_deref(), Some("n"));
+        let www = ("www-authenticate", r#"DPoP error="use_dpop_nonce", error_description="fresh nonce""#);
+        assert_eq!(nonce_challenge(&response(401, "", &[nonce, www])).as_deref(), Some("n"));
+        assert_eq!(nonce_challenge(&response(400, r#"{"error":"invalid_grant"}"#, &[nonce])), None);
+        assert_eq!(nonce_challenge(&response(400, r#"{"error":"use_dpop_nonce"}"#, &[])), None);
+        assert_eq!(
+            nonce_challenge(&response(401, "", &[nonce, ("www-authenticate", "Bearer error=\"invalid_token\"")])),
+            None
+        );
+        assert_eq!(nonce_challenge(&response(500, r#"{"error":"use_dpop_nonce"}"#, &[nonce])), None);
+    }
+}
