@@ -9,7 +9,12 @@ WASM="$ROOT/build/index_bg.wasm"
 # path): 297,329 bytes gzip (docs/performance.md has the breakdown and the history).
 # Budget = measurement + 20 %. The performance issue's goal is under 250 KB; not met yet
 # (see the doc).
-BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-356795}
+# Raised 2026-11-27 (issue 13, provider interop) from 356,795: issue 12 measured 340,263;
+# private_key_jwt (private JWK parsing, and P-256 / Ed25519 public keys derived to check
+# a key at configuration time), client assertions, PAR, END_SESSION_URL and the
+# WebCrypto signer glue brought it to 356,957. Budget = that + 1 %; issue 16 is the one
+# that cuts the module.
+BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-360527}
 [ -f "$WASM" ] || { echo "wasm-size: $WASM missing; run scripts/build.sh" >&2; exit 1; }
 raw=$(stat -c %s "$WASM")
 gz=$(gzip -9 -c "$WASM" | wc -c)
