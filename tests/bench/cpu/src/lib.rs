@@ -40,7 +40,26 @@ pub const OPS: &[&str] = &[
     "verify_id_token_es256",
     "login_redirect",
     "callback_without_network",
+    "dpop_proof_es256",
+    "dpop_proof_eddsa",
 ];
+
+/// The private JWKs of the DPoP rows: the bench's P-256 key, and an Ed25519 key from a
+/// fixed seed.
+fn dpop_key(alg: &str) -> edge_bff::crypto::signing::PrivateKey {
+    use edge_bff::crypto::signing::{parse_private_keys, SigningAlg};
+    let jwk = if alg == "ES256" {
+        let ec = keys().ec;
+        let point = ec.verifying_key().to_encoded_point(false);
+        serde_json::json!({ "kty": "EC", "crv": "P-256", "kid": "d1", "alg": "ES256",
+            "x": b64url(point.x().unwrap()), "y": b64url(point.y().unwrap()), "d": b64url(&ec.to_bytes()) })
+    } else {
+        let ed = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+        serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "kid": "d1", "alg": "EdDSA",
+            "x": b64url(ed.verifying_key().as_bytes()), "d": b64url(&ed.to_bytes()) })
+    };
+    parse_private_keys(&jwk.to_string(), &[SigningAlg::Es256, SigningAlg::EdDsa]).expect("DPoP key").remove(0)
+}
 
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = std::pin::pin!(future);
@@ -283,6 +302,25 @@ pub fn run(op: &str, n: u32) -> u32 {
                 )
                 .expect("valid");
                 sum = sum.wrapping_add(v.sub.len() as u32);
+            }
+        }
+        // A DPoP proof for an upstream call (RFC 9449: jwk header, htm, htu, iat, jti, ath),
+        // signed in Rust: what a synchronous direct path would pay per call.
+        "dpop_proof_es256" | "dpop_proof_eddsa" => {
+            let key = dpop_key(if op.ends_with("es256") { "ES256" } else { "EdDSA" });
+            let signer = edge_bff::crypto::signing::NativeSigner;
+            for _ in 0..n {
+                let proof = block_on(edge_bff::oidc::dpop::proof(
+                    &signer,
+                    &key,
+                    "GET",
+                    "https://api.internal.example/v1/things/42?x=1",
+                    None,
+                    Some("access-token-of-about-forty-characters-xx"),
+                    NOW,
+                ))
+                .expect("proof");
+                sum = sum.wrapping_add(proof.len() as u32);
             }
         }
         "login_redirect" => {
