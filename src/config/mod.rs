@@ -307,6 +307,11 @@ impl Config {
             Some("endpoint") => AssertionAudience::Endpoint,
             Some(_) => return Err(err("CLIENT_ASSERTION_AUDIENCE", "must be issuer or endpoint")),
         };
+        // DPoP (API.md section 4) is not wired yet: a deployment that sets `DPOP_KEY`
+        // expects bound tokens, so the setting is refused rather than ignored.
+        if vars.var("DPOP_KEY").is_some_and(|k| !k.trim().is_empty()) {
+            return Err(err("DPOP_KEY", "DPoP is not supported by this release yet; remove the setting"));
+        }
         let par = match get("PAR").as_deref() {
             None | Some("auto") => ParMode::Auto,
             Some("on") => ParMode::On,

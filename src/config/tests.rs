@@ -90,6 +90,7 @@ fn bad_values_are_named_without_echoing_secrets() {
         ("CLIENT_PRIVATE_KEY", "{\"kty\":\"EC\"}"),
         ("CLIENT_ASSERTION_AUDIENCE", "token_endpoint"),
         ("PAR", "required"),
+        ("DPOP_KEY", "{}"),
         ("SESSION_STORE", "redis"),
         ("COOKIE_PREFIX", "bad prefix"),
         ("AUTH_PATH", "auth"),

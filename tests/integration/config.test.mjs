@@ -53,6 +53,8 @@ test('malformed settings', async () => {
   await expectConfigurationError({ ...good('http://localhost:9'), POST_LOGOUT_REDIRECT_URI: 'http://app.example.com/bye' }, 'POST_LOGOUT_REDIRECT_URI');
   await expectConfigurationError({ ...good('http://localhost:9'), POST_LOGOUT_REDIRECT_URI: 'javascript:alert(1)' }, 'POST_LOGOUT_REDIRECT_URI');
   await expectConfigurationError({ ...good('http://localhost:9'), HSTS: 'max-age=soon' }, 'HSTS');
+  // DPoP is not wired yet: refused rather than silently ignored.
+  await expectConfigurationError({ ...good('http://localhost:9'), DPOP_KEY: '{"kty":"OKP"}' }, 'DPOP_KEY', '{"kty":"OKP"}');
 });
 
 test('TOML-typed values (numbers, arrays) are accepted', async () => {
