@@ -114,14 +114,8 @@ pub fn requested_of(extra: &[(String, String)]) -> Result<Requested, BffError> {
 
 /// Whether `path` holds a percent-encoded `/`, `\\` or control byte.
 fn has_encoded_separator(path: &str) -> bool {
-    path.as_bytes().windows(3).any(|w| {
-        w[0] == b'%'
-            && std::str::from_utf8(&w[1..])
-                .ok()
-                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .is_some_and(|b| b == b'/' || b == b'\\' || b < 0x20 || b == 0x7f)
-    })
+    use crate::web::percent::{escaped_bytes, is_control};
+    escaped_bytes(path.as_bytes()).any(|b| b == b'/' || b == b'\\' || is_control(b))
 }
 
 /// Extra parameters a caller may pass, filtered by `ALLOWED_AUTH_PARAMS`.

@@ -21,6 +21,7 @@
 //! bytes (`caf%C3%A9`, `%E9`).
 
 use crate::error::BffError;
+use crate::web::percent::{decode, escaped_bytes, is_control};
 
 /// Normalise `rest` (the raw, percent-encoded path after the prefix).
 /// Returns the relative path to append to the upstream base (no leading `/`).
@@ -36,7 +37,7 @@ pub fn confine(rest: &str) -> Result<String, BffError> {
     let segments: Vec<&str> = rest.split('/').collect();
     let trailing_slash = rest.ends_with('/') && !rest.is_empty();
     for segment in &segments {
-        let decoded = decode_segment(segment).ok_or_else(|| bad("invalid percent-encoding"))?;
+        let decoded = decode(segment).ok_or_else(|| bad("invalid percent-encoding"))?;
         if decoded.iter().any(|&b| b == b'/' || b == b'\\' || is_control(b)) {
             return Err(bad("encoded slash, backslash or control byte"));
         }
@@ -67,20 +68,10 @@ pub fn confine(rest: &str) -> Result<String, BffError> {
     Ok(path)
 }
 
-/// A control byte: `00`–`1F` or `7F`.
-fn is_control(b: u8) -> bool {
-    b < 0x20 || b == 0x7f
-}
-
-/// Whether once-decoded `bytes` still hold a `%XX` naming `.`, `/`, `\` or a control
+/// Whether once-decoded `bytes` still hold a `%XX` naming `.`, `/`, `\\` or a control
 /// byte: a second decoding (by the upstream) would produce it.
 fn has_encoded_special(bytes: &[u8]) -> bool {
-    bytes.windows(3).any(|w| {
-        w[0] == b'%'
-            && hex_value(w[1])
-                .zip(hex_value(w[2]))
-                .is_some_and(|(hi, lo)| matches!(hi * 16 + lo, b'.' | b'/' | b'\\') || is_control(hi * 16 + lo))
-    })
+    escaped_bytes(bytes).any(|b| matches!(b, b'.' | b'/' | b'\\') || is_control(b))
 }
 
 /// Whether `bytes` hold an overlong UTF-8 sequence (a character encoded in more bytes
@@ -94,38 +85,12 @@ fn has_overlong_utf8(bytes: &[u8]) -> bool {
     })
 }
 
-fn hex_value(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// Percent-decode one segment; `None` for a `%` not followed by two hex digits.
-fn decode_segment(segment: &str) -> Option<Vec<u8>> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = hex_value(*bytes.get(i + 1)?)?;
-            let lo = hex_value(*bytes.get(i + 2)?)?;
-            out.push(hi * 16 + lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-/// The property every accepted path keeps: no leading `/`, and no segment that any
-/// reading (decoded once or twice, `;` parameters dropped) turns into `.`, `..`, or
-/// something holding a separator or a control byte.
 #[cfg(test)]
 pub(crate) fn assert_confined(input: &str, out: &str) {
     assert!(!out.starts_with('/'), "{input:?} -> {out:?}");
     for segment in out.split('/') {
-        let once = decode_segment(segment).expect("accepted segments decode");
-        let twice = decode_segment(&String::from_utf8_lossy(&once)).unwrap_or_else(|| once.clone());
+        let once = decode(segment).expect("accepted segments decode");
+        let twice = decode(&String::from_utf8_lossy(&once)).unwrap_or_else(|| once.clone());
         for reading in [&once, &twice] {
             let bare = reading.split(|&b| b == b';').next().unwrap_or_default();
             assert!(!matches!(bare, b"." | b".."), "{input:?} -> {out:?}");
