@@ -211,10 +211,7 @@ pub async fn push_authorization_request(
         request_uri: String,
     }
     if !(200..300).contains(&status) {
-        let code = serde_json::from_slice::<serde_json::Value>(response.body())
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(40).collect::<String>()))
-            .unwrap_or_default();
+        let code = crate::oidc::token::error_code(response.body()).unwrap_or_default();
         return Err(ParError(format!("status {status} {code}")));
     }
     let pushed: Pushed =

@@ -58,9 +58,7 @@ pub fn nonce_challenge(response: &http::Response<Vec<u8>>) -> Option<String> {
         return None;
     }
     let challenged = match response.status().as_u16() {
-        400 => serde_json::from_slice::<serde_json::Value>(response.body())
-            .ok()
-            .is_some_and(|v| v.get("error").and_then(|e| e.as_str()) == Some(USE_DPOP_NONCE)),
+        400 => crate::oidc::token::error_code(response.body()).as_deref() == Some(USE_DPOP_NONCE),
         401 => response
             .headers()
             .get_all(http::header::WWW_AUTHENTICATE)

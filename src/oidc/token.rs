@@ -194,6 +194,13 @@ pub async fn refresh(
     Ok(into_set(response))
 }
 
+/// The OAuth `error` code of a JSON error body (RFC 6749 section 5.2), at most 40
+/// characters (it reaches the log); `None` when the body is not one.
+pub fn error_code(body: &[u8]) -> Option<String> {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    Some(value.get("error")?.as_str()?.chars().take(40).collect())
+}
+
 /// Add the client's authentication to a hand-built form request to `endpoint`, as
 /// `CLIENT_AUTH` says: HTTP Basic, `client_secret` in the form, a client assertion in
 /// the form, or `client_id` alone. `has_client_id`: the form already carries
@@ -261,9 +268,6 @@ pub async fn revoke_refresh_token(
     if status.is_server_error() {
         return Err(TokenError::Unavailable(format!("revocation endpoint status {}", status.as_u16())));
     }
-    let code = serde_json::from_slice::<serde_json::Value>(response.body())
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(|e| e.chars().take(40).collect::<String>()))
-        .unwrap_or_else(|| format!("status {}", status.as_u16()));
+    let code = error_code(response.body()).unwrap_or_else(|| format!("status {}", status.as_u16()));
     Err(TokenError::Refused(code))
 }
