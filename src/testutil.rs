@@ -50,6 +50,7 @@ pub fn session_at(now: u64) -> crate::session::Session {
         last_seen: now,
         login: None,
         generation: 0,
+        dpop: false,
     }
 }
 

@@ -184,6 +184,7 @@ async fn complete(
             &crate::crypto::random_bytes::<16>().map_err(|e| (CallbackError::Internal, e.to_string()))?,
         )),
         generation: 0,
+        dpop: tokens.dpop,
     };
     let return_to = login.return_to.clone();
     Ok((session, return_to))

@@ -5,6 +5,7 @@
 use super::{request_cookies, RequestContext};
 use crate::error::BffError;
 use crate::lifecycle;
+use crate::oidc::dpop;
 use crate::session::Session;
 use crate::web::csrf;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
@@ -16,12 +17,17 @@ enum Answer {
 }
 
 async fn call(ctx: &RequestContext<'_>, endpoint: &url::Url, session: &Session) -> Result<Answer, BffError> {
-    let request = http::Request::get(endpoint.as_str())
-        .header("authorization", format!("Bearer {}", session.access_token))
-        .header("accept", "application/json")
-        .body(Vec::new())
-        .map_err(|e| BffError::Server(format!("userinfo request: {e}")))?;
-    let response = ctx.http.send(request).await.map_err(|e| BffError::IdpUnavailable(format!("userinfo: {e}")))?;
+    let mut response = send(ctx, endpoint, session).await?;
+    // A DPoP nonce challenge (RFC 9449 section 9) is answered once; the nonce is kept.
+    if response.status() == StatusCode::UNAUTHORIZED && session.dpop {
+        let www_authenticate =
+            response.headers().get_all(http::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
+        let nonce = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok());
+        if let Some(nonce) = dpop::resource_challenge(www_authenticate, nonce) {
+            ctx.shared.dpop_nonces.remember(dpop::origin_of(endpoint), nonce);
+            response = send(ctx, endpoint, session).await?;
+        }
+    }
     match response.status() {
         StatusCode::OK => {}
         StatusCode::UNAUTHORIZED => return Ok(Answer::Unauthorized),
@@ -34,6 +40,37 @@ async fn call(ctx: &RequestContext<'_>, endpoint: &url::Url, session: &Session) 
         return Err(BffError::IdpUnavailable("userinfo: sub differs from the session's".into()));
     }
     Ok(Answer::Claims(claims))
+}
+
+/// One UserInfo request with the session's access token: `Bearer`, or `DPoP` with a
+/// proof (and the provider's last nonce) for a DPoP-bound token.
+async fn send(
+    ctx: &RequestContext<'_>,
+    endpoint: &url::Url,
+    session: &Session,
+) -> Result<http::Response<Vec<u8>>, BffError> {
+    let mut request = http::Request::get(endpoint.as_str()).header("accept", "application/json");
+    match (&ctx.config.dpop_key, session.dpop) {
+        (Some(key), true) => {
+            let nonce = ctx.shared.dpop_nonces.get(dpop::origin_of(endpoint));
+            let proof = dpop::proof(
+                ctx.signer,
+                key,
+                "GET",
+                endpoint.as_str(),
+                nonce.as_deref(),
+                Some(&session.access_token),
+                ctx.now,
+            )
+            .await
+            .map_err(|e| BffError::Server(format!("DPoP proof: {e}")))?;
+            request = request.header("authorization", format!("DPoP {}", session.access_token)).header("dpop", proof);
+        }
+        (None, true) => request = request.header("authorization", format!("DPoP {}", session.access_token)),
+        (_, false) => request = request.header("authorization", format!("Bearer {}", session.access_token)),
+    }
+    let request = request.body(Vec::new()).map_err(|e| BffError::Server(format!("userinfo request: {e}")))?;
+    ctx.http.send(request).await.map_err(|e| BffError::IdpUnavailable(format!("userinfo: {e}")))
 }
 
 /// Answer `/userinfo`.

@@ -131,6 +131,8 @@ pub struct Config {
     /// `CLIENT_PRIVATE_KEY`: the first signs client assertions; all are published at
     /// `{AUTH_PATH}/jwks`. Empty when not set.
     pub client_private_keys: Vec<crate::crypto::signing::PrivateKey>,
+    /// `DPOP_KEY`: the key DPoP proofs are signed with (RFC 9449); `None`: no DPoP.
+    pub dpop_key: Option<crate::oidc::dpop::DpopKey>,
     /// `CLIENT_ASSERTION_AUDIENCE`.
     pub client_assertion_audience: AssertionAudience,
     /// `PAR`.
@@ -307,11 +309,17 @@ impl Config {
             Some("endpoint") => AssertionAudience::Endpoint,
             Some(_) => return Err(err("CLIENT_ASSERTION_AUDIENCE", "must be issuer or endpoint")),
         };
-        // DPoP (API.md section 4) is not wired yet: a deployment that sets `DPOP_KEY`
-        // expects bound tokens, so the setting is refused rather than ignored.
-        if vars.var("DPOP_KEY").is_some_and(|k| !k.trim().is_empty()) {
-            return Err(err("DPOP_KEY", "DPoP is not supported by this release yet; remove the setting"));
-        }
+        let dpop_key = match vars.var("DPOP_KEY").filter(|k| !k.trim().is_empty()) {
+            Some(text) => {
+                let mut keys = parse_private_keys(&text, &[SigningAlg::Es256, SigningAlg::EdDsa])
+                    .map_err(|e| err("DPOP_KEY", e.to_string()))?;
+                if keys.len() != 1 {
+                    return Err(err("DPOP_KEY", "must be one private JWK, not a set"));
+                }
+                Some(crate::oidc::dpop::DpopKey::new(keys.remove(0)))
+            }
+            None => None,
+        };
         let par = match get("PAR").as_deref() {
             None | Some("auto") => ParMode::Auto,
             Some("on") => ParMode::On,
@@ -429,6 +437,7 @@ impl Config {
             client_secret,
             client_auth,
             client_private_keys,
+            dpop_key,
             client_assertion_audience,
             par,
             public_origin,

@@ -47,6 +47,9 @@ pub struct TokenSet {
     /// Refreshes since login.
     #[serde(rename = "g")]
     pub generation: u64,
+    /// The access token is DPoP-bound.
+    #[serde(rename = "dp", default)]
+    pub dpop: bool,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -67,6 +70,7 @@ impl TokenSet {
             refresh_token: session.refresh_token.clone(),
             id_token: Some(session.id_token.clone()),
             generation: session.generation,
+            dpop: session.dpop,
         }
     }
 

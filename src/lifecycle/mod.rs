@@ -42,6 +42,8 @@ pub struct SharedState {
     pub refreshes: Coalescer<refresh::RefreshResult>,
     /// Recently opened session cookies.
     pub opened: crate::session::opened_cache::OpenedCache,
+    /// The DPoP nonces resource servers (APIs, the provider's UserInfo) last gave.
+    pub dpop_nonces: crate::oidc::dpop::NonceMemory,
 }
 
 /// Everything a request's handling needs: configuration, per-isolate state, outgoing

@@ -144,6 +144,7 @@ fn apply(session: &Session, tokens: &TokenSet) -> Session {
         next.id_token = it.clone();
     }
     next.generation = tokens.generation;
+    next.dpop = tokens.dpop;
     next
 }
 
@@ -195,6 +196,7 @@ pub struct TokenResponse {
     access_expires_at: u64,
     refresh_token: Option<String>,
     id_token: Option<String>,
+    dpop: bool,
 }
 
 impl TokenResponse {
@@ -207,6 +209,7 @@ impl TokenResponse {
             refresh_token: self.refresh_token.or_else(|| base.refresh_token.clone()),
             id_token: self.id_token.or_else(|| base.id_token.clone()),
             generation: base.generation + 1,
+            dpop: self.dpop,
         }
     }
 }
@@ -264,5 +267,6 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
         id_token: tokens.id_token,
+        dpop: tokens.dpop,
     })
 }

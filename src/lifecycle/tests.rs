@@ -25,6 +25,7 @@ fn session(access_expires_at: u64, refresh_token: Option<&str>) -> Session {
         last_seen: NOW - 100,
         login: Some("login-1".into()),
         generation: 0,
+        dpop: false,
     }
 }
 
@@ -320,6 +321,7 @@ impl coordinator::Coordinator for TestCoordinator {
                     refresh_token: Some("rt-from-coordinator".into()),
                     id_token: None,
                     generation: ask.tokens.generation + 5,
+                    dpop: false,
                 },
                 fresh: false,
             }),

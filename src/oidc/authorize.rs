@@ -145,6 +145,10 @@ pub fn authorization_params(config: &Config, login: &LoginState, extra: &[(Strin
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // RFC 9449 section 10: the code is bound to the DPoP key, so only its holder redeems it.
+    if let Some(key) = &config.dpop_key {
+        params.push(("dpop_jkt".to_string(), key.jkt().to_string()));
+    }
     params.extend(extra.iter().chain(&config.auth_params).cloned());
     params
 }

@@ -1,17 +1,68 @@
-//! DPoP (RFC 9449) building blocks: proofs, the `ath` of an access token, and a token
-//! endpoint client that adds a proof to each request and answers one `use_dpop_nonce`
-//! challenge. Not yet wired to configuration (`DPOP_KEY`), the authorization request
-//! (`dpop_jkt`) or upstream calls: see docs/design.md.
+//! DPoP (RFC 9449): the key and its proofs, the `ath` of an access token, nonce
+//! challenges, and a token endpoint client that adds a proof to each request and answers
+//! one `use_dpop_nonce` challenge. API.md section 4 "DPoP"; docs/design.md.
 
-use crate::crypto::signing::{sign_jwt, PrivateKey, SignError, Signer};
+use crate::crypto::signing::{PrivateKey, SignError, Signer};
 use crate::crypto::{b64url, random_token};
 use crate::web::client::{HttpClient, LocalFuture, TransportError};
-use serde_json::{json, Map};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
 
 /// The error a server answers when a proof must carry its nonce.
 pub const USE_DPOP_NONCE: &str = "use_dpop_nonce";
+
+/// `DPOP_KEY`: the private key, its proofs' header (encoded once) and its thumbprint.
+#[derive(Debug, Clone)]
+pub struct DpopKey {
+    key: PrivateKey,
+    /// base64url of the proof header: `typ`, `alg` and the bare public `jwk`.
+    header: String,
+    /// The JWK SHA-256 thumbprint (RFC 7638): `dpop_jkt`, and the `jkt` a provider binds
+    /// tokens to.
+    jkt: String,
+}
+
+impl DpopKey {
+    /// The DPoP key for `key` (ES256 or EdDSA, checked by the configuration).
+    pub fn new(key: PrivateKey) -> Self {
+        let header = json!({ "typ": "dpop+jwt", "alg": key.alg().name(), "jwk": key.bare_public_jwk() });
+        Self { header: b64url(header.to_string().as_bytes()), jkt: key.jwk_thumbprint(), key }
+    }
+
+    /// The private key (for the signer).
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// `dpop_jkt` of the authorization request.
+    pub fn jkt(&self) -> &str {
+        &self.jkt
+    }
+
+    /// The signing input of a proof for `method` on `url` at `now` (`header.claims`, both
+    /// base64url): a fresh `jti`, the server's `nonce` when it gave one, and `ath` when
+    /// the proof goes with an access token. Made without I/O, so the runtime can sign it
+    /// outside async Rust (the direct path).
+    pub fn proof_input(
+        &self,
+        method: &str,
+        url: &str,
+        nonce: Option<&str>,
+        access_token: Option<&str>,
+        now: u64,
+    ) -> Result<String, SignError> {
+        let jti = random_token().map_err(|e| SignError(e.to_string()))?;
+        let mut claims = json!({ "jti": jti, "htm": method, "htu": htu(url), "iat": now });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        if let Some(token) = access_token {
+            claims["ath"] = json!(ath(token));
+        }
+        Ok(format!("{}.{}", self.header, b64url(claims.to_string().as_bytes())))
+    }
+}
 
 /// `htu`: the request's URL without query and fragment (RFC 9449 section 4.2).
 pub fn htu(url: &str) -> String {
@@ -24,50 +75,92 @@ pub fn ath(access_token: &str) -> String {
     b64url(&Sha256::digest(access_token.as_bytes()))
 }
 
-/// A DPoP proof for `method` on `url` at `now`, with the server's `nonce` when it gave
-/// one and `ath` when the proof goes with an access token.
+/// A DPoP proof for `method` on `url` at `now` (see [`DpopKey::proof_input`]), signed.
 pub async fn proof(
     signer: &dyn Signer,
-    key: &PrivateKey,
+    key: &DpopKey,
     method: &str,
     url: &str,
     nonce: Option<&str>,
     access_token: Option<&str>,
     now: u64,
 ) -> Result<String, SignError> {
-    let mut header = Map::new();
-    header.insert("typ".into(), json!("dpop+jwt"));
-    header.insert("jwk".into(), key.bare_public_jwk());
-    let jti = random_token().map_err(|e| SignError(e.to_string()))?;
-    let mut claims = json!({ "jti": jti, "htm": method, "htu": htu(url), "iat": now });
-    if let Some(nonce) = nonce {
-        claims["nonce"] = json!(nonce);
+    let input = key.proof_input(method, url, nonce, access_token, now)?;
+    let signature = signer.sign(key.key(), input.as_bytes()).await?;
+    Ok(format!("{input}.{}", b64url(&signature)))
+}
+
+/// A nonce as RFC 9449 section 8.1 allows it (`1*NQCHAR`), at most 512 characters.
+fn valid_nonce(nonce: &str) -> bool {
+    !nonce.is_empty() && nonce.len() <= 512 && nonce.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
+}
+
+/// A resource server's nonce challenge (RFC 9449 section 9): a 401 whose
+/// `WWW-Authenticate` holds a `DPoP` challenge with `error="use_dpop_nonce"`, and its
+/// `DPoP-Nonce`. The caller has checked the status. A runtime may join several
+/// `WWW-Authenticate` headers into one value with commas; either form is read.
+pub fn resource_challenge<'a>(
+    mut www_authenticate: impl Iterator<Item = &'a str>,
+    dpop_nonce: Option<&str>,
+) -> Option<String> {
+    let nonce = dpop_nonce.filter(|n| valid_nonce(n))?;
+    let is_dpop_scheme = |segment: &str| {
+        let segment = segment.trim_start();
+        segment.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("dpop")) && segment[4..].starts_with([' ', '\t'])
+    };
+    let challenged = www_authenticate.any(|v| v.contains(USE_DPOP_NONCE) && v.split(',').any(is_dpop_scheme));
+    challenged.then(|| nonce.to_string())
+}
+
+/// Most servers a nonce is remembered for; more (impossible with a sane configuration:
+/// the API routes' upstreams and the provider) start the memory afresh.
+const MAX_REMEMBERED_NONCES: usize = 64;
+
+/// The last nonce each resource server gave, by origin (`scheme://host:port`), kept per
+/// isolate: an optimisation only, as a server with no remembered nonce answers a
+/// challenge.
+#[derive(Debug, Default)]
+pub struct NonceMemory(RefCell<std::collections::HashMap<String, String>>);
+
+impl NonceMemory {
+    /// The nonce last given by the server at `origin`.
+    pub fn get(&self, origin: &str) -> Option<String> {
+        self.0.borrow().get(origin).cloned()
     }
-    if let Some(token) = access_token {
-        claims["ath"] = json!(ath(token));
+
+    /// Remember `nonce` for the server at `origin`.
+    pub fn remember(&self, origin: &str, nonce: String) {
+        let mut map = self.0.borrow_mut();
+        if map.len() >= MAX_REMEMBERED_NONCES && !map.contains_key(origin) {
+            map.clear();
+        }
+        map.insert(origin.to_string(), nonce);
     }
-    sign_jwt(signer, key, header, &claims).await
+}
+
+/// The origin part of `url` (`scheme://host:port`, before the path): the key of
+/// [`NonceMemory`].
+pub fn origin_of(url: &url::Url) -> &str {
+    &url[..url::Position::BeforePath]
 }
 
 /// Whether `response` is a `use_dpop_nonce` challenge, and its nonce: a 400 (token
-/// endpoint, JSON `error`) or 401 (resource server, `WWW-Authenticate: DPoP
-/// error="use_dpop_nonce"`) with a `DPoP-Nonce` header.
+/// endpoint, JSON `error`) or 401 (resource server, [`resource_challenge`]) with a
+/// `DPoP-Nonce` header.
 pub fn nonce_challenge(response: &http::Response<Vec<u8>>) -> Option<String> {
-    let nonce = response.headers().get("dpop-nonce")?.to_str().ok()?;
-    if nonce.is_empty() || nonce.len() > 512 {
-        return None;
+    let nonce = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok());
+    match response.status().as_u16() {
+        400 => {
+            let nonce = nonce.filter(|n| valid_nonce(n))?;
+            (crate::oidc::token::error_code(response.body()).as_deref() == Some(USE_DPOP_NONCE))
+                .then(|| nonce.to_string())
+        }
+        401 => resource_challenge(
+            response.headers().get_all(http::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()),
+            nonce,
+        ),
+        _ => None,
     }
-    let challenged = match response.status().as_u16() {
-        400 => crate::oidc::token::error_code(response.body()).as_deref() == Some(USE_DPOP_NONCE),
-        401 => response
-            .headers()
-            .get_all(http::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.trim_start().starts_with("DPoP") && v.contains(USE_DPOP_NONCE)),
-        _ => false,
-    };
-    challenged.then(|| nonce.to_string())
 }
 
 /// The `oauth2` crate's HTTP client for token requests with DPoP: each request gets a
@@ -79,7 +172,7 @@ pub struct DpopTokenHttp<'a> {
     /// Signs the proofs.
     pub signer: &'a dyn Signer,
     /// The DPoP key.
-    pub key: &'a PrivateKey,
+    pub key: &'a DpopKey,
     /// Current Unix time in seconds.
     pub now: u64,
     /// The token endpoint's last nonce.
@@ -134,9 +227,9 @@ mod tests {
 
     const NOW: u64 = 1_800_000_000;
 
-    fn key(alg: &str) -> PrivateKey {
+    fn key(alg: &str) -> DpopKey {
         let jwk = TestKeys::new().private_jwk(alg, "dpop-1").to_string();
-        parse_private_keys(&jwk, &[SigningAlg::Es256, SigningAlg::EdDsa]).unwrap().remove(0)
+        DpopKey::new(parse_private_keys(&jwk, &[SigningAlg::Es256, SigningAlg::EdDsa]).unwrap().remove(0))
     }
 
     /// The proof's header and verified claims (verified with the key in its own header).

@@ -397,3 +397,112 @@ fn private_key_jwt_assertions_carry_the_rfc_7523_claims() {
         assert_ne!(jtis[0], jtis[1], "a fresh jti per assertion");
     }
 }
+
+/// A configuration with `DPOP_KEY` set to a fresh key of `alg`.
+fn dpop_config(alg: &str) -> crate::config::Config {
+    let jwk = TestKeys::new().private_jwk(alg, "dpop-k1").to_string();
+    crate::testutil::config_with(&[("DPOP_KEY", &jwk)])
+}
+
+/// The header and claims of a DPoP proof, verified with the key in its own header.
+fn open_proof(proof: &str) -> (serde_json::Value, serde_json::Map<String, serde_json::Value>) {
+    let header: serde_json::Value =
+        serde_json::from_slice(&crate::crypto::b64url_decode(proof.split('.').next().unwrap()).unwrap()).unwrap();
+    let set = crate::oidc::jwk::JwkSet::parse(json!({ "keys": [header["jwk"]] }).to_string().as_bytes()).unwrap();
+    (header, UntrustedJws::parse(proof).unwrap().verify(&set).unwrap())
+}
+
+#[test]
+fn dpop_key_setting_takes_one_es256_or_eddsa_key() {
+    use crate::testutil::vars_with;
+    let keys = TestKeys::new();
+    for alg in ["ES256", "EdDSA"] {
+        let c = dpop_config(alg);
+        let key = c.dpop_key.as_ref().expect("DPOP_KEY parsed");
+        assert_eq!(key.key().alg().name(), alg);
+        assert_eq!(key.jkt(), key.key().jwk_thumbprint());
+        assert!(!format!("{c:?}").contains(keys.private_jwk(alg, "dpop-k1")["d"].as_str().unwrap()));
+    }
+    assert!(crate::testutil::config_with(&[]).dpop_key.is_none());
+    let two = json!({ "keys": [keys.private_jwk("ES256", "a"), keys.private_jwk("EdDSA", "b")] }).to_string();
+    let rsa = keys.private_jwk("RS256", "r").to_string();
+    let mut public_only = keys.private_jwk("ES256", "p");
+    public_only.as_object_mut().unwrap().remove("d");
+    for bad in [two, rsa, public_only.to_string(), "not json".to_string()] {
+        let e = crate::config::Config::from_vars(&vars_with(&[("DPOP_KEY", &bad)])).unwrap_err();
+        assert_eq!(e.setting, "DPOP_KEY", "{bad}");
+    }
+}
+
+#[test]
+fn dpop_binds_the_code_and_proves_possession_at_the_token_endpoint() {
+    use crate::crypto::signing::NativeSigner;
+    use crate::oidc::authorize::{authorization_params, LoginState};
+    use crate::oidc::discovery::ProviderMetadata;
+    use crate::oidc::token::{exchange_code, refresh, ClientCall};
+    use crate::testutil::{block_on, discovery_json, FakeHttp};
+    let config = dpop_config("ES256");
+    let key = config.dpop_key.as_ref().unwrap();
+    let login = LoginState::new("/".into(), NOW).unwrap();
+    let params = authorization_params(&config, &login, &[]);
+    assert_eq!(
+        params.iter().filter(|(k, _)| k == "dpop_jkt").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+        [key.jkt()]
+    );
+    let plain = authorization_params(&crate::testutil::config_with(&[]), &login, &[]);
+    assert!(plain.iter().all(|(k, _)| k != "dpop_jkt"));
+
+    let meta = ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
+    let http = FakeHttp::default();
+    http.route("/token", 200, json!({"access_token": "at", "token_type": "DPoP", "refresh_token": "rt"}).to_string());
+    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+    assert!(block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap().dpop);
+    assert!(block_on(refresh(&call, &meta, "rt")).unwrap().dpop);
+    for headers in http.seen_headers.borrow().iter() {
+        let (header, claims) =
+            open_proof(headers.get("dpop").expect("a proof on every token request").to_str().unwrap());
+        assert_eq!(header["typ"], "dpop+jwt");
+        assert_eq!(
+            (claims["htm"].as_str(), claims["htu"].as_str()),
+            (Some("POST"), Some("https://idp.example.com/token"))
+        );
+        assert!(claims.get("ath").is_none(), "no access token goes with a token request");
+    }
+    // Any other token type is Bearer; without DPOP_KEY no proof is sent.
+    let bearer = FakeHttp::default();
+    bearer.route("/token", 200, json!({"access_token": "at", "token_type": "bearer"}).to_string());
+    let plain_config = crate::testutil::config_with(&[]);
+    let plain_call = ClientCall { config: &plain_config, http: &bearer, signer: &NativeSigner, now: NOW };
+    assert!(!block_on(exchange_code(&plain_call, &meta, "code", "verifier")).unwrap().dpop);
+    assert!(bearer.seen_headers.borrow()[0].get("dpop").is_none());
+}
+
+#[test]
+fn resource_server_nonce_challenges() {
+    use crate::oidc::dpop::{resource_challenge, NonceMemory};
+    let dpop = r#"DPoP error="use_dpop_nonce", error_description="Resource server requires nonce in DPoP proof""#;
+    assert_eq!(resource_challenge([dpop].into_iter(), Some("n-1")).as_deref(), Some("n-1"));
+    // A runtime joins several WWW-Authenticate headers with commas.
+    let joined = format!("Bearer realm=\"api\", {dpop}");
+    assert_eq!(resource_challenge([joined.as_str()].into_iter(), Some("n-1")).as_deref(), Some("n-1"));
+    assert_eq!(resource_challenge(["dpop error=\"use_dpop_nonce\""].into_iter(), Some("n")).as_deref(), Some("n"));
+    assert_eq!(resource_challenge([dpop].into_iter(), None), None, "no nonce, nothing to retry with");
+    assert_eq!(resource_challenge([dpop].into_iter(), Some("bad nonce")), None, "space is not NQCHAR");
+    assert_eq!(resource_challenge([dpop].into_iter(), Some(&"n".repeat(513))), None);
+    assert_eq!(resource_challenge(["Bearer error=\"use_dpop_nonce\""].into_iter(), Some("n")), None);
+    assert_eq!(resource_challenge(["DPoP error=\"invalid_token\""].into_iter(), Some("n")), None);
+    assert_eq!(resource_challenge(["DPoPx error=\"use_dpop_nonce\""].into_iter(), Some("n")), None);
+
+    let memory = NonceMemory::default();
+    let api = url::Url::parse("https://api.example.com:8443/v1/things?x=1").unwrap();
+    assert_eq!(crate::oidc::dpop::origin_of(&api), "https://api.example.com:8443");
+    memory.remember("https://api.example.com:8443", "n-1".into());
+    memory.remember("https://api.example.com:8443", "n-2".into());
+    assert_eq!(memory.get("https://api.example.com:8443").as_deref(), Some("n-2"));
+    assert_eq!(memory.get("https://other.example.com"), None);
+    for i in 0..100 {
+        memory.remember(&format!("https://h{i}.example"), "n".into());
+    }
+    assert!(memory.get("https://h99.example").is_some(), "bounded, the newest kept");
+    assert!(memory.get("https://h0.example").is_none());
+}

@@ -52,6 +52,9 @@ pub struct TokenSet {
     pub refresh_token: Option<String>,
     /// `id_token`, when given.
     pub id_token: Option<String>,
+    /// `token_type` is `DPoP` (RFC 9449 section 5): the access token is bound to
+    /// `DPOP_KEY`. Any other type is used as Bearer.
+    pub dpop: bool,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -151,6 +154,7 @@ fn into_set(r: OidcTokenResponse) -> TokenSet {
         expires_in: r.expires_in().map(|d| d.as_secs()),
         refresh_token: r.refresh_token().map(|t| t.secret().clone()),
         id_token: r.extra_fields().id_token.clone(),
+        dpop: matches!(r.token_type(), BasicTokenType::Extension(t) if t.eq_ignore_ascii_case("dpop")),
     }
 }
 
@@ -171,8 +175,22 @@ pub async fn exchange_code(
             .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
             .add_extra_param("client_assertion", assertion);
     }
-    let response = request.request_async(&OAuthHttp(call.http)).await.map_err(map_error)?;
-    Ok(into_set(response))
+    let response = match &call.config.dpop_key {
+        Some(key) => request.request_async(&dpop_http(call, key)).await,
+        None => request.request_async(&OAuthHttp(call.http)).await,
+    };
+    Ok(into_set(response.map_err(map_error)?))
+}
+
+/// The token endpoint client with DPoP proofs (`DPOP_KEY` set).
+fn dpop_http<'a>(call: &ClientCall<'a>, key: &'a crate::oidc::dpop::DpopKey) -> crate::oidc::dpop::DpopTokenHttp<'a> {
+    crate::oidc::dpop::DpopTokenHttp {
+        http: call.http,
+        signer: call.signer,
+        key,
+        now: call.now,
+        nonce: std::cell::RefCell::new(None),
+    }
 }
 
 /// Redeem a refresh token (RFC 6749 §6).
@@ -190,8 +208,11 @@ pub async fn refresh(
             .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
             .add_extra_param("client_assertion", assertion);
     }
-    let response = request.request_async(&OAuthHttp(call.http)).await.map_err(map_error)?;
-    Ok(into_set(response))
+    let response = match &call.config.dpop_key {
+        Some(key) => request.request_async(&dpop_http(call, key)).await,
+        None => request.request_async(&OAuthHttp(call.http)).await,
+    };
+    Ok(into_set(response.map_err(map_error)?))
 }
 
 /// The OAuth `error` code of a JSON error body (RFC 6749 section 5.2), at most 40

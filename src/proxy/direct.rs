@@ -11,6 +11,8 @@
 use super::headers::{upstream_headers, Forwarding};
 use super::target;
 use crate::config::{Config, RouteToken, SessionStoreKind};
+use crate::lifecycle::SharedState;
+use crate::oidc::dpop::origin_of;
 use crate::session::opened_cache::OpenedCache;
 use crate::session::store::Loaded;
 use crate::session::{cookie_store, Session};
@@ -29,8 +31,11 @@ pub struct DirectCall {
     /// Headers appended to the upstream's answer (CORS for trusted origins, HSTS).
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
     /// The call carries the session's access token, so an upstream 401 must go to the
-    /// full path (refresh and retry, or `token_rejected`).
+    /// full path (refresh and retry, `token_rejected`, or a DPoP nonce challenge).
     pub carries_token: bool,
+    /// For a DPoP-bound token: the signing input of the call's proof, which the runtime
+    /// signs with `DPOP_KEY` and sends as the `DPoP` header.
+    pub dpop_proof_input: Option<String>,
 }
 
 /// The direct call for a request to API route `index` with `rest` after its prefix, or
@@ -44,9 +49,10 @@ pub fn direct_call(
     rest: &str,
     head: &HttpRequest,
     kv_bound: bool,
-    opened: Option<&OpenedCache>,
+    shared: Option<&SharedState>,
     now: u64,
 ) -> Option<DirectCall> {
+    let opened = shared.map(|s| &s.opened);
     let route = config.api_routes.get(index)?;
     if cors::is_preflight(head.method(), head.headers()) {
         return None;
@@ -57,8 +63,17 @@ pub fn direct_call(
         RouteToken::None => None,
         RouteToken::Access => Some(session_without_io(config, &cookies, kv_bound, opened, now)?),
     };
-    let forwarding = Forwarding::of(config, head, session.as_ref().map(|s| s.access_token.as_str()));
+    let dpop = session.as_ref().is_some_and(|s| s.dpop);
+    let forwarding = Forwarding::of(config, head, session.as_ref().map(|s| s.access_token.as_str()), dpop);
     let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
+    let dpop_proof_input = match (&session, &config.dpop_key) {
+        (Some(session), Some(key)) if session.dpop => {
+            let nonce = shared.and_then(|s| s.dpop_nonces.get(origin_of(&route.upstream)));
+            let method = head.method().as_str();
+            Some(key.proof_input(method, &target, nonce.as_deref(), Some(&session.access_token), now).ok()?)
+        }
+        _ => None,
+    };
     Some(DirectCall {
         target,
         headers,
@@ -68,6 +83,7 @@ pub fn direct_call(
             appended
         },
         carries_token: session.is_some(),
+        dpop_proof_input,
     })
 }
 
@@ -155,7 +171,7 @@ mod tests {
         assert_eq!(call.headers["cookie"], "theme=dark", "edge-bff's cookies never go upstream");
         assert_eq!(call.headers["x-forwarded-for"], "203.0.113.5");
         // The same header list the full path builds for the same request and token.
-        let forwarding = Forwarding::of(&c, &head, Some("at-secret-value"));
+        let forwarding = Forwarding::of(&c, &head, Some("at-secret-value"), false);
         assert_eq!(call.headers, upstream_request_headers(&c, head.headers(), forwarding));
         assert!(call.response_headers.iter().all(|(n, _)| n != "access-control-allow-origin"));
     }
@@ -213,5 +229,55 @@ mod tests {
             &[("origin", "https://partner.example"), ("access-control-request-method", "GET")],
         );
         assert!(decide(&c, &preflight, false).is_none());
+    }
+
+    #[test]
+    fn a_dpop_bound_token_goes_as_dpop_with_a_proof_for_this_call() {
+        use crate::crypto::signing::{sign_native, NativeSigner};
+        let jwk = crate::testutil::TestKeys::new().private_jwk("ES256", "dpop-k1").to_string();
+        let c = config(&[("DPOP_KEY", &jwk)]);
+        let key = c.dpop_key.as_ref().unwrap();
+        let bound = Session { dpop: true, ..session(NOW + 300) };
+        let cookie = cookie_header(&c, &bound);
+        let head = request("DELETE", "/api/things/7?x=1", &[("cookie", &cookie), ("x-csrf", "1"), ("dpop", "forged")]);
+        let crate::router::Route::Proxy(index, rest) = crate::router::route(&c, "/api/things/7") else { panic!() };
+        let shared = crate::lifecycle::SharedState::default();
+        shared.dpop_nonces.remember("https://api.internal", "api-nonce-7".into());
+        let call = direct_call(&c, index, rest, &head, false, Some(&shared), NOW).expect("direct");
+        assert_eq!(call.headers["authorization"], "DPoP at-secret-value");
+        assert!(call.headers.get("dpop").is_none(), "the browser's DPoP header never passes");
+        let input = call.dpop_proof_input.expect("a proof to sign");
+        let signature = sign_native(key.key(), input.as_bytes()).unwrap();
+        let proof = format!("{input}.{}", crate::crypto::b64url(&signature));
+        let header: serde_json::Value =
+            serde_json::from_slice(&crate::crypto::b64url_decode(input.split('.').next().unwrap()).unwrap()).unwrap();
+        let set =
+            crate::oidc::jwk::JwkSet::parse(serde_json::json!({ "keys": [header["jwk"]] }).to_string().as_bytes())
+                .unwrap();
+        let claims = crate::oidc::jws::UntrustedJws::parse(&proof).unwrap().verify(&set).unwrap();
+        assert_eq!(claims["htm"], "DELETE");
+        assert_eq!(claims["htu"], "https://api.internal/v1/things/7", "without the query");
+        assert_eq!(claims["nonce"], "api-nonce-7", "the upstream's remembered nonce");
+        assert_eq!(claims["ath"], crate::oidc::dpop::ath("at-secret-value"));
+        assert_eq!(claims["iat"], NOW);
+        // The same proof as the full path signs (both from `DpopKey::proof_input`).
+        let full = crate::testutil::block_on(crate::oidc::dpop::proof(
+            &NativeSigner,
+            key,
+            "DELETE",
+            &call.target,
+            Some("api-nonce-7"),
+            Some("at-secret-value"),
+            NOW,
+        ))
+        .unwrap();
+        assert_eq!(full.split('.').next(), input.split('.').next());
+
+        // A Bearer session under the same configuration: no proof.
+        let bearer = cookie_header(&c, &session(NOW + 300));
+        let head = request("GET", "/api/x", &[("cookie", &bearer), ("x-csrf", "1")]);
+        let call = decide(&c, &head, false).expect("direct");
+        assert_eq!(call.headers["authorization"], "Bearer at-secret-value");
+        assert!(call.dpop_proof_input.is_none());
     }
 }

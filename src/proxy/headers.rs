@@ -36,8 +36,11 @@ const CLIENT_FORWARDING: &[&str] =
 /// What the proxy adds to the upstream request.
 #[derive(Debug, Clone, Copy)]
 pub struct Forwarding<'a> {
-    /// `Bearer` token, for routes with `token: access`.
+    /// The access token, for routes with `token: access`.
     pub access_token: Option<&'a str>,
+    /// The access token is DPoP-bound: `Authorization: DPoP` rather than `Bearer` (the
+    /// proof is added by the caller, who signs it).
+    pub dpop: bool,
     /// The client's address (`CF-Connecting-IP`), for `X-Forwarded-For`.
     pub client_ip: Option<&'a str>,
     /// `https` or `http`, for `X-Forwarded-Proto`.
@@ -48,11 +51,12 @@ pub struct Forwarding<'a> {
 
 impl<'a> Forwarding<'a> {
     /// The forwarding inputs for a proxied call of `head`: the client's address from its
-    /// `CF-Connecting-IP`, scheme and host from `PUBLIC_ORIGIN`, and `access_token`.
-    pub fn of(config: &'a Config, head: &'a HttpRequest, access_token: Option<&'a str>) -> Self {
+    /// `CF-Connecting-IP`, scheme and host from `PUBLIC_ORIGIN`, and `access_token`
+    /// (DPoP-bound when `dpop`).
+    pub fn of(config: &'a Config, head: &'a HttpRequest, access_token: Option<&'a str>, dpop: bool) -> Self {
         let (proto, host) = config.public_scheme_and_host();
         let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
-        Forwarding { access_token, client_ip, proto, host }
+        Forwarding { access_token, dpop, client_ip, proto, host }
     }
 }
 
@@ -76,6 +80,7 @@ pub fn upstream_headers(
         if HOP_BY_HOP.contains(&n)
             || named_in_connection.iter().any(|c| c == n)
             || n == "authorization"
+            || n == "dpop"
             || n == "cookie"
             || n == "host"
             || n == "content-length"
@@ -104,7 +109,8 @@ pub fn upstream_headers(
         }
     }
     if let Some(token) = forwarding.access_token {
-        set(header::AUTHORIZATION, &format!("Bearer {token}"));
+        let scheme = if forwarding.dpop { "DPoP" } else { "Bearer" };
+        set(header::AUTHORIZATION, &format!("{scheme} {token}"));
     }
     // The runtime's address of the client alone: a client's own `X-Forwarded-For` would
     // let it name any address to an upstream that trusts the header.
@@ -200,6 +206,7 @@ mod tests {
             &incoming,
             Forwarding {
                 access_token: Some("at-123"),
+                dpop: false,
                 client_ip: Some("203.0.113.9"),
                 proto: "https",
                 host: "app.example.com",
@@ -236,7 +243,7 @@ mod tests {
         let out = upstream_request_headers(
             &config,
             &incoming,
-            Forwarding { access_token: None, client_ip: None, proto: "https", host: "app.example.com" },
+            Forwarding { access_token: None, dpop: false, client_ip: None, proto: "https", host: "app.example.com" },
         );
         assert!(out.get("cookie").is_none());
         assert!(out.get("authorization").is_none());
@@ -253,6 +260,7 @@ mod tests {
         ]);
         let forwarding = Forwarding {
             access_token: Some("at"),
+            dpop: false,
             client_ip: Some("203.0.113.9"),
             proto: "https",
             host: "app.example.com",

@@ -160,13 +160,26 @@ function resume(request, env, outcome) {
  * sent and its answer streamed back without going through async Rust. The request body
  * streams from the browser (never for GET and HEAD). An upstream 401 to a call with a
  * token, a failure and a timeout go back to Rust (refresh and retry, or the error).
+ * With a DPoP-bound token the core has written the proof's signing input (`dpopInput`);
+ * it is signed here with WebCrypto (`dpopJwk`, `dpopAlg`) and sent as the `DPoP` header.
  */
-export function proxyDirect(request, env, url, method, headerLines, timeoutMs, dropped, append, carriesToken) {
+export function proxyDirect(request, env, url, method, headerLines, timeoutMs, dropped, append, carriesToken, dpopInput, dpopJwk, dpopAlg) {
   const body = method === 'GET' || method === 'HEAD' ? null : request.body;
-  return sendBounded(url, method, headerLines, body, timeoutMs).then(
+  const sent = dpopInput
+    ? signJws(dpopJwk, dpopAlg, utf8.encode(dpopInput)).then((signature) =>
+        sendBounded(url, method, `${headerLines}dpop:${dpopInput}.${base64url(signature)}\n`, body, timeoutMs))
+    : sendBounded(url, method, headerLines, body, timeoutMs);
+  return sent.then(
     (upstream) => (carriesToken && upstream.status === 401 ? resume(request, env, upstream) : responseFrom(upstream, dropped, append)),
     (error) => resume(request, env, error),
   );
+}
+
+/** base64url without padding of `bytes` (a `Uint8Array`). */
+function base64url(bytes) {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 // WebCrypto parameters of the JWS algorithms edge-bff signs with (src/crypto/signing.rs).

@@ -34,7 +34,9 @@ extern "C" {
 
     /// Send a direct call (see `glue.js`): the upstream's answer with the headers named in
     /// `dropped` removed and the lines of `append` added, or, when the call ends otherwise (a 401
-    /// while `carries_token`, a failure, a timeout), what the resume closure answers.
+    /// while `carries_token`, a failure, a timeout), what the resume closure answers. A
+    /// non-empty `dpop_proof_input` is signed with the private JWK `dpop_jwk` (`dpop_alg`)
+    /// and sent as the `DPoP` header.
     #[wasm_bindgen(js_name = proxyDirect)]
     pub fn proxy_direct(
         request: &web_sys::Request,
@@ -46,6 +48,9 @@ extern "C" {
         dropped: &str,
         append: &str,
         carries_token: bool,
+        dpop_proof_input: &str,
+        dpop_jwk: &str,
+        dpop_alg: &str,
     ) -> js_sys::Promise;
 
     /// Register the function that continues a direct call in the full path (once per

@@ -10,6 +10,7 @@ use crate::agent::request_cookies;
 use crate::config::RouteToken;
 use crate::error::BffError;
 use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
+use crate::oidc::dpop;
 use crate::proxy::direct::direct_call;
 use crate::proxy::headers::{dropped_response_headers, upstream_headers, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
@@ -36,8 +37,7 @@ pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> D
     let Ok(uri) = request.url().parse::<http::Uri>() else { return Direct::NotDirect(None) };
     let Route::Proxy(index, rest) = router::route(config, uri.path()) else { return Direct::NotDirect(None) };
     let Ok(head) = convert::head_of(request, &uri) else { return Direct::NotDirect(None) };
-    let Some(call) = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared.opened), now())
-    else {
+    let Some(call) = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared), now()) else {
         return Direct::NotDirect(Some(head));
     };
     #[cfg(feature = "test-hooks")]
@@ -46,6 +46,10 @@ pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> D
     }
     let lines = js::header_lines(call.headers.iter().map(|(n, v)| (n.as_str(), v)));
     let append = js::header_lines(call.response_headers.iter().map(|(n, v)| (n.as_str(), v)));
+    let (dpop_jwk, dpop_alg) = match &config.dpop_key {
+        Some(key) if call.dpop_proof_input.is_some() => (key.key().private_jwk(), key.key().alg().name()),
+        _ => ("", ""),
+    };
     Direct::Sent(js::proxy_direct(
         request,
         env,
@@ -56,6 +60,9 @@ pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> D
         &dropped_response_headers(config),
         &append,
         call.carries_token,
+        call.dpop_proof_input.as_deref().unwrap_or_default(),
+        dpop_jwk,
+        dpop_alg,
     ))
 }
 
@@ -124,6 +131,8 @@ pub async fn forward(
     }
     let bodiless = matches!(head.method(), &http::Method::GET | &http::Method::HEAD);
     let mut retried = false;
+    let mut nonce_retried = false;
+    let dpop_origin = crate::oidc::dpop::origin_of(&route.upstream);
     // A resumed request's body (if any) went with its direct call.
     let mut body = if bodiless || resumed.is_some() { None } else { request.body() };
     // The direct call's 401 answered the cookie's token. If that token was refreshed just
@@ -143,12 +152,29 @@ pub async fn forward(
             Some(Outcome::Rejected(response)) => Ok(response),
             Some(Outcome::Failed(error)) => Err(upstream_error(&error, &target)),
             None => {
-                let access_token = call.as_ref().map(|c| c.session().access_token.as_str());
-                let forwarding = Forwarding::of(config, &head, access_token);
+                let session = call.as_ref().map(SessionCall::session);
+                let access_token = session.map(|s| s.access_token.as_str());
+                let dpop = session.is_some_and(|s| s.dpop);
+                let forwarding = Forwarding::of(config, &head, access_token, dpop);
                 // The upstream's whole header list crosses in one string: one runtime call
                 // builds it, where editing a copy of the browser's `Headers` took one call
                 // per change.
-                let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
+                let mut headers = upstream_headers(config, head.headers(), &cookies, forwarding);
+                if let (Some(key), Some(token), true) = (&config.dpop_key, access_token, dpop) {
+                    let nonce = ctx.shared.dpop_nonces.get(dpop_origin);
+                    let method = head.method().as_str();
+                    match dpop::proof(ctx.signer, key, method, &target, nonce.as_deref(), Some(token), ctx.now).await {
+                        Ok(proof) => {
+                            if let Ok(value) = http::HeaderValue::from_str(&proof) {
+                                headers.insert("dpop", value);
+                            }
+                        }
+                        Err(e) => {
+                            let e = BffError::Server(format!("DPoP proof: {e}"));
+                            return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
+                        }
+                    }
+                }
                 let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
                 send(&target, head.method().as_str(), &lines, body.take()).await
             }
@@ -157,6 +183,18 @@ pub async fn forward(
             Ok(r) => r,
             Err(e) => return finish(fail(ctx, call.as_mut(), &cookies, &e).await),
         };
+        // A DPoP nonce challenge (RFC 9449 section 9): the nonce is remembered for the
+        // next call to this upstream, and a safe method is sent once more with it.
+        if response.status() == 401 && call.as_ref().is_some_and(|c| c.session().dpop) {
+            if let Some(nonce) = upstream_nonce_challenge(&response) {
+                ctx.shared.dpop_nonces.remember(dpop_origin, nonce);
+                if proxy::is_safe(head.method()) && !nonce_retried {
+                    nonce_retried = true;
+                    log::info!("{} asked for a DPoP nonce; sending the call again with it", host_of(&target));
+                    continue;
+                }
+            }
+        }
         let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
         match proxy::after_upstream(response.status(), head.method(), call.is_some(), retried, can_refresh) {
             AfterUpstream::Return => break response,
@@ -211,6 +249,14 @@ async fn send(
     send_bounded(target, method, header_lines, &body, UPSTREAM_TIMEOUT_MS)
         .await
         .map_err(|f| upstream_error_of(f, target))
+}
+
+/// The nonce of an upstream's `use_dpop_nonce` challenge, if `response` (a 401) is one.
+fn upstream_nonce_challenge(response: &web_sys::Response) -> Option<String> {
+    let headers = response.headers();
+    let nonce = headers.get("dpop-nonce").ok().flatten();
+    let www_authenticate = headers.get("www-authenticate").ok().flatten();
+    dpop::resource_challenge(www_authenticate.as_deref().into_iter(), nonce.as_deref())
 }
 
 /// The error for a failed upstream call (`error` as `sendBounded` rejected with).

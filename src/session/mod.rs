@@ -51,6 +51,14 @@ pub struct Session {
     /// compares it with its own to tell an earlier cookie of the login from a newer one.
     #[serde(rename = "g", default, skip_serializing_if = "is_zero")]
     pub generation: u64,
+    /// The access token is DPoP-bound (`token_type` `DPoP`, RFC 9449): it goes upstream as
+    /// `Authorization: DPoP` with a proof. Absent (false) for Bearer tokens.
+    #[serde(rename = "dp", default, skip_serializing_if = "is_false")]
+    pub dpop: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -75,6 +75,7 @@ mod tests {
             last_seen: 1,
             login: None,
             generation: 0,
+            dpop: false,
         })
     }
 

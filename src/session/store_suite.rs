@@ -24,6 +24,7 @@ fn session(id_token_len: usize, sid: &str) -> Session {
         last_seen: NOW,
         login: None,
         generation: 0,
+        dpop: false,
     }
 }
 

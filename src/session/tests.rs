@@ -19,6 +19,7 @@ fn session(id_token_len: usize) -> Session {
         last_seen: NOW,
         login: None,
         generation: 0,
+        dpop: false,
     }
 }
 

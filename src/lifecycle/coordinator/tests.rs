@@ -109,6 +109,7 @@ fn tokens(generation: u64, rt: &str, access_expires_at: u64) -> TokenSet {
         refresh_token: Some(rt.into()),
         id_token: Some("h.e30.s".into()),
         generation,
+        dpop: false,
     }
 }
 

@@ -41,12 +41,13 @@ pub const OPS: &[&str] = &[
     "login_redirect",
     "callback_without_network",
     "dpop_proof_es256",
+    "dpop_proof_input",
     "dpop_proof_eddsa",
 ];
 
 /// The private JWKs of the DPoP rows: the bench's P-256 key, and an Ed25519 key from a
 /// fixed seed.
-fn dpop_key(alg: &str) -> edge_bff::crypto::signing::PrivateKey {
+fn dpop_key(alg: &str) -> edge_bff::oidc::dpop::DpopKey {
     use edge_bff::crypto::signing::{parse_private_keys, SigningAlg};
     let jwk = if alg == "ES256" {
         let ec = keys().ec;
@@ -58,7 +59,8 @@ fn dpop_key(alg: &str) -> edge_bff::crypto::signing::PrivateKey {
         serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "kid": "d1", "alg": "EdDSA",
             "x": b64url(ed.verifying_key().as_bytes()), "d": b64url(&ed.to_bytes()) })
     };
-    parse_private_keys(&jwk.to_string(), &[SigningAlg::Es256, SigningAlg::EdDsa]).expect("DPoP key").remove(0)
+    let key = parse_private_keys(&jwk.to_string(), &[SigningAlg::Es256, SigningAlg::EdDsa]).expect("DPoP key");
+    edge_bff::oidc::dpop::DpopKey::new(key.into_iter().next().expect("one key"))
 }
 
 fn block_on<F: Future>(future: F) -> F::Output {
@@ -146,6 +148,7 @@ fn session(size: usize) -> Session {
         last_seen: NOW,
         login: None,
         generation: 0,
+        dpop: false,
     }
 }
 
@@ -276,16 +279,9 @@ pub fn run(op: &str, n: u32) -> u32 {
             let request = proxied_request(&config, 1500);
             let shared = SharedState::default();
             for _ in 0..n {
-                let call = edge_bff::proxy::direct::direct_call(
-                    &config,
-                    0,
-                    "orders/42",
-                    &request,
-                    false,
-                    Some(&shared.opened),
-                    NOW,
-                )
-                .expect("a direct call");
+                let call =
+                    edge_bff::proxy::direct::direct_call(&config, 0, "orders/42", &request, false, Some(&shared), NOW)
+                        .expect("a direct call");
                 sum = sum.wrapping_add((call.headers.len() + call.target.len() + call.response_headers.len()) as u32);
             }
         }
@@ -321,6 +317,23 @@ pub fn run(op: &str, n: u32) -> u32 {
                 ))
                 .expect("proof");
                 sum = sum.wrapping_add(proof.len() as u32);
+            }
+        }
+        // What the direct path adds in Rust for a DPoP-bound token: the proof's signing
+        // input (jti, claims, ath); the runtime's WebCrypto signs it.
+        "dpop_proof_input" => {
+            let key = dpop_key("ES256");
+            for _ in 0..n {
+                let input = key
+                    .proof_input(
+                        "GET",
+                        "https://api.internal.example/v1/things/42?x=1",
+                        None,
+                        Some("access-token-of-about-forty-characters-xx"),
+                        NOW,
+                    )
+                    .expect("input");
+                sum = sum.wrapping_add(input.len() as u32);
             }
         }
         "login_redirect" => {
@@ -398,6 +411,7 @@ fn proxied_request(config: &Config, session_size: usize) -> http::Request<Vec<u8
 fn forwarding(access_token: &str) -> Forwarding<'_> {
     Forwarding {
         access_token: Some(access_token),
+        dpop: false,
         client_ip: Some("203.0.113.7"),
         proto: "https",
         host: "app.example.com",
