@@ -184,7 +184,9 @@ pub async fn forward(
             Err(e) => return finish(fail(ctx, call.as_mut(), &cookies, &e).await),
         };
         // A DPoP nonce challenge (RFC 9449 section 9): the nonce is remembered for the
-        // next call to this upstream, and a safe method is sent once more with it.
+        // next call to this upstream, and a safe method is sent once more with it. A
+        // second challenge, or one to an unsafe method, is `token_rejected`: the token
+        // is fine, so no refresh.
         if response.status() == 401 && call.as_ref().is_some_and(|c| c.session().dpop) {
             if let Some(nonce) = upstream_nonce_challenge(&response) {
                 ctx.shared.dpop_nonces.remember(dpop_origin, nonce);
@@ -193,6 +195,8 @@ pub async fn forward(
                     log::info!("{} asked for a DPoP nonce; sending the call again with it", host_of(&target));
                     continue;
                 }
+                log::info!("{} asked for a DPoP nonce; the call is not sent again", host_of(&target));
+                return finish(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
             }
         }
         let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());

@@ -2,7 +2,9 @@
 // section 3 /jwks; SECURITY.md group 13) against the built Worker and the real
 // oidc-provider: private_key_jwt client assertions (RFC 7523) for the code exchange,
 // refresh and revocation, the Worker's /auth/jwks as the client's jwks_uri, pushed
-// authorization requests (RFC 9126), and fixed authorization parameters.
+// authorization requests (RFC 9126), fixed authorization parameters, and DPoP (RFC 9449)
+// against the provider requiring bound tokens and nonces and a resource server that
+// verifies proofs (tests/support/dpop-api.mjs).
 import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
@@ -11,6 +13,8 @@ import { startTestProvider } from '../support/test-idp.mjs';
 import { startWorker, newCookieKeys, freePort } from '../support/worker.mjs';
 import { CookieJar } from '../support/http.mjs';
 import { login, authorizeAtProvider } from '../support/login.mjs';
+import { startDpopApi } from '../support/dpop-api.mjs';
+import { calculateJwkThumbprint } from 'jose';
 
 /** A private JWK for `alg` with `kid` (node's crypto, as an operator would make one). */
 function privateJwk(alg, kid) {
@@ -27,10 +31,10 @@ function privateJwk(alg, kid) {
 const publicOf = ({ d, p, q, dp, dq, qi, ...rest }) => rest;
 
 /** A Worker at a real port (the provider fetches its /auth/jwks) with `bindings`. */
-async function workerAt(port, idp, bindings) {
+async function workerAt(port, idp, bindings, options = {}) {
   return startWorker(
     { OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', PUBLIC_ORIGIN: `http://localhost:${port}`, COOKIE_KEYS: newCookieKeys(), ...bindings },
-    { port },
+    { port, ...options },
   );
 }
 
@@ -293,6 +297,193 @@ describe('END_SESSION_URL', () => {
       assert.equal(bare.searchParams.get('client_id'), idp.clientId);
     } finally {
       await w.close();
+      await idp.close();
+    }
+  });
+});
+
+describe('DPoP (RFC 9449)', () => {
+  /**
+   * The provider requiring DPoP-bound tokens and nonces, a resource server verifying
+   * proofs against the provider's record of each token's key, and the Worker with
+   * `DPOP_KEY` (and the `SESSIONS` KV binding when `kv`: then every proxied call takes
+   * the full path; without it cookie sessions take the direct path).
+   */
+  async function dpopStack({ alg = 'ES256', kv = false, api: apiOptions = { nonce: true }, bindings = {} } = {}) {
+    const port = await freePort();
+    const origin = `http://localhost:${port}`;
+    const idp = await startProvider({ redirectOrigin: origin, dpopRequired: true, dpopNonce: true });
+    const tokenJkt = async (token) => (await idp.provider.AccessToken.find(token))?.jkt;
+    const api = await startDpopApi({ tokenJkt, ...apiOptions });
+    const key = privateJwk(alg, `dpop-${alg}`);
+    const common = {
+      CLIENT_SECRET: 'edge-bff-local-secret',
+      API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${api.url}/v1/` }]),
+      COOKIE_KEYS: newCookieKeys(),
+    };
+    const w = await workerAt(port, idp, { ...common, DPOP_KEY: JSON.stringify(key), ...bindings }, { kv });
+    const call = (path, init = {}, jar) =>
+      at(w, origin).fetch(path, { ...init, headers: { cookie: jar.header(), 'x-csrf': '1', ...(init.headers ?? {}) } });
+    return {
+      port, origin, idp, api, key, w, common, call,
+      jkt: await calculateJwkThumbprint(publicOf(key)),
+      close: async () => {
+        await w.close();
+        await api.close();
+        await idp.close();
+      },
+    };
+  }
+
+  const verdicts = (api, from = 0) => api.seen.slice(from).map((r) => r.verdict);
+
+  for (const [alg, kv] of [['ES256', false], ['EdDSA', false], ['ES256', true]]) {
+    test(`${alg}, ${kv ? 'full' : 'direct'} path: bound code, proofs with nonces at the token endpoint, upstream and UserInfo, refresh`, async () => {
+      const s = await dpopStack({ alg, kv });
+      try {
+        const { jar, loginResponse, callbackResponse } = await login(at(s.w, s.origin), { base: s.origin });
+        assert.equal(new URL(loginResponse.headers.get('location')).searchParams.get('dpop_jkt'), s.jkt, 'the code is bound to DPOP_KEY');
+        assert.equal(callbackResponse.headers.get('location'), '/', 'a provider that requires DPoP and nonces issued tokens');
+
+        // First call: the API asks for its nonce, the safe method is sent again with it.
+        const first = await s.call('/api/things/1?x=1', { headers: { dpop: 'forged-by-the-browser' } }, jar);
+        assert.equal(first.status, 200, await first.clone().text());
+        assert.equal((await first.json()).jkt, s.jkt, 'the token is bound to DPOP_KEY');
+        assert.deepEqual(verdicts(s.api), ['no nonce', 'accepted']);
+        const [challenged, accepted] = s.api.seen;
+        assert.match(challenged.authorization, /^DPoP /);
+        assert.notEqual(challenged.dpop, 'forged-by-the-browser');
+        assert.equal(accepted.claims.htu, `${s.api.url}/v1/things/1`);
+        assert.equal(accepted.claims.htm, 'GET');
+        assert.ok(accepted.claims.nonce);
+
+        // The nonce is remembered: the next call needs one request.
+        const second = await s.call('/api/things/2', {}, jar);
+        assert.equal(second.status, 200);
+        assert.deepEqual(verdicts(s.api, 2), ['accepted']);
+
+        // A new nonce on an unsafe method: not resent (token_rejected), but remembered.
+        s.api.rotateNonce();
+        const post = await s.call('/api/things', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }, jar);
+        assert.equal(post.status, 401);
+        assert.equal((await post.json()).error, 'token_rejected');
+        const again = await s.call('/api/things', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }, jar);
+        assert.equal(again.status, 200, 'the remembered nonce serves the next call');
+        assert.deepEqual(verdicts(s.api, 3), ['stale nonce', 'accepted']);
+
+        // UserInfo with a proof (the provider requires its nonce there too).
+        const userinfo = await s.call('/auth/userinfo', {}, jar);
+        assert.equal(userinfo.status, 200, await userinfo.clone().text());
+        assert.equal((await userinfo.json()).sub, 'demo-user-0001');
+
+        // Refresh with a proof: the new token is bound to the same key and works upstream.
+        const before = s.api.seen.at(-1).authorization;
+        const refreshed = await s.call('/auth/refresh', { method: 'POST' }, jar);
+        assert.equal(refreshed.status, 200, await refreshed.clone().text());
+        jar.update(refreshed);
+        const after = await s.call('/api/things/3', {}, jar);
+        assert.equal(after.status, 200);
+        assert.equal((await after.json()).jkt, s.jkt);
+        assert.notEqual(s.api.seen.at(-1).authorization, before, 'the refreshed token');
+
+        const jtis = s.api.seen.filter((r) => r.claims).map((r) => r.claims.jti);
+        assert.equal(new Set(jtis).size, jtis.length, 'a fresh jti per proof');
+        const logs = s.w.logs.join('\n');
+        assert.ok(!logs.includes(s.key.d), 'the DPoP key never appears in a log line');
+        for (const r of s.api.seen) assert.ok(!logs.includes(r.authorization.split(' ')[1]), 'no access token in the logs');
+      } finally {
+        await s.close();
+      }
+    });
+  }
+
+  test('an API whose nonce never settles: one resend, then token_rejected; the session stays', async () => {
+    const s = await dpopStack({ api: { freshNonceEveryTime: true } });
+    try {
+      const { jar } = await login(at(s.w, s.origin), { base: s.origin });
+      const r = await s.call('/api/things/1', {}, jar);
+      assert.equal(r.status, 401);
+      assert.equal((await r.json()).error, 'token_rejected');
+      assert.deepEqual(verdicts(s.api), ['no nonce', 'stale nonce'], 'exactly one resend, with the nonce given');
+      assert.ok(s.api.seen[1].claims.nonce);
+      const session = await s.call('/auth/session', {}, jar);
+      assert.equal(session.status, 200, 'an API refusing one call does not end the session');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a wrong key: the provider refuses a code bound to another key; an upstream refuses a proof by another key, and a refresh rebinds', async () => {
+    const s = await dpopStack();
+    const otherKey = privateJwk('ES256', 'dpop-other');
+    // Same cookie keys and origin, another DPOP_KEY (as a deployment that rotated it).
+    const other = await startWorker(
+      { OIDC_ISSUER: s.idp.issuer, CLIENT_ID: 'edge-bff', PUBLIC_ORIGIN: s.origin, ...s.common, DPOP_KEY: JSON.stringify(otherKey) },
+      { kv: false },
+    );
+    const callOther = (path, init, jar) =>
+      at(other, s.origin).fetch(path, { ...init, headers: { cookie: jar.header(), 'x-csrf': '1', ...(init?.headers ?? {}) } });
+    try {
+      // The login starts with DPOP_KEY's dpop_jkt; the code is redeemed with the other key.
+      const jar = new CookieJar();
+      const start = await at(s.w, s.origin).fetch('/auth/login');
+      jar.update(start);
+      const callbackUrl = await authorizeAtProvider(start.headers.get('location'), { base: s.origin });
+      const callback = await at(other, s.origin).fetch(callbackUrl, { headers: { cookie: jar.header() } });
+      assert.equal(callback.status, 302);
+      assert.match(callback.headers.get('location'), /auth_error=token_exchange_failed/, 'the code is bound to the first key');
+
+      // A session whose token is bound to the first key, used by the Worker with the other.
+      const { jar: session } = await login(at(s.w, s.origin), { base: s.origin });
+      const r = await callOther('/api/things/1', {}, session);
+      assert.equal(r.status, 200, await r.clone().text());
+      assert.ok(verdicts(s.api).includes('proof key is not the token\'s'), 'the API refused the proof by another key');
+      assert.equal((await r.json()).jkt, await calculateJwkThumbprint(publicOf(otherKey)), 'refreshed and bound to the new key');
+    } finally {
+      await other.close();
+      await s.close();
+    }
+  });
+
+  test('without DPOP_KEY a provider that requires DPoP issues no tokens', async () => {
+    const s = await dpopStack();
+    const plain = await startWorker(
+      { OIDC_ISSUER: s.idp.issuer, CLIENT_ID: 'edge-bff', PUBLIC_ORIGIN: s.origin, ...s.common },
+      { kv: false },
+    );
+    try {
+      const jar = new CookieJar();
+      const start = await at(plain, s.origin).fetch('/auth/login');
+      jar.update(start);
+      assert.equal(new URL(start.headers.get('location')).searchParams.get('dpop_jkt'), null);
+      const callbackUrl = await authorizeAtProvider(start.headers.get('location'), { base: s.origin });
+      const callback = await at(plain, s.origin).fetch(callbackUrl, { headers: { cookie: jar.header() } });
+      assert.match(callback.headers.get('location'), /auth_error=token_exchange_failed/);
+    } finally {
+      await plain.close();
+      await s.close();
+    }
+  });
+
+  test('DPOP_KEY must be one ES256 or EdDSA private JWK; the log names the setting, never the key', async () => {
+    const idp = await startTestProvider({ redirectOrigin: 'http://localhost:8787' });
+    try {
+      const two = { keys: [privateJwk('ES256', 'a'), privateJwk('EdDSA', 'b')] };
+      const rsa = privateJwk('RS256', 'r');
+      for (const [bad, secret] of [[rsa, rsa.d], [publicOf(privateJwk('ES256', 'p'))], [two, two.keys[0].d]]) {
+        const w = await startWorker({ OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret, PUBLIC_ORIGIN: 'http://localhost:8787', COOKIE_KEYS: newCookieKeys(), DPOP_KEY: JSON.stringify(bad) });
+        try {
+          const r = await w.fetch('/auth/session');
+          assert.equal(r.status, 500);
+          assert.equal((await r.json()).error, 'configuration_error');
+          const logs = w.logs.join('\n');
+          assert.match(logs, /configuration error: DPOP_KEY/);
+          if (secret) assert.ok(!logs.includes(secret), 'the key is not echoed');
+        } finally {
+          await w.close();
+        }
+      }
+    } finally {
       await idp.close();
     }
   });

@@ -2,7 +2,7 @@
 // OP) with one confidential client, a demo user with a password, and a small login page.
 // Usage as a program: node tests/support/idp.mjs  (env IDP_PORT, IDP_CLIENT_*, IDP_REDIRECT_ORIGIN)
 import http from 'node:http';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 export const DEMO_USER = {
@@ -45,7 +45,9 @@ async function readForm(req) {
  * Start the provider. Options: port, clientId, clientSecret, redirectOrigin (the BFF's
  * PUBLIC_ORIGIN), authPath, tokenEndpointAuthMethod, backchannelLogoutUri, ttl overrides;
  * for private_key_jwt clients `clientJwksUri` (the Worker's /auth/jwks) or `clientJwks`;
- * `parRequired` makes pushed authorization requests (RFC 9126) mandatory.
+ * `parRequired` makes pushed authorization requests (RFC 9126) mandatory; `dpopRequired`
+ * registers the client with `dpop_bound_access_tokens` (RFC 9449: no token without a
+ * proof) and `dpopNonce` makes every proof carry the provider's nonce.
  * Resolves to { issuer, provider, server, close() }.
  */
 export async function startProvider(opts = {}) {
@@ -69,6 +71,7 @@ export async function startProvider(opts = {}) {
     token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
   };
   if (opts.clientJwksUri) client.jwks_uri = opts.clientJwksUri;
+  if (opts.dpopRequired) client.dpop_bound_access_tokens = true;
   if (opts.clientJwks) client.jwks = opts.clientJwks;
   if (opts.backchannelLogoutUri) {
     client.backchannel_logout_uri = opts.backchannelLogoutUri;
@@ -95,6 +98,7 @@ export async function startProvider(opts = {}) {
       rpInitiatedLogout: { enabled: true },
       backchannelLogout: { enabled: Boolean(opts.backchannelLogoutUri) },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: Boolean(opts.parRequired) },
+      dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => Boolean(opts.dpopNonce) },
     },
     pkce: { required: () => true },
     // A first-party client: refresh tokens without asking for offline_access.
