@@ -14,7 +14,9 @@ WASM="$ROOT/build/index_bg.wasm"
 # a key at configuration time), client assertions, PAR, END_SESSION_URL and the
 # WebCrypto signer glue brought it to 356,957. Budget = that + 1 %; issue 16 is the one
 # that cuts the module.
-BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-360527}
+# Raised again 2026-11-27 (issue 13, DPoP: key, proofs, nonces, the direct path's proof
+# input) from 360,527: measured 363,705. Budget = that + 1 %.
+BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-367342}
 [ -f "$WASM" ] || { echo "wasm-size: $WASM missing; run scripts/build.sh" >&2; exit 1; }
 raw=$(stat -c %s "$WASM")
 gz=$(gzip -9 -c "$WASM" | wc -c)

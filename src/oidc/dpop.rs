@@ -53,21 +53,25 @@ impl DpopKey {
         now: u64,
     ) -> Result<String, SignError> {
         let jti = random_token().map_err(|e| SignError(e.to_string()))?;
-        let mut claims = json!({ "jti": jti, "htm": method, "htu": htu(url), "iat": now });
+        // Written directly (every string value JSON-escaped): the proof is made on every
+        // DPoP call, and a `serde_json::Value` per call costs time and Worker size.
+        let text = |v: &str| serde_json::to_string(v).unwrap_or_default();
+        let mut claims = format!(r#"{{"jti":"{jti}","htm":{},"htu":{},"iat":{now}"#, text(method), text(htu(url)));
         if let Some(nonce) = nonce {
-            claims["nonce"] = json!(nonce);
+            claims.push_str(&format!(r#","nonce":{}"#, text(nonce)));
         }
         if let Some(token) = access_token {
-            claims["ath"] = json!(ath(token));
+            claims.push_str(&format!(r#","ath":"{}""#, ath(token)));
         }
-        Ok(format!("{}.{}", self.header, b64url(claims.to_string().as_bytes())))
+        claims.push('}');
+        Ok(format!("{}.{}", self.header, b64url(claims.as_bytes())))
     }
 }
 
 /// `htu`: the request's URL without query and fragment (RFC 9449 section 4.2).
-pub fn htu(url: &str) -> String {
+pub fn htu(url: &str) -> &str {
     let end = url.find(['?', '#']).unwrap_or(url.len());
-    url[..end].to_string()
+    &url[..end]
 }
 
 /// `ath`: base64url of SHA-256 of the access token (RFC 9449 section 4.2).
@@ -112,29 +116,34 @@ pub fn resource_challenge<'a>(
     challenged.then(|| nonce.to_string())
 }
 
-/// Most servers a nonce is remembered for; more (impossible with a sane configuration:
-/// the API routes' upstreams and the provider) start the memory afresh.
+/// Most servers a nonce is remembered for; beyond it (impossible with a sane
+/// configuration) the oldest is forgotten.
 const MAX_REMEMBERED_NONCES: usize = 64;
 
 /// The last nonce each resource server gave, by origin (`scheme://host:port`), kept per
 /// isolate: an optimisation only, as a server with no remembered nonce answers a
-/// challenge.
+/// challenge. A handful of servers at most (the API routes' upstreams and the provider):
+/// a list, looked through in order.
 #[derive(Debug, Default)]
-pub struct NonceMemory(RefCell<std::collections::HashMap<String, String>>);
+pub struct NonceMemory(RefCell<Vec<(String, String)>>);
 
 impl NonceMemory {
     /// The nonce last given by the server at `origin`.
     pub fn get(&self, origin: &str) -> Option<String> {
-        self.0.borrow().get(origin).cloned()
+        self.0.borrow().iter().find(|(o, _)| o == origin).map(|(_, n)| n.clone())
     }
 
     /// Remember `nonce` for the server at `origin`.
     pub fn remember(&self, origin: &str, nonce: String) {
-        let mut map = self.0.borrow_mut();
-        if map.len() >= MAX_REMEMBERED_NONCES && !map.contains_key(origin) {
-            map.clear();
+        let mut list = self.0.borrow_mut();
+        if let Some(entry) = list.iter_mut().find(|(o, _)| o == origin) {
+            entry.1 = nonce;
+            return;
         }
-        map.insert(origin.to_string(), nonce);
+        if list.len() >= MAX_REMEMBERED_NONCES {
+            list.remove(0);
+        }
+        list.push((origin.to_string(), nonce));
     }
 }
 
@@ -163,27 +172,33 @@ pub fn nonce_challenge(response: &http::Response<Vec<u8>>) -> Option<String> {
     }
 }
 
-/// The `oauth2` crate's HTTP client for token requests with DPoP: each request gets a
-/// fresh proof in its `DPoP` header; a `use_dpop_nonce` answer is retried once with the
-/// nonce, which is kept for later calls through this client.
-pub struct DpopTokenHttp<'a> {
+/// The `oauth2` crate's HTTP client for token requests. With a DPoP key each request
+/// gets a fresh proof in its `DPoP` header, and a `use_dpop_nonce` answer is retried once
+/// with the nonce, which is kept for later calls through this client; without one it
+/// sends the request as it is. One type for both, so the `oauth2` crate's generic request
+/// code is compiled once into the Worker.
+pub struct TokenHttp<'a> {
     /// Outgoing HTTP.
     pub http: &'a dyn HttpClient,
     /// Signs the proofs.
     pub signer: &'a dyn Signer,
-    /// The DPoP key.
-    pub key: &'a DpopKey,
+    /// The DPoP key (`DPOP_KEY`), if any.
+    pub key: Option<&'a DpopKey>,
     /// Current Unix time in seconds.
     pub now: u64,
     /// The token endpoint's last nonce.
     pub nonce: RefCell<Option<String>>,
 }
 
-impl DpopTokenHttp<'_> {
-    async fn send_with_proof(&self, request: &oauth2::HttpRequest) -> Result<oauth2::HttpResponse, TransportError> {
+impl TokenHttp<'_> {
+    async fn send_with_proof(
+        &self,
+        key: &DpopKey,
+        request: &oauth2::HttpRequest,
+    ) -> Result<oauth2::HttpResponse, TransportError> {
         let url = request.uri().to_string();
         let nonce = self.nonce.borrow().clone();
-        let proof = proof(self.signer, self.key, request.method().as_str(), &url, nonce.as_deref(), None, self.now)
+        let proof = proof(self.signer, key, request.method().as_str(), &url, nonce.as_deref(), None, self.now)
             .await
             .map_err(|e| TransportError::Network(format!("DPoP proof: {e}")))?;
         let mut outgoing = http::Request::new(request.body().clone());
@@ -197,17 +212,23 @@ impl DpopTokenHttp<'_> {
     }
 }
 
-impl<'c> oauth2::AsyncHttpClient<'c> for DpopTokenHttp<'_> {
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
     type Error = TransportError;
     type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let mut response = self.send_with_proof(&request).await?;
-            if let Some(nonce) = nonce_challenge(&response) {
-                *self.nonce.borrow_mut() = Some(nonce);
-                response = self.send_with_proof(&request).await?;
-            }
+            let response = match self.key {
+                None => self.http.send(request).await?,
+                Some(key) => {
+                    let mut response = self.send_with_proof(key, &request).await?;
+                    if let Some(nonce) = nonce_challenge(&response) {
+                        *self.nonce.borrow_mut() = Some(nonce);
+                        response = self.send_with_proof(key, &request).await?;
+                    }
+                    response
+                }
+            };
             if response.status().is_server_error() {
                 return Err(TransportError::ServerError(response.status().as_u16()));
             }
@@ -270,7 +291,7 @@ mod tests {
         let http = FakeHttp::default();
         let key = key("ES256");
         let client =
-            DpopTokenHttp { http: &http, signer: &NativeSigner, key: &key, now: NOW, nonce: RefCell::new(None) };
+            TokenHttp { http: &http, signer: &NativeSigner, key: Some(&key), now: NOW, nonce: RefCell::new(None) };
         // The fake answers the challenge every time; the client retries once only.
         http.route_with_headers(
             "/token",

@@ -504,5 +504,6 @@ fn resource_server_nonce_challenges() {
         memory.remember(&format!("https://h{i}.example"), "n".into());
     }
     assert!(memory.get("https://h99.example").is_some(), "bounded, the newest kept");
-    assert!(memory.get("https://h0.example").is_none());
+    assert!(memory.get("https://h0.example").is_none(), "the oldest forgotten");
+    assert!(memory.get("https://api.example.com:8443").is_none());
 }

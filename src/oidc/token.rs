@@ -6,7 +6,8 @@
 use super::discovery::ProviderMetadata;
 use crate::config::{AssertionAudience, ClientAuth, Config};
 use crate::crypto::signing::{sign_jwt, Signer};
-use crate::web::client::{HttpClient, OAuthHttp};
+use crate::oidc::dpop::TokenHttp;
+use crate::web::client::HttpClient;
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
@@ -175,19 +176,16 @@ pub async fn exchange_code(
             .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
             .add_extra_param("client_assertion", assertion);
     }
-    let response = match &call.config.dpop_key {
-        Some(key) => request.request_async(&dpop_http(call, key)).await,
-        None => request.request_async(&OAuthHttp(call.http)).await,
-    };
-    Ok(into_set(response.map_err(map_error)?))
+    let response = request.request_async(&token_http(call)).await.map_err(map_error)?;
+    Ok(into_set(response))
 }
 
-/// The token endpoint client with DPoP proofs (`DPOP_KEY` set).
-fn dpop_http<'a>(call: &ClientCall<'a>, key: &'a crate::oidc::dpop::DpopKey) -> crate::oidc::dpop::DpopTokenHttp<'a> {
-    crate::oidc::dpop::DpopTokenHttp {
+/// The token endpoint's HTTP client: with DPoP proofs when `DPOP_KEY` is set.
+fn token_http<'a>(call: &ClientCall<'a>) -> TokenHttp<'a> {
+    TokenHttp {
         http: call.http,
         signer: call.signer,
-        key,
+        key: call.config.dpop_key.as_ref(),
         now: call.now,
         nonce: std::cell::RefCell::new(None),
     }
@@ -208,11 +206,8 @@ pub async fn refresh(
             .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
             .add_extra_param("client_assertion", assertion);
     }
-    let response = match &call.config.dpop_key {
-        Some(key) => request.request_async(&dpop_http(call, key)).await,
-        None => request.request_async(&OAuthHttp(call.http)).await,
-    };
-    Ok(into_set(response.map_err(map_error)?))
+    let response = request.request_async(&token_http(call)).await.map_err(map_error)?;
+    Ok(into_set(response))
 }
 
 /// The OAuth `error` code of a JSON error body (RFC 6749 section 5.2), at most 40

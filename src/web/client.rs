@@ -45,25 +45,6 @@ pub trait HttpClient {
     fn send(&self, request: OutgoingRequest) -> LocalFuture<'_, Result<IncomingResponse, TransportError>>;
 }
 
-/// Adapter that lets the `oauth2` crate use any [`HttpClient`].
-pub struct OAuthHttp<'a>(pub &'a dyn HttpClient);
-
-impl<'c> oauth2::AsyncHttpClient<'c> for OAuthHttp<'_> {
-    type Error = TransportError;
-    type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
-
-    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        let sent = self.0.send(request);
-        Box::pin(async move {
-            let response = sent.await?;
-            if response.status().is_server_error() {
-                return Err(TransportError::ServerError(response.status().as_u16()));
-            }
-            Ok(response)
-        })
-    }
-}
-
 /// Polls `work` and `timer` together: `Some(output)` if `work` finishes first, `None`
 /// if `timer` does. Used by the runtime to bound every outgoing call.
 pub async fn race_timeout<W, T>(work: W, timer: T) -> Option<W::Output>
