@@ -9,14 +9,21 @@
 # them in the local KV namespace instead. Either way the provider sends back-channel
 # logout to the Worker when you log out at the provider.
 #
+# `scripts/dev.sh --strict` runs the provider as a strict one: pushed authorization
+# requests required, DPoP-bound tokens with nonces, and a client registered for
+# private_key_jwt only (its keys at the Worker's /auth/jwks). The Worker gets a client key
+# and a DPoP key (made once, kept in .wrangler/).
+#
 # Environment: DEV_PORT (8787), IDP_PORT (9000), API_PORT (9100), SESSION_STORE.
 set -euo pipefail
 SESSION_STORE="${SESSION_STORE:-cookie}"
+STRICT=0
 for arg in "$@"; do
   case "$arg" in
     --kv) SESSION_STORE=kv ;;
     --cookie) SESSION_STORE=cookie ;;
-    *) echo "usage: scripts/dev.sh [--kv|--cookie]" >&2; exit 2 ;;
+    --strict) STRICT=1 ;;
+    *) echo "usage: scripts/dev.sh [--kv|--cookie] [--strict]" >&2; exit 2 ;;
   esac
 done
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,6 +59,21 @@ COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
 API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"}]
 SESSION_STORE=$SESSION_STORE
 EOF
+if [ "$STRICT" = 1 ]; then
+  # One-line private JWKs, made once: P-256 for the client assertions and the proofs.
+  for name in client dpop; do
+    file="$ROOT/.wrangler/dev-$name-key.json"
+    [ -s "$file" ] || node -e 'const {generateKeyPairSync}=require("crypto");
+      const {privateKey}=generateKeyPairSync("ec",{namedCurve:"P-256"});
+      console.log(JSON.stringify({...privateKey.export({format:"jwk"}),kid:process.argv[1]+"-1",alg:"ES256"}))' "$name" >"$file"
+  done
+  sed -i '/^CLIENT_SECRET=/d' "$ROOT/.dev.vars"
+  cat >>"$ROOT/.dev.vars" <<EOF
+CLIENT_AUTH=private_key_jwt
+CLIENT_PRIVATE_KEY=$(cat "$ROOT/.wrangler/dev-client-key.json")
+DPOP_KEY=$(cat "$ROOT/.wrangler/dev-dpop-key.json")
+EOF
+fi
 
 pids=()
 cleanup() {
@@ -63,6 +85,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
+IDP_STRICT=$STRICT IDP_CLIENT_JWKS_URI="http://127.0.0.1:$DEV_PORT/auth/jwks" \
 IDP_PORT=$IDP_PORT IDP_CLIENT_ID=edge-bff-dev IDP_CLIENT_SECRET=edge-bff-dev-secret \
   IDP_REDIRECT_ORIGIN="$ORIGIN" IDP_BACKCHANNEL_LOGOUT_URI="http://127.0.0.1:$DEV_PORT/auth/backchannel-logout" \
   node tests/support/idp.mjs > >(grep -v WARNING) 2>&1 &
@@ -84,6 +107,7 @@ cat <<EOF
     OpenID provider:  http://localhost:$IDP_PORT   user: demo   password: demo-password
     demo API:         http://127.0.0.1:$API_PORT  (reached through $ORIGIN/api/)
     sessions:         $SESSION_STORE  (scripts/dev.sh --kv for KV)
+    provider mode:    $([ "$STRICT" = 1 ] && echo "strict: PAR + DPoP + private_key_jwt" || echo "plain (scripts/dev.sh --strict: PAR + DPoP + private_key_jwt)")
   Ctrl-C stops everything.
 
 EOF

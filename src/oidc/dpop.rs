@@ -1,10 +1,9 @@
 //! DPoP (RFC 9449): the key and its proofs, the `ath` of an access token, nonce
-//! challenges, and a token endpoint client that adds a proof to each request and answers
-//! one `use_dpop_nonce` challenge. API.md section 4 "DPoP"; docs/design.md.
+//! challenges and the nonce memory. The token endpoint's client is
+//! [`crate::oidc::token::TokenHttp`]. API.md section 4 "DPoP"; docs/design.md.
 
 use crate::crypto::signing::{PrivateKey, SignError, Signer};
 use crate::crypto::{b64url, random_token};
-use crate::web::client::{HttpClient, LocalFuture, TransportError};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
@@ -172,79 +171,13 @@ pub fn nonce_challenge(response: &http::Response<Vec<u8>>) -> Option<String> {
     }
 }
 
-/// The `oauth2` crate's HTTP client for token requests. With a DPoP key each request
-/// gets a fresh proof in its `DPoP` header, and a `use_dpop_nonce` answer is retried once
-/// with the nonce, which is kept for later calls through this client; without one it
-/// sends the request as it is. One type for both, so the `oauth2` crate's generic request
-/// code is compiled once into the Worker.
-pub struct TokenHttp<'a> {
-    /// Outgoing HTTP.
-    pub http: &'a dyn HttpClient,
-    /// Signs the proofs.
-    pub signer: &'a dyn Signer,
-    /// The DPoP key (`DPOP_KEY`), if any.
-    pub key: Option<&'a DpopKey>,
-    /// Current Unix time in seconds.
-    pub now: u64,
-    /// The token endpoint's last nonce.
-    pub nonce: RefCell<Option<String>>,
-}
-
-impl TokenHttp<'_> {
-    async fn send_with_proof(
-        &self,
-        key: &DpopKey,
-        request: &oauth2::HttpRequest,
-    ) -> Result<oauth2::HttpResponse, TransportError> {
-        let url = request.uri().to_string();
-        let nonce = self.nonce.borrow().clone();
-        let proof = proof(self.signer, key, request.method().as_str(), &url, nonce.as_deref(), None, self.now)
-            .await
-            .map_err(|e| TransportError::Network(format!("DPoP proof: {e}")))?;
-        let mut outgoing = http::Request::new(request.body().clone());
-        *outgoing.method_mut() = request.method().clone();
-        *outgoing.uri_mut() = request.uri().clone();
-        *outgoing.headers_mut() = request.headers().clone();
-        let value =
-            http::HeaderValue::from_str(&proof).map_err(|_| TransportError::Network("DPoP proof header".into()))?;
-        outgoing.headers_mut().insert("dpop", value);
-        self.http.send(outgoing).await
-    }
-}
-
-impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
-    type Error = TransportError;
-    type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
-
-    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
-        Box::pin(async move {
-            let response = match self.key {
-                None => self.http.send(request).await?,
-                Some(key) => {
-                    let mut response = self.send_with_proof(key, &request).await?;
-                    if let Some(nonce) = nonce_challenge(&response) {
-                        *self.nonce.borrow_mut() = Some(nonce);
-                        response = self.send_with_proof(key, &request).await?;
-                    }
-                    response
-                }
-            };
-            if response.status().is_server_error() {
-                return Err(TransportError::ServerError(response.status().as_u16()));
-            }
-            Ok(response)
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::crypto::signing::{parse_private_keys, NativeSigner, SigningAlg};
     use crate::oidc::jwk::JwkSet;
     use crate::oidc::jws::UntrustedJws;
-    use crate::testutil::{block_on, FakeHttp, TestKeys};
-    use oauth2::AsyncHttpClient;
+    use crate::testutil::{block_on, TestKeys};
 
     const NOW: u64 = 1_800_000_000;
 
@@ -284,33 +217,6 @@ mod tests {
         }
         // RFC 9449 section 7.1's example: ath of "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU".
         assert_eq!(ath("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"), "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo");
-    }
-
-    #[test]
-    fn token_requests_answer_one_nonce_challenge_and_keep_the_nonce() {
-        let http = FakeHttp::default();
-        let key = key("ES256");
-        let client =
-            TokenHttp { http: &http, signer: &NativeSigner, key: Some(&key), now: NOW, nonce: RefCell::new(None) };
-        // The fake answers the challenge every time; the client retries once only.
-        http.route_with_headers(
-            "/token",
-            400,
-            json!({"error": "use_dpop_nonce"}).to_string(),
-            &[("dpop-nonce", "server-nonce-1")],
-        );
-        let request = http::Request::post("https://idp.example.com/token?x=1").body(b"grant_type=x".to_vec()).unwrap();
-        let response = block_on(client.call(request)).unwrap();
-        assert_eq!(response.status(), 400);
-        assert_eq!(http.count("/token"), 2, "one retry");
-        assert_eq!(client.nonce.borrow().as_deref(), Some("server-nonce-1"));
-        let seen = http.seen_headers.borrow();
-        let (_, first) = open_proof(seen[0].get("dpop").unwrap().to_str().unwrap());
-        let (_, second) = open_proof(seen[1].get("dpop").unwrap().to_str().unwrap());
-        assert!(first.get("nonce").is_none());
-        assert_eq!(second["nonce"], "server-nonce-1");
-        assert_eq!(second["htu"], "https://idp.example.com/token");
-        assert_eq!(second["htm"], "POST");
     }
 
     #[test]

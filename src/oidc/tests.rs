@@ -507,3 +507,58 @@ fn resource_server_nonce_challenges() {
     assert!(memory.get("https://h0.example").is_none(), "the oldest forgotten");
     assert!(memory.get("https://api.example.com:8443").is_none());
 }
+
+#[test]
+fn token_requests_answer_one_nonce_challenge_with_a_fresh_proof_and_assertion() {
+    use crate::crypto::signing::NativeSigner;
+    use crate::oidc::discovery::ProviderMetadata;
+    use crate::oidc::token::{exchange_code, ClientCall, TokenError, TokenHttp};
+    use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
+    use oauth2::AsyncHttpClient;
+    let keys = TestKeys::new();
+    let config = config_with(&[
+        ("DPOP_KEY", &keys.private_jwk("ES256", "dpop-k1").to_string()),
+        ("CLIENT_AUTH", "private_key_jwt"),
+        ("CLIENT_PRIVATE_KEY", &keys.private_jwk("EdDSA", "client-k1").to_string()),
+        ("CLIENT_SECRET", ""),
+    ]);
+    let meta = ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
+    let http = FakeHttp::default();
+    // The fake challenges every time; the client resends once only.
+    http.route_with_headers(
+        "/token",
+        400,
+        json!({"error": "use_dpop_nonce"}).to_string(),
+        &[("dpop-nonce", "nonce-1")],
+    );
+    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+    let outcome = block_on(exchange_code(&call, &meta, "code", "verifier"));
+    assert_eq!(outcome.unwrap_err(), TokenError::Refused("use_dpop_nonce".into()));
+    assert_eq!(http.count("/token"), 2, "one resend");
+    let headers = http.seen_headers.borrow().clone();
+    let (_, first) = open_proof(headers[0].get("dpop").unwrap().to_str().unwrap());
+    let (_, second) = open_proof(headers[1].get("dpop").unwrap().to_str().unwrap());
+    assert!(first.get("nonce").is_none());
+    assert_eq!(second["nonce"], "nonce-1");
+    assert_ne!(first["jti"], second["jti"]);
+    // A client assertion's jti is single-use: the resend carries a fresh assertion, and
+    // otherwise the same form.
+    let seen = http.seen.borrow().clone();
+    let forms: Vec<Vec<(String, String)>> =
+        seen.iter().map(|(_, _, body)| url::form_urlencoded::parse(body.as_bytes()).into_owned().collect()).collect();
+    let assertion_jti = |form: &[(String, String)]| {
+        let assertion = &form.iter().find(|(k, _)| k == "client_assertion").unwrap().1;
+        let payload = crate::crypto::b64url_decode(assertion.split('.').nth(1).unwrap()).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&payload).unwrap()["jti"].as_str().unwrap().to_string()
+    };
+    assert_ne!(assertion_jti(&forms[0]), assertion_jti(&forms[1]));
+    let without_assertion =
+        |form: &[(String, String)]| form.iter().filter(|(k, _)| k != "client_assertion").cloned().collect::<Vec<_>>();
+    assert_eq!(without_assertion(&forms[0]), without_assertion(&forms[1]));
+
+    // The nonce is kept for the client's later requests.
+    let client = TokenHttp::new(call, &meta);
+    let request = http::Request::post("https://idp.example.com/token").body(b"grant_type=x".to_vec()).unwrap();
+    assert_eq!(block_on(client.call(request)).unwrap().status(), 400);
+    assert_eq!(client.nonce().as_deref(), Some("nonce-1"));
+}

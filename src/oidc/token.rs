@@ -6,8 +6,8 @@
 use super::discovery::ProviderMetadata;
 use crate::config::{AssertionAudience, ClientAuth, Config};
 use crate::crypto::signing::{sign_jwt, Signer};
-use crate::oidc::dpop::TokenHttp;
-use crate::web::client::HttpClient;
+use crate::oidc::dpop::{self, DpopKey};
+use crate::web::client::{HttpClient, LocalFuture, TransportError};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
 };
@@ -17,6 +17,7 @@ use oauth2::{
     TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// The `id_token` member OIDC adds to the token response.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -176,18 +177,95 @@ pub async fn exchange_code(
             .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
             .add_extra_param("client_assertion", assertion);
     }
-    let response = request.request_async(&token_http(call)).await.map_err(map_error)?;
+    let response = request.request_async(&TokenHttp::new(*call, meta)).await.map_err(map_error)?;
     Ok(into_set(response))
 }
 
-/// The token endpoint's HTTP client: with DPoP proofs when `DPOP_KEY` is set.
-fn token_http<'a>(call: &ClientCall<'a>) -> TokenHttp<'a> {
-    TokenHttp {
-        http: call.http,
-        signer: call.signer,
-        key: call.config.dpop_key.as_ref(),
-        now: call.now,
-        nonce: std::cell::RefCell::new(None),
+/// The `oauth2` crate's HTTP client for token requests. With `DPOP_KEY` each request gets
+/// a fresh proof in its `DPoP` header, and a `use_dpop_nonce` answer is retried once with
+/// the nonce (kept for later calls through this client) and, as a client assertion's
+/// `jti` is single-use, a fresh assertion. Without a DPoP key the request goes as it is.
+/// One type for both, so the `oauth2` crate's generic request code is compiled once.
+pub struct TokenHttp<'a> {
+    call: ClientCall<'a>,
+    meta: &'a ProviderMetadata,
+    nonce: RefCell<Option<String>>,
+}
+
+impl<'a> TokenHttp<'a> {
+    /// The client for `call`'s token requests to `meta`'s token endpoint.
+    pub fn new(call: ClientCall<'a>, meta: &'a ProviderMetadata) -> Self {
+        Self { call, meta, nonce: RefCell::new(None) }
+    }
+
+    /// The token endpoint's last DPoP nonce.
+    pub fn nonce(&self) -> Option<String> {
+        self.nonce.borrow().clone()
+    }
+
+    async fn send_with_proof(
+        &self,
+        key: &DpopKey,
+        request: &oauth2::HttpRequest,
+        resend: bool,
+    ) -> Result<oauth2::HttpResponse, TransportError> {
+        let url = request.uri().to_string();
+        let nonce = self.nonce();
+        let method = request.method().as_str();
+        let proof = dpop::proof(self.call.signer, key, method, &url, nonce.as_deref(), None, self.call.now)
+            .await
+            .map_err(|e| TransportError::Network(format!("DPoP proof: {e}")))?;
+        let body = if resend { self.with_fresh_assertion(request.body()).await? } else { request.body().clone() };
+        let mut outgoing = http::Request::new(body);
+        *outgoing.method_mut() = request.method().clone();
+        *outgoing.uri_mut() = request.uri().clone();
+        *outgoing.headers_mut() = request.headers().clone();
+        let value =
+            http::HeaderValue::from_str(&proof).map_err(|_| TransportError::Network("DPoP proof header".into()))?;
+        outgoing.headers_mut().insert("dpop", value);
+        self.call.http.send(outgoing).await
+    }
+
+    /// `form` with its `client_assertion` (if any) replaced by a fresh one.
+    async fn with_fresh_assertion(&self, form: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
+        if !pairs.iter().any(|(name, _)| name == "client_assertion") {
+            return Ok(form.to_vec());
+        }
+        let fresh = client_assertion(&self.call, self.meta, &self.meta.token_endpoint)
+            .await
+            .map_err(|e| TransportError::Network(e.to_string()))?
+            .ok_or_else(|| TransportError::Network("client assertion".into()))?;
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &pairs {
+            out.append_pair(name, if name == "client_assertion" { &fresh } else { value });
+        }
+        Ok(out.finish().into_bytes())
+    }
+}
+
+impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
+    type Error = TransportError;
+    type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
+
+    fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = match &self.call.config.dpop_key {
+                None => self.call.http.send(request).await?,
+                Some(key) => {
+                    let mut response = self.send_with_proof(key, &request, false).await?;
+                    if let Some(nonce) = dpop::nonce_challenge(&response) {
+                        *self.nonce.borrow_mut() = Some(nonce);
+                        response = self.send_with_proof(key, &request, true).await?;
+                    }
+                    response
+                }
+            };
+            if response.status().is_server_error() {
+                return Err(TransportError::ServerError(response.status().as_u16()));
+            }
+            Ok(response)
+        })
     }
 }
 
@@ -206,7 +284,7 @@ pub async fn refresh(
             .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
             .add_extra_param("client_assertion", assertion);
     }
-    let response = request.request_async(&token_http(call)).await.map_err(map_error)?;
+    let response = request.request_async(&TokenHttp::new(*call, meta)).await.map_err(map_error)?;
     Ok(into_set(response))
 }
 

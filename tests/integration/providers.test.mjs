@@ -309,10 +309,10 @@ describe('DPoP (RFC 9449)', () => {
    * `DPOP_KEY` (and the `SESSIONS` KV binding when `kv`: then every proxied call takes
    * the full path; without it cookie sessions take the direct path).
    */
-  async function dpopStack({ alg = 'ES256', kv = false, api: apiOptions = { nonce: true }, bindings = {} } = {}) {
+  async function dpopStack({ alg = 'ES256', kv = false, api: apiOptions = { nonce: true }, bindings = {}, idpOptions = () => ({}) } = {}) {
     const port = await freePort();
     const origin = `http://localhost:${port}`;
-    const idp = await startProvider({ redirectOrigin: origin, dpopRequired: true, dpopNonce: true });
+    const idp = await startProvider({ redirectOrigin: origin, dpopRequired: true, dpopNonce: true, ...idpOptions(origin) });
     const tokenJkt = async (token) => (await idp.provider.AccessToken.find(token))?.jkt;
     const api = await startDpopApi({ tokenJkt, ...apiOptions });
     const key = privateJwk(alg, `dpop-${alg}`);
@@ -396,6 +396,35 @@ describe('DPoP (RFC 9449)', () => {
       }
     });
   }
+
+  test('a strict provider (the dev stack\'s --strict): PAR required, DPoP with nonces, private_key_jwt only', async () => {
+    const clientKey = privateJwk('ES256', 'client-1');
+    const s = await dpopStack({
+      idpOptions: (origin) => ({ parRequired: true, tokenEndpointAuthMethod: 'private_key_jwt', clientJwksUri: `${origin}/auth/jwks` }),
+      bindings: { CLIENT_AUTH: 'private_key_jwt', CLIENT_PRIVATE_KEY: JSON.stringify(clientKey), CLIENT_SECRET: '' },
+    });
+    const grants = [];
+    s.idp.provider.on('grant.success', (ctx) => grants.push(ctx.oidc.params.grant_type));
+    const revoked = [];
+    s.idp.provider.on('grant.revoked', () => revoked.push(true));
+    try {
+      const { jar, loginResponse, callbackResponse } = await login(at(s.w, s.origin), { base: s.origin });
+      assert.deepEqual([...new URL(loginResponse.headers.get('location')).searchParams.keys()].sort(), ['client_id', 'request_uri']);
+      assert.equal(callbackResponse.headers.get('location'), '/', 'the nonce resend carried a fresh client assertion');
+      const api = await s.call('/api/x', {}, jar);
+      assert.equal(api.status, 200);
+      const refreshed = await s.call('/auth/refresh', { method: 'POST' }, jar);
+      assert.equal(refreshed.status, 200, await refreshed.clone().text());
+      jar.update(refreshed);
+      assert.deepEqual(grants, ['authorization_code', 'refresh_token']);
+      const out = await s.call('/auth/logout', { method: 'POST' }, jar);
+      assert.equal(out.status, 200);
+      assert.equal(revoked.length, 1, 'revoked with a client assertion');
+      assert.ok(!s.w.logs.join('\n').includes(clientKey.d));
+    } finally {
+      await s.close();
+    }
+  });
 
   test('an API whose nonce never settles: one resend, then token_rejected; the session stays', async () => {
     const s = await dpopStack({ api: { freshNonceEveryTime: true } });

@@ -1,5 +1,6 @@
 // The demo API behind the proxy: a plain HTTP server that answers JSON and says whether
-// (not what) a bearer token arrived. Usage: node tests/support/demo-api.mjs (env API_PORT).
+// (not what) a token arrived, with which scheme (`Bearer`, or `DPoP` with a proof in the
+// dev stack's strict mode). Usage: node tests/support/demo-api.mjs (env API_PORT).
 import http from 'node:http';
 
 export async function startDemoApi({ port = 0 } = {}) {
@@ -11,6 +12,8 @@ export async function startDemoApi({ port = 0 } = {}) {
       path: req.url,
       method: req.method,
       bearer_token_received: /^Bearer \S+$/.test(auth),
+      token_scheme: /^(Bearer|DPoP) \S+$/.exec(auth)?.[1] ?? null,
+      dpop_proof_received: typeof req.headers.dpop === 'string',
       time: new Date().toISOString(),
     }));
   });

@@ -1,6 +1,8 @@
 // A real OpenID Provider for tests and the dev stack: npm `oidc-provider` (a certified
 // OP) with one confidential client, a demo user with a password, and a small login page.
-// Usage as a program: node tests/support/idp.mjs  (env IDP_PORT, IDP_CLIENT_*, IDP_REDIRECT_ORIGIN)
+// Usage as a program: node tests/support/idp.mjs  (env IDP_PORT, IDP_CLIENT_*, IDP_REDIRECT_ORIGIN,
+// IDP_STRICT=1: PAR required, DPoP-bound tokens with nonces, and a private_key_jwt client
+// whose keys are at IDP_CLIENT_JWKS_URI)
 import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
@@ -177,12 +179,22 @@ export async function startProvider(opts = {}) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  const strict = process.env.IDP_STRICT === '1'
+    ? {
+      parRequired: true,
+      dpopRequired: true,
+      dpopNonce: true,
+      tokenEndpointAuthMethod: 'private_key_jwt',
+      clientJwksUri: process.env.IDP_CLIENT_JWKS_URI,
+    }
+    : {};
   const p = await startProvider({
+    ...strict,
     port: Number(process.env.IDP_PORT ?? 9000),
     clientId: process.env.IDP_CLIENT_ID,
     clientSecret: process.env.IDP_CLIENT_SECRET,
     redirectOrigin: process.env.IDP_REDIRECT_ORIGIN,
     backchannelLogoutUri: process.env.IDP_BACKCHANNEL_LOGOUT_URI,
   });
-  console.log(`local OpenID provider: ${p.issuer} (user ${DEMO_USER.username} / ${DEMO_USER.password})`);
+  console.log(`local OpenID provider: ${p.issuer} (user ${DEMO_USER.username} / ${DEMO_USER.password})${process.env.IDP_STRICT === '1' ? ', strict: PAR + DPoP + private_key_jwt' : ''}`);
 }
