@@ -117,7 +117,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
     let claims = verify_signed(ctx.provider(), ctx.http, &meta, token, ctx.now)
         .await
         .map_err(|e| BffError::InvalidRequest(format!("logout_token: {e}")))?;
-    let target = validate_logout_claims(&claims, &ctx.config.issuer, &ctx.config.client_id, ctx.now)
+    let issuer = crate::oidc::tenant::expected_issuer(ctx.config, &meta.issuer, &claims)
+        .map_err(|e| BffError::InvalidRequest(format!("logout_token: {e}")))?;
+    let target = validate_logout_claims(&claims, &issuer, &ctx.config.client_id, ctx.now)
         .map_err(|e| BffError::InvalidRequest(format!("logout_token: {e}")))?;
     match ctx.config.session_store {
         SessionStoreKind::Kv => {

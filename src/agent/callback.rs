@@ -8,6 +8,7 @@ use super::{request_cookies, RequestContext};
 use crate::lifecycle::short_id;
 use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::{verify_signed, ProviderError, VerifyError};
+use crate::oidc::tenant;
 use crate::oidc::token::exchange_code;
 use crate::session::{access_token_expiry, Session};
 use crate::web::cookies::{clear_cookie, SameSite};
@@ -126,8 +127,9 @@ async fn complete(
 
     // 3. iss (RFC 9207), before anything else from the response is believed.
     let meta = ctx.metadata().await.map_err(|e| (CallbackError::Internal, e.to_string()))?;
-    match param("iss")? {
-        Some(iss) if iss == meta.issuer => {}
+    let response_iss = param("iss")?;
+    match response_iss {
+        Some(iss) if tenant::response_issuer_fits(ctx.config, &meta.issuer, iss) => {}
         Some(_) => return Err((CallbackError::IssuerMismatch, "iss parameter differs".into())),
         None if meta.iss_parameter_supported => {
             return Err((CallbackError::IssuerMismatch, "iss parameter missing but advertised".into()))
@@ -158,10 +160,16 @@ async fn complete(
         }
         other => (CallbackError::InvalidIdToken, other.to_string()),
     })?;
+    let issuer = tenant::expected_issuer(ctx.config, &meta.issuer, &claims)
+        .map_err(|e| (CallbackError::InvalidIdToken, e.to_string()))?;
+    // A multi-tenant response's `iss` named a tenant: the ID token's must be the same.
+    if response_iss.is_some_and(|iss| iss != issuer) {
+        return Err((CallbackError::IssuerMismatch, "iss parameter differs from the ID token's issuer".into()));
+    }
     let validated = id_token::validate(
         claims,
         Expectations {
-            issuer: &ctx.config.issuer,
+            issuer: &issuer,
             client_id: &ctx.config.client_id,
             nonce: Some(&login.nonce),
             now: ctx.now,

@@ -39,7 +39,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
                 (&meta.revocation_endpoint, session.as_ref().and_then(|s| s.refresh_token.as_deref()))
             {
                 // RFC 7009. A failure is logged; the logout goes on.
-                match crate::oidc::token::revoke_refresh_token(&ctx.client_call(), &meta, endpoint, rt).await {
+                match crate::oidc::token::revoke_refresh_token(&ctx.client_call(), endpoint, rt).await {
                     Ok(()) => log::info!("refresh token revoked"),
                     Err(e) => log::warn!("refresh token revocation failed: {e}"),
                 }

@@ -181,7 +181,7 @@ fn unknown_kid_refetches_jwks_once_and_accepts_rotated_key() {
     f.http.route("/jwks", 200, json!({"keys": [f.keys.jwks()["keys"][1].clone()]}).to_string());
     let (cookie, login) = f.login_cookie(NOW);
     f.token_response(&f.id_token("RS256", &login.nonce, |_| {}));
-    block_on(crate::oidc::provider::metadata(&f.shared.provider, &f.http, "https://idp.example.com", NOW)).unwrap();
+    block_on(crate::oidc::provider::metadata(&f.shared.provider, &f.http, &f.config, NOW)).unwrap();
     let first = f.callback(&cookie, &format!("code=c&state={}&iss=https://idp.example.com", login.state));
     assert_eq!(location(&first), "/?auth_error=invalid_id_token", "unknown kid, re-fetch finds nothing new");
     assert_eq!(f.http.count("/jwks"), 2, "one normal fetch and one forced re-fetch");

@@ -46,6 +46,16 @@ pub enum ClientAuth {
     PrivateKeyJwt,
 }
 
+/// Which tenants a multi-tenant issuer may log users in from (`ALLOWED_TENANTS`,
+/// [`crate::oidc::tenant`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantRule {
+    /// `*`: any tenant.
+    Any,
+    /// These tenant ids.
+    Only(Vec<String>),
+}
+
 /// Whether logins push their authorization request first (`PAR`, RFC 9126).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParMode {
@@ -131,6 +141,9 @@ pub struct Config {
     /// `CLIENT_PRIVATE_KEY`: the first signs client assertions; all are published at
     /// `{AUTH_PATH}/jwks`. Empty when not set.
     pub client_private_keys: Vec<crate::crypto::signing::PrivateKey>,
+    /// `ALLOWED_TENANTS`: a multi-tenant issuer and the tenants it accepts; `None`: the
+    /// issuer is compared exactly.
+    pub allowed_tenants: Option<TenantRule>,
     /// `DPOP_KEY`: the key DPoP proofs are signed with (RFC 9449); `None`: no DPoP.
     pub dpop_key: Option<crate::oidc::dpop::DpopKey>,
     /// `CLIENT_ASSERTION_AUDIENCE`.
@@ -309,6 +322,20 @@ impl Config {
             Some("endpoint") => AssertionAudience::Endpoint,
             Some(_) => return Err(err("CLIENT_ASSERTION_AUDIENCE", "must be issuer or endpoint")),
         };
+        let allowed_tenants = match get("ALLOWED_TENANTS").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some("*") => Some(TenantRule::Any),
+            Some(list) => {
+                let tenants: Vec<String> = list.split_whitespace().map(str::to_string).collect();
+                if tenants.len() > 1000 || !tenants.iter().all(|t| crate::oidc::tenant::is_tenant_id(t)) {
+                    return Err(err(
+                        "ALLOWED_TENANTS",
+                        "must be * or up to 1000 space-separated tenant ids (lowercase GUIDs)",
+                    ));
+                }
+                Some(TenantRule::Only(tenants))
+            }
+        };
         let dpop_key = match vars.var("DPOP_KEY").filter(|k| !k.trim().is_empty()) {
             Some(text) => {
                 let mut keys = parse_private_keys(&text, &[SigningAlg::Es256, SigningAlg::EdDsa])
@@ -437,6 +464,7 @@ impl Config {
             client_secret,
             client_auth,
             client_private_keys,
+            allowed_tenants,
             dpop_key,
             client_assertion_audience,
             par,

@@ -91,6 +91,8 @@ fn bad_values_are_named_without_echoing_secrets() {
         ("CLIENT_ASSERTION_AUDIENCE", "token_endpoint"),
         ("PAR", "required"),
         ("DPOP_KEY", "{}"),
+        ("ALLOWED_TENANTS", "organizations"),
+        ("ALLOWED_TENANTS", "* 72f988bf-86f1-41af-91ab-2d7cd011db47"),
         ("SESSION_STORE", "redis"),
         ("COOKIE_PREFIX", "bad prefix"),
         ("AUTH_PATH", "auth"),

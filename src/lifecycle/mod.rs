@@ -80,7 +80,7 @@ impl RequestContext<'_> {
 
     /// The provider's metadata (cached).
     pub async fn metadata(&self) -> Result<Rc<ProviderMetadata>, BffError> {
-        provider::metadata(self.provider(), self.http, &self.config.issuer, self.now).await.map_err(provider_error)
+        provider::metadata(self.provider(), self.http, self.config, self.now).await.map_err(provider_error)
     }
 }
 

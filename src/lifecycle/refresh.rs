@@ -228,7 +228,7 @@ pub async fn call_token_endpoint(
 }
 
 async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Result<TokenResponse, RefreshError> {
-    let meta = provider::metadata(call.provider, call.http, &call.config.issuer, call.now)
+    let meta = provider::metadata(call.provider, call.http, call.config, call.now)
         .await
         .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
     let client = token::ClientCall { config: call.config, http: call.http, signer: call.signer, now: call.now };
@@ -246,10 +246,14 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
         let claims = verify_signed(call.provider, call.http, &meta, id_token, call.now)
             .await
             .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        // With ALLOWED_TENANTS: the token's own (accepted) tenant's issuer; the same
+        // user's `sub` below keeps it the login's tenant.
+        let issuer = crate::oidc::tenant::expected_issuer(call.config, &meta.issuer, &claims)
+            .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
         let validated = id_token::validate(
             claims,
             Expectations {
-                issuer: &call.config.issuer,
+                issuer: &issuer,
                 client_id: &call.config.client_id,
                 nonce: None,
                 now: call.now,

@@ -205,8 +205,7 @@ pub async fn push_authorization_request(
     let request = http::Request::post(endpoint.as_str())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
-    let request =
-        authenticate(call, meta, endpoint, request, &mut form, true).await.map_err(|e| ParError(e.to_string()))?;
+    let request = authenticate(call, endpoint, request, &mut form, true).await.map_err(|e| ParError(e.to_string()))?;
     let request = request.body(form.finish().into_bytes()).map_err(|e| ParError(e.to_string()))?;
     let response = call.http.send(request).await.map_err(|e| ParError(e.to_string()))?;
     let status = response.status().as_u16();

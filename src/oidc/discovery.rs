@@ -34,7 +34,8 @@ pub enum DiscoveryError {
     /// Not JSON, or required members missing.
     #[error("discovery document is malformed or lacks required members")]
     Malformed,
-    /// `issuer` differs from `OIDC_ISSUER`.
+    /// `issuer` differs from `OIDC_ISSUER` (or, with `ALLOWED_TENANTS`, is not its
+    /// multi-tenant template).
     #[error("discovery document names another issuer")]
     IssuerMismatch,
     /// An endpoint is not https (http only for localhost).
@@ -73,10 +74,17 @@ pub fn discovery_url(issuer: &str) -> String {
 }
 
 impl ProviderMetadata {
-    /// Parse and validate a discovery document for `expected_issuer`.
+    /// Parse and validate a discovery document for `expected_issuer` (exact match).
     pub fn parse(body: &[u8], expected_issuer: &str) -> Result<Self, DiscoveryError> {
+        Self::parse_for(body, expected_issuer, false)
+    }
+
+    /// Parse and validate a discovery document for the configured issuer; with
+    /// `multi_tenant` (`ALLOWED_TENANTS`) its `issuer` must be the configured issuer's
+    /// multi-tenant template ([`crate::oidc::tenant`]), and is kept as the template.
+    pub fn parse_for(body: &[u8], configured_issuer: &str, multi_tenant: bool) -> Result<Self, DiscoveryError> {
         let raw: Raw = serde_json::from_slice(body).map_err(|_| DiscoveryError::Malformed)?;
-        if raw.issuer != expected_issuer {
+        if !crate::oidc::tenant::discovery_issuer_fits(configured_issuer, &raw.issuer, multi_tenant) {
             return Err(DiscoveryError::IssuerMismatch);
         }
         if let Some(methods) = &raw.code_challenge_methods_supported {

@@ -8,6 +8,7 @@ pub mod id_token;
 pub mod jwk;
 pub mod jws;
 pub mod provider;
+pub mod tenant;
 pub mod token;
 
 #[cfg(test)]

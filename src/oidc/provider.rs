@@ -64,9 +64,10 @@ pub async fn get_document(http: &dyn HttpClient, url: &str) -> Result<Vec<u8>, P
 pub async fn metadata(
     cache: &RefCell<ProviderCache>,
     http: &dyn HttpClient,
-    issuer: &str,
+    config: &crate::config::Config,
     now: u64,
 ) -> Result<Rc<ProviderMetadata>, ProviderError> {
+    let issuer = config.issuer.as_str();
     let stale = {
         let c = cache.borrow();
         if let Some(reason) = &c.misconfigured {
@@ -79,7 +80,7 @@ pub async fn metadata(
         }
     };
     let fetched = get_document(http, &discovery_url(issuer)).await.and_then(|body| {
-        ProviderMetadata::parse(&body, issuer).map_err(|e| match e {
+        ProviderMetadata::parse_for(&body, issuer, config.allowed_tenants.is_some()).map_err(|e| match e {
             DiscoveryError::IssuerMismatch | DiscoveryError::BadEndpoint(_) | DiscoveryError::NoPkceS256 => {
                 ProviderError::Misconfigured(e.to_string())
             }

@@ -98,11 +98,7 @@ pub const ASSERTION_LIFETIME: u64 = 60;
 /// = `CLIENT_ID`, `aud` the issuer (or `endpoint` with `CLIENT_ASSERTION_AUDIENCE=endpoint`),
 /// a random `jti`, `exp` 60 s after `iat`; signed with the first `CLIENT_PRIVATE_KEY`.
 /// `None` unless `CLIENT_AUTH=private_key_jwt`.
-pub async fn client_assertion(
-    call: &ClientCall<'_>,
-    meta: &ProviderMetadata,
-    endpoint: &url::Url,
-) -> Result<Option<String>, TokenError> {
+pub async fn client_assertion(call: &ClientCall<'_>, endpoint: &url::Url) -> Result<Option<String>, TokenError> {
     if call.config.client_auth != ClientAuth::PrivateKeyJwt {
         return Ok(None);
     }
@@ -112,7 +108,9 @@ pub async fn client_assertion(
         .first()
         .ok_or_else(|| TokenError::Unavailable("CLIENT_PRIVATE_KEY missing".into()))?;
     let audience = match call.config.client_assertion_audience {
-        AssertionAudience::Issuer => meta.issuer.as_str(),
+        // The configured issuer: the discovered one, or with ALLOWED_TENANTS the
+        // multi-tenant endpoint rather than its `{tenantid}` template.
+        AssertionAudience::Issuer => call.config.issuer.as_str(),
         AssertionAudience::Endpoint => endpoint.as_str(),
     };
     let jti = crate::crypto::random_token().map_err(|e| TokenError::Unavailable(e.to_string()))?;
@@ -167,7 +165,7 @@ pub async fn exchange_code(
     code: &str,
     verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let assertion = client_assertion(call, meta, &meta.token_endpoint).await?;
+    let assertion = client_assertion(call, &meta.token_endpoint).await?;
     let client = client(call.config, meta);
     let mut request = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -232,7 +230,7 @@ impl<'a> TokenHttp<'a> {
         if !pairs.iter().any(|(name, _)| name == "client_assertion") {
             return Ok(form.to_vec());
         }
-        let fresh = client_assertion(&self.call, self.meta, &self.meta.token_endpoint)
+        let fresh = client_assertion(&self.call, &self.meta.token_endpoint)
             .await
             .map_err(|e| TransportError::Network(e.to_string()))?
             .ok_or_else(|| TransportError::Network("client assertion".into()))?;
@@ -275,7 +273,7 @@ pub async fn refresh(
     meta: &ProviderMetadata,
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
-    let assertion = client_assertion(call, meta, &meta.token_endpoint).await?;
+    let assertion = client_assertion(call, &meta.token_endpoint).await?;
     let token = RefreshToken::new(refresh_token.to_string());
     let client = client(call.config, meta);
     let mut request = client.exchange_refresh_token(&token);
@@ -301,7 +299,6 @@ pub fn error_code(body: &[u8]) -> Option<String> {
 /// `client_id` (a pushed authorization request), which is then not added again.
 pub async fn authenticate(
     call: &ClientCall<'_>,
-    meta: &ProviderMetadata,
     endpoint: &url::Url,
     mut request: http::request::Builder,
     form: &mut url::form_urlencoded::Serializer<'_, String>,
@@ -309,7 +306,7 @@ pub async fn authenticate(
 ) -> Result<http::request::Builder, TokenError> {
     use base64::Engine;
     let config = call.config;
-    let assertion = client_assertion(call, meta, endpoint).await?;
+    let assertion = client_assertion(call, endpoint).await?;
     match (config.client_auth, &config.client_secret) {
         (ClientAuth::SecretBasic, Some(secret)) => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before base64.
@@ -342,7 +339,6 @@ pub async fn authenticate(
 /// URLs, which edge-bff allows for localhost development.
 pub async fn revoke_refresh_token(
     call: &ClientCall<'_>,
-    meta: &ProviderMetadata,
     revocation_endpoint: &url::Url,
     refresh_token: &str,
 ) -> Result<(), TokenError> {
@@ -351,7 +347,7 @@ pub async fn revoke_refresh_token(
     let request = http::Request::post(revocation_endpoint.as_str())
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
-    let request = authenticate(call, meta, revocation_endpoint, request, &mut form, false).await?;
+    let request = authenticate(call, revocation_endpoint, request, &mut form, false).await?;
     let http = call.http;
     let request = request.body(form.finish().into_bytes()).map_err(|e| TokenError::Unavailable(e.to_string()))?;
     let response = http.send(request).await.map_err(|e| TokenError::Unavailable(e.to_string()))?;

@@ -14,6 +14,7 @@ import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
 import { startWorker, startPassThrough, newCookieKeys, freePort } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
+import { generateKeyPairSync } from 'node:crypto';
 import { wrk, workerdPid, pinWrkTo, pinToCore } from './wrk.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -54,6 +55,14 @@ const bffCo = await startWorker(bindings, { port: bffCoPort, kv: false, assets: 
 const bffHstsPort = await freePort();
 const bffHsts = await startWorker({ ...bindings, PUBLIC_ORIGIN: 'https://app.example.test' }, { port: bffHstsPort, kv: false, assets: false });
 
+// The same as (b) with DPOP_KEY and a DPoP-bound session: every call carries a fresh
+// proof, its signing input made in Rust and signed by WebCrypto in glue.js (the direct
+// path). It shares (b)'s PUBLIC_ORIGIN, so the provider's redirect URI fits; its login
+// is sent to its own port.
+const bffDpopPort = await freePort();
+const dpopKey = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bench-dpop', alg: 'ES256' };
+const bffDpop = await startWorker({ ...bindings, DPOP_KEY: JSON.stringify(dpopKey) }, { port: bffDpopPort, kv: false, assets: false });
+
 async function passThrough(assets) {
   const port = await freePort();
   return { mf: await startPassThrough(up.base, { port, assets }), port };
@@ -68,6 +77,12 @@ const withSessionA = { ...withSession, Host: `localhost:${bffAssetsPort}` };
 const withSessionK = { ...withSession, Host: `localhost:${bffKvPort}` };
 const withSessionC = { ...withSession, Host: `localhost:${bffCoPort}` };
 const withSessionH = { ...withSession, Host: `localhost:${bffHstsPort}` };
+const toDpopWorker = (p) => {
+  const u = new URL(p, origin);
+  return `http://127.0.0.1:${bffDpopPort}${u.pathname}${u.search}`;
+};
+const { jar: dpopJar } = await login({ fetch: (p, init = {}) => fetch(toDpopWorker(p), { redirect: 'manual', ...init }) }, { base: origin });
+const withSessionP = { Cookie: dpopJar.header(), 'X-CSRF': '1', Host: `localhost:${bffDpopPort}` };
 // The pass-through gets the very same request (the browser sends its cookies either way):
 // the same bytes in, so the difference is what each Worker does with them.
 const sameRequest = (port) => ({ ...withSession, Host: `127.0.0.1:${port}` });
@@ -85,6 +100,7 @@ const scenarios = [
   ['bk', '(b) with SESSIONS bound (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
   ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
   ['bh', '(b) on an https origin (HSTS added)', `http://127.0.0.1:${bffHstsPort}/api/status/200`, { headers: withSessionH }],
+  ['bp', '(b) with a DPoP-bound token (ES256 proof)', `http://127.0.0.1:${bffDpopPort}/api/status/200`, { headers: withSessionP }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
   ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
@@ -94,6 +110,12 @@ const scenarios = [
 for (const [, name, url, opts] of scenarios) {
   const res = await fetch(url, { method: opts.script ? 'POST' : 'GET', headers: opts.headers, body: opts.script ? 'x'.repeat(65536) : undefined });
   if (res.status !== 200) throw new Error(`${name}: status ${res.status} ${await res.text()}`);
+}
+
+// (bp) really sends DPoP: the upstream sees the DPoP scheme and a proof.
+{
+  const echo = await (await fetch(`http://127.0.0.1:${bffDpopPort}/api/echo`, { headers: withSessionP })).json();
+  if (!echo.headers.authorization?.startsWith('DPoP ') || !echo.headers.dpop) throw new Error('(bp): no DPoP proof reached the upstream');
 }
 
 // The workerd process behind each scenario, for its CPU time per request.
@@ -140,6 +162,8 @@ console.log(`(b)/(d0) ${ratio('b', 'd0')}  (pass-through sent a bare request, no
 console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's local KV on every call)`);
 console.log(`(bc)/(b) ${ratio('bc', 'b')}  (COORDINATOR bound, no refresh due: must be 1.00x within noise)`);
 console.log(`(bh)/(d) ${ratio('bh', 'd')}  (https origin: HSTS on every answer, the upstream's response copied to add it)`);
+console.log(`(bp)/(d) ${ratio('bp', 'd')}   target CPU <= 1.30x: ${verdict(paired('bp', 'd', (r) => r.cpuUs) <= 1.3)}  (a DPoP proof per call)`);
+console.log(`(bp)/(b) ${ratio('bp', 'b')}  (what the proof costs over a Bearer call)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
 console.log(`(a+)/(d+) ${ratio('a+', 'd+')}`);
 console.log(`(b+)/(d+) ${ratio('b+', 'd+')}`);
@@ -194,6 +218,7 @@ await bffAssets.close();
 await bffKv.close();
 await bffCo.close();
 await bffHsts.close();
+await bffDpop.close();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();

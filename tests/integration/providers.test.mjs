@@ -9,7 +9,8 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { startProvider } from '../support/idp.mjs';
-import { startTestProvider } from '../support/test-idp.mjs';
+import { startTestProvider, TENANT_A, TENANT_B } from '../support/test-idp.mjs';
+import { loginOnce } from '../support/login.mjs';
 import { startWorker, newCookieKeys, freePort } from '../support/worker.mjs';
 import { CookieJar } from '../support/http.mjs';
 import { login, authorizeAtProvider } from '../support/login.mjs';
@@ -513,6 +514,98 @@ describe('DPoP (RFC 9449)', () => {
         }
       }
     } finally {
+      await idp.close();
+    }
+  });
+});
+
+describe('multi-tenant issuers (ALLOWED_TENANTS, Entra ID /organizations)', () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  async function stack(allowedTenants) {
+    const idp = await startTestProvider({ redirectOrigin: 'http://localhost:8787', multiTenant: true });
+    const w = await startWorker({
+      OIDC_ISSUER: idp.multiTenantIssuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret,
+      PUBLIC_ORIGIN: 'http://localhost:8787', COOKIE_KEYS: newCookieKeys(),
+      ...(allowedTenants ? { ALLOWED_TENANTS: allowedTenants } : {}),
+    });
+    return { idp, w, close: async () => { await w.close(); await idp.close(); } };
+  }
+  const errorOf = (callback) => new URL(callback.headers.get('location'), 'http://x').searchParams.get('auth_error');
+
+  test('without ALLOWED_TENANTS a template issuer is a configuration error (the exact rule of API.md)', async () => {
+    const s = await stack(null);
+    try {
+      const r = await s.w.fetch('/auth/login');
+      assert.equal(r.status, 500);
+      assert.equal((await r.json()).error, 'configuration_error');
+      assert.match(s.w.logs.join('\n'), /another issuer/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('ALLOWED_TENANTS=*: a user of any tenant logs in; refresh and back-channel logout check the tenant\'s issuer', async () => {
+    const s = await stack('*');
+    try {
+      for (const tid of [TENANT_A, TENANT_B]) {
+        s.idp.scenario.tid = tid;
+        const { callback, jar } = await loginOnce(s.w);
+        assert.equal(callback.headers.get('location'), '/', `tenant ${tid}`);
+        const session = await (await s.w.fetch('/auth/session', { headers: { cookie: jar.header() } })).json();
+        assert.equal(session.user.tid, tid);
+        assert.equal(session.user.iss, `${s.idp.issuer}/${tid}/v2.0`);
+      }
+      s.idp.scenario.tid = TENANT_A;
+      const { jar } = await loginOnce(s.w);
+      s.idp.scenario.refreshIdToken = {};
+      const refreshed = await s.w.fetch('/auth/refresh', { method: 'POST', headers: { cookie: jar.header(), 'x-csrf': '1' } });
+      assert.equal(refreshed.status, 200, 'a refreshed ID token of the same tenant');
+      jar.update(refreshed);
+      await sleep(1100);
+      const token = await s.idp.logoutToken({ sub: 'user-1', sid: null });
+      const out = await s.w.fetch('/auth/backchannel-logout', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });
+      assert.equal(out.status, 200, await out.clone().text());
+      assert.deepEqual(await (await s.w.fetch('/auth/session', { headers: { cookie: jar.header() } })).json(), { authenticated: false });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('a listed tenant only; a token whose iss is not its own tid\'s issuer is refused', async () => {
+    const s = await stack(TENANT_A);
+    try {
+      s.idp.scenario.tid = TENANT_A;
+      assert.equal((await loginOnce(s.w)).callback.headers.get('location'), '/');
+
+      s.idp.scenario.tid = TENANT_B;
+      assert.equal(errorOf((await loginOnce(s.w)).callback), 'issuer_mismatch', 'the response iss names an unlisted tenant');
+      s.idp.scenario.responseIss = null; // as Entra ID: no iss parameter
+      assert.equal(errorOf((await loginOnce(s.w)).callback), 'invalid_id_token', 'the ID token\'s tenant is not listed');
+
+      // Tenant A's token claiming tenant B's issuer (or none): refused.
+      s.idp.scenario.tid = TENANT_A;
+      s.idp.scenario.claims = { iss: `${s.idp.issuer}/${TENANT_B}/v2.0` };
+      assert.equal(errorOf((await loginOnce(s.w)).callback), 'invalid_id_token');
+      s.idp.scenario.claims = { tid: null };
+      assert.equal(errorOf((await loginOnce(s.w)).callback), 'invalid_id_token', 'no tid');
+      // The response's iss must be the ID token's issuer.
+      s.idp.scenario.claims = {};
+      s.idp.scenario.responseIss = `${s.idp.issuer}/${TENANT_A}/v2.0`;
+      assert.equal((await loginOnce(s.w)).callback.headers.get('location'), '/');
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('ALLOWED_TENANTS must be * or tenant ids', async () => {
+    const idp = await startTestProvider({ redirectOrigin: 'http://localhost:8787', multiTenant: true });
+    const w = await startWorker({ OIDC_ISSUER: idp.multiTenantIssuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret, PUBLIC_ORIGIN: 'http://localhost:8787', COOKIE_KEYS: newCookieKeys(), ALLOWED_TENANTS: 'organizations' });
+    try {
+      const r = await w.fetch('/auth/session');
+      assert.equal(r.status, 500);
+      assert.match(w.logs.join('\n'), /configuration error: ALLOWED_TENANTS/);
+    } finally {
+      await w.close();
       await idp.close();
     }
   });

@@ -13,7 +13,18 @@ async function keyPair(alg, kid, extra = {}) {
   return { alg, kid, privateKey, jwk };
 }
 
-export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 'test-idp-secret', redirectOrigin, port = 0 } = {}) {
+/** The test tenants of `multiTenant` mode (lowercase GUIDs, as Entra ID writes them). */
+export const TENANT_A = '11111111-2222-4333-8444-555555555555';
+export const TENANT_B = '66666666-7777-4888-9999-aaaaaaaaaaaa';
+
+/**
+ * Start the provider. With `multiTenant` it behaves like Microsoft Entra ID's
+ * `/organizations` endpoint: discovery at `{issuer}/organizations/v2.0` names the issuer
+ * as the template `{issuer}/{tenantid}/v2.0`, and each ID token carries its user's tenant
+ * in `tid` (`scenario.tid`, default TENANT_A) and that tenant's issuer in `iss` (as does
+ * the authorization response's `iss`).
+ */
+export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 'test-idp-secret', redirectOrigin, port = 0, multiTenant = false } = {}) {
   const keys = {
     RS256: await keyPair('RS256', 'rsa-1'),
     ES256: await keyPair('ES256', 'ec-1'),
@@ -34,8 +45,11 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   const issuer = `http://localhost:${server.address().port}`;
 
+  const tenantIssuer = () => `${issuer}/${idp.scenario.tid ?? TENANT_A}/v2.0`;
   const idp = {
     issuer,
+    /** With `multiTenant`: the OIDC_ISSUER to configure (the multi-tenant endpoint). */
+    multiTenantIssuer: `${issuer}/organizations/v2.0`,
     clientId,
     clientSecret,
     stats: state.stats,
@@ -54,7 +68,8 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
      */
     async logoutToken({ sub = 'user-1', sid = null, defect = null } = {}) {
       const now = Math.floor(Date.now() / 1000);
-      const c = { iss: issuer, aud: clientId, iat: now, jti: b64u(randomBytes(8)), events: { 'http://schemas.openid.net/event/backchannel-logout': {} } };
+      const c = { iss: multiTenant ? tenantIssuer() : issuer, aud: clientId, iat: now, jti: b64u(randomBytes(8)), events: { 'http://schemas.openid.net/event/backchannel-logout': {} } };
+      if (multiTenant) c.tid = idp.scenario.tid ?? TENANT_A;
       if (sub) c.sub = sub;
       if (sid) c.sid = sid;
       if (defect === 'wrong-iss') c.iss = 'http://localhost:1/other';
@@ -79,6 +94,10 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
   function claimsFor(sub, nonce) {
     const now = Math.floor(Date.now() / 1000);
     const c = { iss: issuer, aud: clientId, sub, nonce, iat: now, exp: now + 600, name: 'Test User', sid: idp.scenario.sid ?? 'sid-' + sub };
+    if (multiTenant) {
+      c.iss = tenantIssuer();
+      c.tid = idp.scenario.tid ?? TENANT_A;
+    }
     // Large providers' tokens: group lists and the like.
     // Extra ID token claims for one scenario; a null value removes the claim.
     for (const [name, value] of Object.entries(idp.scenario.claims ?? {})) {
@@ -167,16 +186,17 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
   server.on('request', async (req, res) => {
     const url = new URL(req.url, issuer);
     try {
-      if (url.pathname === '/.well-known/openid-configuration') {
+      const discovery = multiTenant ? '/organizations/v2.0/.well-known/openid-configuration' : '/.well-known/openid-configuration';
+      if (url.pathname === discovery) {
         return json(res, 200, {
-          issuer,
+          issuer: multiTenant ? `${issuer}/{tenantid}/v2.0` : issuer,
           authorization_endpoint: `${issuer}/authorize`,
           token_endpoint: `${issuer}/token`,
           jwks_uri: `${issuer}/jwks`,
           userinfo_endpoint: `${issuer}/userinfo`,
           revocation_endpoint: `${issuer}/revoke`,
           end_session_endpoint: `${issuer}/logout`,
-          authorization_response_iss_parameter_supported: true,
+          authorization_response_iss_parameter_supported: !multiTenant,
           code_challenge_methods_supported: ['S256'],
         });
       }
@@ -191,7 +211,9 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
         const back = new URL(q.get('redirect_uri'));
         back.searchParams.set('code', code);
         back.searchParams.set('state', q.get('state'));
-        back.searchParams.set('iss', issuer);
+        // `scenario.responseIss`: null sends none (Entra ID sends none), a string that value.
+        const responseIss = idp.scenario.responseIss === undefined ? (multiTenant ? tenantIssuer() : issuer) : idp.scenario.responseIss;
+        if (responseIss !== null) back.searchParams.set('iss', responseIss);
         res.writeHead(302, { location: back.toString() });
         return res.end();
       }
