@@ -235,7 +235,7 @@ fn token_responses() {
     drive("token_responses", (input(PIECES, valid), status), |(body, status)| {
         let http = FakeHttp::default();
         http.route("/token", status, body);
-        let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+        let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: None, now: NOW };
         let _ = block_on(exchange_code(&call, &meta, "code", "verifier"));
         Ok(())
     });

@@ -203,6 +203,8 @@ pub struct ObjectEnv<'a> {
     pub http: &'a dyn HttpClient,
     /// Signs client assertions.
     pub signer: &'a dyn crate::crypto::signing::Signer,
+    /// The isolate's DPoP nonces (the token endpoint's).
+    pub nonces: Option<&'a crate::oidc::dpop::NonceMemory>,
     /// The object's storage.
     pub storage: &'a dyn ObjectStorage,
     /// Current Unix time in seconds.
@@ -277,6 +279,7 @@ impl Object {
                 provider: env.provider,
                 http: env.http,
                 signer: env.signer,
+                nonces: env.nonces,
                 now: env.now,
             };
             let response = call_token_endpoint(&call, &ask.sub, &refresh_token).await?;

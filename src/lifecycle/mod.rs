@@ -75,7 +75,13 @@ impl RequestContext<'_> {
 
     /// A client-authenticated call's context (token, revocation, PAR endpoints).
     pub fn client_call(&self) -> crate::oidc::token::ClientCall<'_> {
-        crate::oidc::token::ClientCall { config: self.config, http: self.http, signer: self.signer, now: self.now }
+        crate::oidc::token::ClientCall {
+            config: self.config,
+            http: self.http,
+            signer: self.signer,
+            nonces: Some(&self.shared.dpop_nonces),
+            now: self.now,
+        }
     }
 
     /// The provider's metadata (cached).

@@ -168,7 +168,14 @@ async fn obtain(ctx: &RequestContext<'_>, session: &Session) -> RefreshResult {
     }
     let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
     let refreshed = call_token_endpoint(
-        &TokenCall { config: ctx.config, provider: ctx.provider(), http: ctx.http, signer: ctx.signer, now: ctx.now },
+        &TokenCall {
+            config: ctx.config,
+            provider: ctx.provider(),
+            http: ctx.http,
+            signer: ctx.signer,
+            nonces: Some(&ctx.shared.dpop_nonces),
+            now: ctx.now,
+        },
         &session.sub,
         refresh_token,
     )
@@ -184,8 +191,10 @@ pub struct TokenCall<'a> {
     pub provider: &'a RefCell<ProviderCache>,
     /// Outgoing HTTP.
     pub http: &'a dyn HttpClient,
-    /// Signs client assertions.
+    /// Signs client assertions and DPoP proofs.
     pub signer: &'a dyn crate::crypto::signing::Signer,
+    /// The isolate's DPoP nonces (the token endpoint's), when there is an isolate state.
+    pub nonces: Option<&'a crate::oidc::dpop::NonceMemory>,
     /// Current Unix time in seconds.
     pub now: u64,
 }
@@ -231,7 +240,13 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
     let meta = provider::metadata(call.provider, call.http, call.config, call.now)
         .await
         .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
-    let client = token::ClientCall { config: call.config, http: call.http, signer: call.signer, now: call.now };
+    let client = token::ClientCall {
+        config: call.config,
+        http: call.http,
+        signer: call.signer,
+        nonces: call.nonces,
+        now: call.now,
+    };
     let tokens = token::refresh(&client, &meta, refresh_token).await.map_err(|e| match e {
         TokenError::Refused(code)
             if matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "unsupported_grant_type") =>

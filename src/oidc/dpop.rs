@@ -94,7 +94,7 @@ pub async fn proof(
 }
 
 /// A nonce as RFC 9449 section 8.1 allows it (`1*NQCHAR`), at most 512 characters.
-fn valid_nonce(nonce: &str) -> bool {
+pub fn valid_nonce(nonce: &str) -> bool {
     !nonce.is_empty() && nonce.len() <= 512 && nonce.bytes().all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 

@@ -366,7 +366,7 @@ fn private_key_jwt_assertions_carry_the_rfc_7523_claims() {
         ]);
         let http = FakeHttp::default();
         http.route("/token", 200, json!({"access_token": "at", "token_type": "Bearer"}).to_string());
-        let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+        let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: None, now: NOW };
         block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap();
         block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap();
         let seen = http.seen.borrow();
@@ -455,7 +455,7 @@ fn dpop_binds_the_code_and_proves_possession_at_the_token_endpoint() {
     let meta = ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
     let http = FakeHttp::default();
     http.route("/token", 200, json!({"access_token": "at", "token_type": "DPoP", "refresh_token": "rt"}).to_string());
-    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: None, now: NOW };
     assert!(block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap().dpop);
     assert!(block_on(refresh(&call, &meta, "rt")).unwrap().dpop);
     for headers in http.seen_headers.borrow().iter() {
@@ -472,7 +472,7 @@ fn dpop_binds_the_code_and_proves_possession_at_the_token_endpoint() {
     let bearer = FakeHttp::default();
     bearer.route("/token", 200, json!({"access_token": "at", "token_type": "bearer"}).to_string());
     let plain_config = crate::testutil::config_with(&[]);
-    let plain_call = ClientCall { config: &plain_config, http: &bearer, signer: &NativeSigner, now: NOW };
+    let plain_call = ClientCall { config: &plain_config, http: &bearer, signer: &NativeSigner, nonces: None, now: NOW };
     assert!(!block_on(exchange_code(&plain_call, &meta, "code", "verifier")).unwrap().dpop);
     assert!(bearer.seen_headers.borrow()[0].get("dpop").is_none());
 }
@@ -531,7 +531,7 @@ fn token_requests_answer_one_nonce_challenge_with_a_fresh_proof_and_assertion() 
         json!({"error": "use_dpop_nonce"}).to_string(),
         &[("dpop-nonce", "nonce-1")],
     );
-    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, now: NOW };
+    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: None, now: NOW };
     let outcome = block_on(exchange_code(&call, &meta, "code", "verifier"));
     assert_eq!(outcome.unwrap_err(), TokenError::Refused("use_dpop_nonce".into()));
     assert_eq!(http.count("/token"), 2, "one resend");
@@ -561,4 +561,34 @@ fn token_requests_answer_one_nonce_challenge_with_a_fresh_proof_and_assertion() 
     let request = http::Request::post("https://idp.example.com/token").body(b"grant_type=x".to_vec()).unwrap();
     assert_eq!(block_on(client.call(request)).unwrap().status(), 400);
     assert_eq!(client.nonce().as_deref(), Some("nonce-1"));
+}
+
+#[test]
+fn the_token_endpoints_nonce_is_kept_for_the_isolates_next_requests() {
+    use crate::crypto::signing::NativeSigner;
+    use crate::oidc::discovery::ProviderMetadata;
+    use crate::oidc::dpop::NonceMemory;
+    use crate::oidc::token::{refresh, ClientCall};
+    use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
+    let config = config_with(&[("DPOP_KEY", &TestKeys::new().private_jwk("ES256", "dpop-k1").to_string())]);
+    let meta = ProviderMetadata::parse(discovery_json().as_bytes(), "https://idp.example.com").unwrap();
+    let memory = NonceMemory::default();
+    let http = FakeHttp::default();
+    // A success that hands out the next nonce (RFC 9449 section 8.2).
+    http.route_with_headers(
+        "/token",
+        200,
+        json!({"access_token": "at", "token_type": "DPoP"}).to_string(),
+        &[("dpop-nonce", "next-1")],
+    );
+    let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: Some(&memory), now: NOW };
+    block_on(refresh(&call, &meta, "rt")).unwrap();
+    assert_eq!(memory.get("https://idp.example.com").as_deref(), Some("next-1"));
+    block_on(refresh(&call, &meta, "rt")).unwrap();
+    let headers = http.seen_headers.borrow().clone();
+    let (_, first) = open_proof(headers[0].get("dpop").unwrap().to_str().unwrap());
+    let (_, second) = open_proof(headers[1].get("dpop").unwrap().to_str().unwrap());
+    assert!(first.get("nonce").is_none());
+    assert_eq!(second["nonce"], "next-1", "a later request starts with the remembered nonce");
+    assert_eq!(http.count("/token"), 2, "no challenge round trip");
 }

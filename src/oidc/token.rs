@@ -6,7 +6,7 @@
 use super::discovery::ProviderMetadata;
 use crate::config::{AssertionAudience, ClientAuth, Config};
 use crate::crypto::signing::{sign_jwt, Signer};
-use crate::oidc::dpop::{self, DpopKey};
+use crate::oidc::dpop::{self, DpopKey, NonceMemory};
 use crate::web::client::{HttpClient, LocalFuture, TransportError};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
@@ -83,8 +83,12 @@ pub struct ClientCall<'a> {
     pub config: &'a Config,
     /// Outgoing HTTP.
     pub http: &'a dyn HttpClient,
-    /// Signs client assertions (`private_key_jwt`).
+    /// Signs client assertions (`private_key_jwt`) and DPoP proofs.
     pub signer: &'a dyn Signer,
+    /// The isolate's DPoP nonces: the token endpoint's is kept there between requests, so
+    /// a provider that requires nonces costs one extra round trip per isolate, not per
+    /// request. `None`: each request starts without one.
+    pub nonces: Option<&'a NonceMemory>,
     /// Current Unix time in seconds.
     pub now: u64,
 }
@@ -193,7 +197,16 @@ pub struct TokenHttp<'a> {
 impl<'a> TokenHttp<'a> {
     /// The client for `call`'s token requests to `meta`'s token endpoint.
     pub fn new(call: ClientCall<'a>, meta: &'a ProviderMetadata) -> Self {
-        Self { call, meta, nonce: RefCell::new(None) }
+        let remembered = call.nonces.and_then(|n| n.get(dpop::origin_of(&meta.token_endpoint)));
+        Self { call, meta, nonce: RefCell::new(remembered) }
+    }
+
+    /// Keep the token endpoint's new `nonce`, here and in the isolate's memory.
+    fn remember(&self, nonce: String) {
+        if let Some(memory) = self.call.nonces {
+            memory.remember(dpop::origin_of(&self.meta.token_endpoint), nonce.clone());
+        }
+        *self.nonce.borrow_mut() = Some(nonce);
     }
 
     /// The token endpoint's last DPoP nonce.
@@ -242,6 +255,12 @@ impl<'a> TokenHttp<'a> {
     }
 }
 
+/// A `DPoP-Nonce` sent with an answer that is not a challenge (the server's next nonce).
+fn next_nonce(response: &oauth2::HttpResponse) -> Option<String> {
+    let nonce = response.headers().get("dpop-nonce")?.to_str().ok()?;
+    dpop::valid_nonce(nonce).then(|| nonce.to_string())
+}
+
 impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
     type Error = TransportError;
     type Future = LocalFuture<'c, Result<oauth2::HttpResponse, TransportError>>;
@@ -253,8 +272,12 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
                 Some(key) => {
                     let mut response = self.send_with_proof(key, &request, false).await?;
                     if let Some(nonce) = dpop::nonce_challenge(&response) {
-                        *self.nonce.borrow_mut() = Some(nonce);
+                        self.remember(nonce);
                         response = self.send_with_proof(key, &request, true).await?;
+                    } else if let Some(nonce) = next_nonce(&response) {
+                        // RFC 9449 section 8.2: a server may hand out its next nonce with
+                        // any answer.
+                        self.remember(nonce);
                     }
                     response
                 }

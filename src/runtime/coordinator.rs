@@ -54,6 +54,7 @@ impl DurableObject for EdgeBffCoordinator {
         let env = ObjectEnv {
             config,
             provider: &isolate.shared.provider,
+            nonces: Some(&isolate.shared.dpop_nonces),
             http: &http,
             signer: &super::signer::WebCryptoSigner,
             storage: &storage,

@@ -341,8 +341,11 @@ describe('DPoP (RFC 9449)', () => {
   for (const [alg, kv] of [['ES256', false], ['EdDSA', false], ['ES256', true]]) {
     test(`${alg}, ${kv ? 'full' : 'direct'} path: bound code, proofs with nonces at the token endpoint, upstream and UserInfo, refresh`, async () => {
       const s = await dpopStack({ alg, kv });
+      const tokenErrors = [];
+      s.idp.provider.on('grant.error', (_ctx, err) => tokenErrors.push(err.error));
       try {
         const { jar, loginResponse, callbackResponse } = await login(at(s.w, s.origin), { base: s.origin });
+        assert.deepEqual(tokenErrors, ['use_dpop_nonce'], 'the code exchange met the provider\'s nonce once');
         assert.equal(new URL(loginResponse.headers.get('location')).searchParams.get('dpop_jkt'), s.jkt, 'the code is bound to DPOP_KEY');
         assert.equal(callbackResponse.headers.get('location'), '/', 'a provider that requires DPoP and nonces issued tokens');
 
@@ -382,6 +385,7 @@ describe('DPoP (RFC 9449)', () => {
         const refreshed = await s.call('/auth/refresh', { method: 'POST' }, jar);
         assert.equal(refreshed.status, 200, await refreshed.clone().text());
         jar.update(refreshed);
+        assert.deepEqual(tokenErrors, ['use_dpop_nonce'], 'the refresh used the nonce the isolate kept: no second challenge');
         const after = await s.call('/api/things/3', {}, jar);
         assert.equal(after.status, 200);
         assert.equal((await after.json()).jkt, s.jkt);

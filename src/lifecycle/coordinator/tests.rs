@@ -92,6 +92,7 @@ impl Fixture {
             provider: &self.provider,
             http: &self.http,
             signer: &crate::crypto::signing::NativeSigner,
+            nonces: None,
             storage: &self.storage,
             now,
         }
