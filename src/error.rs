@@ -27,6 +27,9 @@ pub enum BffError {
     /// An upstream API refused the access token after a refresh.
     #[error("upstream rejected the token")]
     TokenRejected,
+    /// The session does not meet the route's `require`.
+    #[error("the session does not meet the route's require")]
+    Forbidden,
     /// Missing `X-CSRF`, bad `Origin`, or a cross-site request.
     #[error("CSRF check failed: {0}")]
     CsrfCheckFailed(&'static str),
@@ -64,7 +67,7 @@ impl BffError {
             Self::Unauthorized | Self::SessionUnavailable(_) | Self::SessionExpired(_) | Self::TokenRejected => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::CsrfCheckFailed(_) => StatusCode::FORBIDDEN,
+            Self::CsrfCheckFailed(_) | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,6 +84,7 @@ impl BffError {
             Self::SessionExpired(_) => "session_expired",
             Self::TokenRejected => "token_rejected",
             Self::CsrfCheckFailed(_) => "csrf_check_failed",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -99,6 +103,7 @@ impl BffError {
             Self::SessionExpired(_) => "The session has expired; log in again.",
             Self::TokenRejected => "The API rejected the access token.",
             Self::CsrfCheckFailed(_) => "The request failed the CSRF check.",
+            Self::Forbidden => "The session may not use this route.",
             Self::NotFound => "Not found.",
             Self::MethodNotAllowed { .. } => "Method not allowed.",
             Self::PayloadTooLarge => "The request body is too large.",

@@ -105,6 +105,8 @@ pub struct ApiRoute {
     pub methods: Option<Vec<String>>,
     /// Token handling.
     pub token: RouteToken,
+    /// `require`: ID-token claims the session must have (API.md section 4).
+    pub require: Option<crate::proxy::require::Requirements>,
 }
 
 /// The client secret: no `Debug` text, no `Display`.
@@ -634,6 +636,8 @@ struct RawRoute {
     methods: Option<Vec<String>>,
     #[serde(default)]
     token: Option<String>,
+    #[serde(default)]
+    require: Option<serde_json::Value>,
 }
 
 fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, ConfigError> {
@@ -679,7 +683,16 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
             Some("none") => RouteToken::None,
             Some(_) => return Err(err(S, format!("route {n}: token must be access or none"))),
         };
-        routes.push(ApiRoute { prefix: r.prefix, upstream, methods, token });
+        let require = match &r.require {
+            None => None,
+            Some(value) => {
+                Some(crate::proxy::require::Requirements::parse(value).map_err(|e| err(S, format!("route {n}: {e}")))?)
+            }
+        };
+        if require.is_some() && token == RouteToken::None {
+            return Err(err(S, format!("route {n}: require needs a session (token: access)")));
+        }
+        routes.push(ApiRoute { prefix: r.prefix, upstream, methods, token, require });
     }
     Ok(routes)
 }

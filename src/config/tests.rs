@@ -92,6 +92,13 @@ fn bad_values_are_named_without_echoing_secrets() {
         ("PAR", "required"),
         ("DPOP_KEY", "{}"),
         ("ALLOWED_TENANTS", "organizations"),
+        ("API_ROUTES", r#"[{"prefix":"/a/","upstream":"https://api.example.com/","require":{}}]"#),
+        ("API_ROUTES", r#"[{"prefix":"/a/","upstream":"https://api.example.com/","require":{"g":[]}}]"#),
+        ("API_ROUTES", r#"[{"prefix":"/a/","upstream":"https://api.example.com/","require":"admin"}]"#),
+        (
+            "API_ROUTES",
+            r#"[{"prefix":"/a/","upstream":"https://api.example.com/","token":"none","require":{"g":"x"}}]"#,
+        ),
         ("ALLOWED_TENANTS", "* 72f988bf-86f1-41af-91ab-2d7cd011db47"),
         ("SESSION_STORE", "redis"),
         ("COOKIE_PREFIX", "bad prefix"),

@@ -63,6 +63,10 @@ pub fn direct_call(
         RouteToken::None => None,
         RouteToken::Access => Some(session_without_io(config, &cookies, kv_bound, opened, now)?),
     };
+    // An unmet `require` is the full path's answer (403), like every refusal.
+    if let Some(session) = &session {
+        super::authorize(route, session).ok()?;
+    }
     let dpop = session.as_ref().is_some_and(|s| s.dpop);
     let forwarding = Forwarding::of(config, head, session.as_ref().map(|s| s.access_token.as_str()), dpop);
     let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
@@ -279,5 +283,31 @@ mod tests {
         let call = decide(&c, &head, false).expect("direct");
         assert_eq!(call.headers["authorization"], "Bearer at-secret-value");
         assert!(call.dpop_proof_input.is_none());
+    }
+
+    #[test]
+    fn require_is_decided_on_the_direct_path_and_agrees_with_the_full_path() {
+        let routes = r#"[{"prefix":"/admin/","upstream":"https://api.internal/admin/","require":{"groups":"admin"}}]"#;
+        let c = config_with(&[("API_ROUTES", routes)]);
+        let with_groups = |groups: serde_json::Value| {
+            let payload = serde_json::json!({ "sub": "u1", "groups": groups });
+            let id_token = format!("h.{}.s", crate::crypto::b64url(payload.to_string().as_bytes()));
+            Session { id_token, ..session(NOW + 300) }
+        };
+        for (groups, allowed) in [
+            (serde_json::json!(["staff", "admin"]), true),
+            (serde_json::json!("admin"), true),
+            (serde_json::json!(["staff"]), false),
+            (serde_json::json!(null), false),
+        ] {
+            let session = with_groups(groups.clone());
+            let head = request("GET", "/admin/x", &[("cookie", &cookie_header(&c, &session)), ("x-csrf", "1")]);
+            assert_eq!(decide(&c, &head, false).is_some(), allowed, "direct path, groups {groups}");
+            let full = crate::proxy::authorize(&c.api_routes[0], &session);
+            assert_eq!(full.is_ok(), allowed, "full path, groups {groups}");
+            if !allowed {
+                assert_eq!(full.unwrap_err().code(), "forbidden");
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 pub mod direct;
 pub mod headers;
 pub mod path;
+pub mod require;
 
 use crate::config::{ApiRoute, Config};
 use crate::error::BffError;
@@ -41,6 +42,15 @@ pub fn target(config: &Config, route: &ApiRoute, rest: &str, request: &HttpReque
         url.push_str(query);
     }
     Ok(url)
+}
+
+/// The route's `require` check (API.md section 4): 403 `forbidden` unless `session`'s
+/// claims meet it. Runs after the session check, before any refresh or upstream call.
+pub fn authorize(route: &ApiRoute, session: &crate::session::Session) -> Result<(), BffError> {
+    match &route.require {
+        Some(require) if !require.met_by(&session.user_claims()) => Err(BffError::Forbidden),
+        _ => Ok(()),
+    }
 }
 
 /// What to do with an upstream answer.

@@ -122,6 +122,12 @@ pub async fn forward(
             Err(e) => return finish(error_response(config, &cookies, &e)),
         },
     };
+    if let Some(c) = call.as_ref() {
+        if let Err(e) = proxy::authorize(route, c.session()) {
+            log::info!("route {} refused: the session does not meet its require", route.prefix);
+            return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
+        }
+    }
     // From here on every answer goes through `fail` or the success path, both of which
     // carry the cookies of a refresh: refreshed tokens are never dropped.
     if let Some(c) = call.as_mut() {
