@@ -107,6 +107,10 @@ pub struct ApiRoute {
     pub token: RouteToken,
     /// `require`: ID-token claims the session must have (API.md section 4).
     pub require: Option<crate::proxy::require::Requirements>,
+    /// `websocket`: `GET` requests with `Upgrade: websocket` are proxied as WebSockets.
+    pub websocket: bool,
+    /// `event_stream`: same-origin `EventSource` requests need no `X-CSRF`.
+    pub event_stream: bool,
 }
 
 /// The client secret: no `Debug` text, no `Display`.
@@ -638,6 +642,10 @@ struct RawRoute {
     token: Option<String>,
     #[serde(default)]
     require: Option<serde_json::Value>,
+    #[serde(default)]
+    websocket: bool,
+    #[serde(default)]
+    event_stream: bool,
 }
 
 fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, ConfigError> {
@@ -692,7 +700,18 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
         if require.is_some() && token == RouteToken::None {
             return Err(err(S, format!("route {n}: require needs a session (token: access)")));
         }
-        routes.push(ApiRoute { prefix: r.prefix, upstream, methods, token, require });
+        if r.websocket && methods.as_ref().is_some_and(|m| !m.iter().any(|x| x == "GET")) {
+            return Err(err(S, format!("route {n}: websocket needs GET among its methods")));
+        }
+        routes.push(ApiRoute {
+            prefix: r.prefix,
+            upstream,
+            methods,
+            token,
+            require,
+            websocket: r.websocket,
+            event_stream: r.event_stream,
+        });
     }
     Ok(routes)
 }

@@ -9,7 +9,7 @@
 //! [`crate::runtime`]'s `proxy::forward`, which makes the same decisions with I/O.
 
 use super::headers::{upstream_headers, Forwarding};
-use super::target;
+use super::target_and_kind;
 use crate::config::{Config, RouteToken, SessionStoreKind};
 use crate::lifecycle::SharedState;
 use crate::oidc::dpop::origin_of;
@@ -57,7 +57,7 @@ pub fn direct_call(
     if cors::is_preflight(head.method(), head.headers()) {
         return None;
     }
-    let target = target(config, route, rest, head).ok()?;
+    let (target, kind) = target_and_kind(config, route, rest, head).ok()?;
     let cookies = cookies_of(head.headers());
     let session = match route.token {
         RouteToken::None => None,
@@ -69,7 +69,10 @@ pub fn direct_call(
     }
     let dpop = session.as_ref().is_some_and(|s| s.dpop);
     let forwarding = Forwarding::of(config, head, session.as_ref().map(|s| s.access_token.as_str()), dpop);
-    let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
+    let mut headers = upstream_headers(config, head.headers(), &cookies, forwarding);
+    if kind == super::CallKind::WebSocket {
+        super::headers::for_websocket(&mut headers);
+    }
     let dpop_proof_input = match (&session, &config.dpop_key) {
         (Some(session), Some(key)) if session.dpop => {
             let nonce = shared.and_then(|s| s.dpop_nonces.get(origin_of(&route.upstream)));

@@ -122,6 +122,17 @@ pub fn upstream_headers(
     out
 }
 
+/// The upstream headers of a WebSocket handshake: `Upgrade: websocket` asks the runtime's
+/// fetch for a WebSocket; the browser's handshake headers (`Sec-WebSocket-Key`,
+/// `-Version`, `-Extensions`) are the browser's connection's, and the runtime makes its
+/// own for the upstream one. `Sec-WebSocket-Protocol` (the subprotocols) passes.
+pub fn for_websocket(headers: &mut HeaderMap) {
+    for name in ["sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions"] {
+        headers.remove(name);
+    }
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+}
+
 /// [`upstream_headers`], parsing the cookies from `incoming`.
 pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwarding: Forwarding<'_>) -> HeaderMap {
     upstream_headers(config, incoming, &cookies_of(incoming), forwarding)

@@ -26,10 +26,87 @@ pub fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// The upstream URL for a request, after the CSRF, method and path checks.
+/// What kind of proxied call a request is (API.md section 4, route options).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// An ordinary call: `X-CSRF: 1` required.
+    Plain,
+    /// A WebSocket handshake on a `websocket` route: a trusted `Origin` required instead.
+    WebSocket,
+    /// An `EventSource` request on an `event_stream` route: `Sec-Fetch-Site:
+    /// same-origin` stands for `X-CSRF`.
+    EventStream,
+}
+
+/// Whether `request` asks for a WebSocket (`GET` with `Upgrade: websocket`).
+pub fn is_websocket_upgrade(request: &HttpRequest) -> bool {
+    request.method() == Method::GET
+        && request
+            .headers()
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket")))
+}
+
+/// The kind of `request` on `route`, and its CSRF check: a WebSocket upgrade on a route
+/// without `websocket` is 400 `invalid_request`; an upgrade needs an `Origin` that is
+/// `PUBLIC_ORIGIN` or trusted; an event stream request (`GET`, `Accept` with
+/// `text/event-stream`, `Sec-Fetch-Site: same-origin`) on an `event_stream` route needs
+/// no `X-CSRF` (a trusted `Origin` when it sends one); everything else the usual guard.
+pub fn call_kind(config: &Config, route: &ApiRoute, request: &HttpRequest) -> Result<CallKind, BffError> {
+    use crate::web::response::header_str;
+    if is_websocket_upgrade(request) {
+        if !route.websocket {
+            return Err(BffError::InvalidRequest("WebSocket upgrade on a route without websocket".into()));
+        }
+        let origin = header_str(request, "origin").ok_or(BffError::CsrfCheckFailed("WebSocket without Origin"))?;
+        if origin != config.public_origin && !config.trusted_origins.iter().any(|t| t == origin) {
+            return Err(BffError::CsrfCheckFailed("untrusted Origin"));
+        }
+        return Ok(CallKind::WebSocket);
+    }
+    let event_stream = route.event_stream
+        && request.method() == Method::GET
+        && header_str(request, "sec-fetch-site").map(str::trim) == Some("same-origin")
+        && request
+            .headers()
+            .get_all(http::header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("text/event-stream"));
+    if event_stream {
+        // `Sec-Fetch-Site: same-origin` stands for `X-CSRF`; an `Origin`, if any, is
+        // checked as for any call.
+        crate::web::csrf::check(
+            crate::web::csrf::CsrfInputs {
+                x_csrf: Some("1"),
+                origin: header_str(request, "origin"),
+                sec_fetch_site: Some("same-origin"),
+            },
+            &config.public_origin,
+            &config.trusted_origins,
+        )?;
+        return Ok(CallKind::EventStream);
+    }
+    require_csrf(config, request)?;
+    Ok(CallKind::Plain)
+}
+
+/// The upstream URL for a request, after the CSRF ([`call_kind`]), method and path checks.
 /// `request` carries the method, URI and headers (its body is not looked at).
 pub fn target(config: &Config, route: &ApiRoute, rest: &str, request: &HttpRequest) -> Result<String, BffError> {
-    require_csrf(config, request)?;
+    target_and_kind(config, route, rest, request).map(|(target, _)| target)
+}
+
+/// [`target`], and the call's kind.
+pub fn target_and_kind(
+    config: &Config,
+    route: &ApiRoute,
+    rest: &str,
+    request: &HttpRequest,
+) -> Result<(String, CallKind), BffError> {
+    let kind = call_kind(config, route, request)?;
     if let Some(methods) = &route.methods {
         if !methods.iter().any(|m| m == request.method().as_str()) {
             return Err(BffError::MethodNotAllowed { allow: methods.join(", ") });
@@ -41,7 +118,7 @@ pub fn target(config: &Config, route: &ApiRoute, rest: &str, request: &HttpReque
         url.push('?');
         url.push_str(query);
     }
-    Ok(url)
+    Ok((url, kind))
 }
 
 /// The route's `require` check (API.md section 4): 403 `forbidden` unless `session`'s
@@ -128,5 +205,60 @@ mod tests {
         assert_eq!(after_upstream(500, &Method::POST, true, false, true), AfterUpstream::Return);
         // No refresh token: nothing to refresh, the 401 is the API's answer to this call.
         assert_eq!(after_upstream(401, &Method::GET, true, false, false), AfterUpstream::Reject);
+    }
+
+    #[test]
+    fn websocket_and_event_stream_requests_have_their_own_csrf_rule() {
+        let c = config_with(&[
+            (
+                "API_ROUTES",
+                r#"[{"prefix":"/ws/","upstream":"https://api.internal/ws/","websocket":true},
+                    {"prefix":"/events/","upstream":"https://api.internal/ev/","event_stream":true},
+                    {"prefix":"/api/","upstream":"https://api.internal/v1/"}]"#,
+            ),
+            ("TRUSTED_ORIGINS", "https://partner.example"),
+        ]);
+        let (ws, events, api) = (&c.api_routes[0], &c.api_routes[1], &c.api_routes[2]);
+        let kind = |route, method: &str, headers: &[(&str, &str)]| {
+            call_kind(&c, route, &request(method, "https://app.example.com/x", headers)).map_err(|e| e.code())
+        };
+        let upgrade = [("upgrade", "websocket"), ("connection", "Upgrade"), ("origin", "https://app.example.com")];
+        assert_eq!(kind(ws, "GET", &upgrade), Ok(CallKind::WebSocket), "no X-CSRF needed");
+        assert_eq!(
+            kind(ws, "GET", &[("upgrade", "WebSocket"), ("origin", "https://partner.example")]),
+            Ok(CallKind::WebSocket)
+        );
+        assert_eq!(kind(ws, "GET", &[("upgrade", "websocket")]), Err("csrf_check_failed"), "Origin required");
+        assert_eq!(
+            kind(ws, "GET", &[("upgrade", "websocket"), ("origin", "https://evil.example")]),
+            Err("csrf_check_failed")
+        );
+        assert_eq!(kind(api, "GET", &upgrade), Err("invalid_request"), "an upgrade on a route without websocket");
+        // Not an upgrade: the usual rule on the websocket route too.
+        assert_eq!(kind(ws, "GET", &[("origin", "https://app.example.com")]), Err("csrf_check_failed"));
+        assert_eq!(kind(ws, "GET", &[("x-csrf", "1")]), Ok(CallKind::Plain));
+
+        let es = [("accept", "text/event-stream"), ("sec-fetch-site", "same-origin")];
+        assert_eq!(kind(events, "GET", &es), Ok(CallKind::EventStream), "EventSource: no X-CSRF");
+        assert_eq!(
+            kind(events, "GET", &[("accept", "text/event-stream"), ("sec-fetch-site", "cross-site")]),
+            Err("csrf_check_failed")
+        );
+        assert_eq!(kind(events, "GET", &[("accept", "text/event-stream")]), Err("csrf_check_failed"), "no header");
+        assert_eq!(
+            kind(
+                events,
+                "GET",
+                &[
+                    ("accept", "text/event-stream"),
+                    ("sec-fetch-site", "same-origin"),
+                    ("origin", "https://evil.example")
+                ]
+            ),
+            Err("csrf_check_failed")
+        );
+        assert_eq!(kind(events, "POST", &es), Err("csrf_check_failed"), "GET only");
+        assert_eq!(kind(api, "GET", &es), Err("csrf_check_failed"), "only on event_stream routes");
+        assert_eq!(kind(events, "GET", &[("sec-fetch-site", "same-origin")]), Err("csrf_check_failed"));
     }
 }

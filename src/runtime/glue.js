@@ -81,6 +81,9 @@ export function responseFrom(upstream, dropped, append) {
   const headers = new Headers(upstream.headers);
   for (const name of names) headers.delete(name);
   for (const [name, value] of pairs(append)) headers.append(name, value);
+  // A WebSocket handshake's answer (101) carries the upstream's socket, which the runtime
+  // joins to the browser's: messages and the close code pass both ways unchanged.
+  if (upstream.webSocket) return new Response(null, { status: 101, webSocket: upstream.webSocket, headers });
   return new Response(upstream.body, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 

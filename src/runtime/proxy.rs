@@ -111,7 +111,7 @@ pub async fn forward(
         return convert::answer(config, cors::preflight(config, head.headers(), &methods));
     }
     let cookies = request_cookies(&head);
-    let target = match proxy::target(config, route, rest, &head) {
+    let (target, kind) = match proxy::target_and_kind(config, route, rest, &head) {
         Ok(t) => t,
         Err(e) => return finish(error_response(config, &cookies, &e)),
     };
@@ -166,6 +166,9 @@ pub async fn forward(
                 // builds it, where editing a copy of the browser's `Headers` took one call
                 // per change.
                 let mut headers = upstream_headers(config, head.headers(), &cookies, forwarding);
+                if kind == proxy::CallKind::WebSocket {
+                    crate::proxy::headers::for_websocket(&mut headers);
+                }
                 if let (Some(key), Some(token), true) = (&config.dpop_key, access_token, dpop) {
                     let nonce = ctx.shared.dpop_nonces.get(dpop_origin);
                     let method = head.method().as_str();

@@ -1,12 +1,15 @@
 // Route options (API.md section 4, v2) against the built Worker: `require` (ID-token claim
-// requirements, 403 `forbidden` before any upstream call), on the direct path (no KV) and
-// the full path (SESSIONS bound), which must agree. The test provider puts the claims
-// of each case into the ID token; a real upstream records what reaches it.
+// requirements, 403 `forbidden` before any upstream call), `websocket` (a real `ws`
+// upstream behind Miniflare, a `ws` client) and `event_stream` (server-sent events), on
+// the direct path (no KV) and the full path (SESSIONS bound), which must agree. The test
+// provider puts the claims of each case into the ID token; a real upstream records what
+// reaches it.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestProvider } from '../support/test-idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
-import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
+import { startWorker, newCookieKeys, freePort, BASE } from '../support/worker.mjs';
+import WebSocket from 'ws';
 import { loginOnce } from '../support/login.mjs';
 
 describe('require (claim requirements per route)', () => {
@@ -102,5 +105,143 @@ describe('require (claim requirements per route)', () => {
         await w.close();
       }
     }
+  });
+});
+
+const HTTPS_ORIGIN = 'https://app.example.test';
+
+describe('websocket and event_stream routes', () => {
+  let idp;
+  let up;
+  const workers = {};
+  const ports = {};
+  before(async () => {
+    idp = await startTestProvider({ redirectOrigin: BASE });
+    up = await startUpstream();
+    const routes = [
+      { prefix: '/ws/', upstream: `${up.base}/socket/`, websocket: true, require: { name: 'Test User' } },
+      { prefix: '/events/', upstream: `${up.base}/ev/`, event_stream: true },
+      { prefix: '/api/', upstream: `${up.base}/open/` },
+    ];
+    const bindings = {
+      OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret, PUBLIC_ORIGIN: BASE,
+      COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify(routes),
+    };
+    for (const [path, kv] of [['direct', false], ['full', true]]) {
+      ports[path] = await freePort();
+      workers[path] = await startWorker(bindings, { kv, port: ports[path] });
+    }
+    // An https origin: HSTS is added to every answer, so the 101 is rebuilt around the
+    // upstream's socket rather than passed through.
+    ports.https = await freePort();
+    workers.https = await startWorker({ ...bindings, PUBLIC_ORIGIN: HTTPS_ORIGIN }, { kv: false, port: ports.https });
+  });
+  after(async () => {
+    for (const w of Object.values(workers)) await w.close();
+    await up.close();
+    await idp.close();
+  });
+
+  /** Open a WebSocket to the Worker; resolves to the socket, or rejects with the refusal's status. */
+  const connect = (port, path, headers) =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers });
+      ws.once('upgrade', (res) => { ws.handshakeHeaders = res.headers; });
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c) => { body += c; });
+        res.on('end', () => reject(Object.assign(new Error(`status ${res.statusCode}`), { status: res.statusCode, body })));
+      });
+      ws.once('error', (e) => reject(e));
+    });
+  const next = (ws) => new Promise((resolve) => ws.once('message', (data, isBinary) => resolve({ data, isBinary })));
+
+  for (const path of ['direct', 'full', 'https']) {
+    test(`${path}: text and binary frames echo both ways; the upstream sees the token and no edge-bff cookie; the close code passes`, async () => {
+      const { jar } = await loginOnce(workers[path]);
+      const handshakes = up.wsHandshakes.length;
+      const origin = path === 'https' ? HTTPS_ORIGIN : BASE;
+      const ws = await connect(ports[path], '/ws/chat?room=1', { origin, cookie: `${jar.header()}; theme=dark` });
+      if (path === 'https') assert.ok(ws.handshakeHeaders['strict-transport-security'], 'the 101 carries edge-bff\'s HSTS');
+      const hs = up.wsHandshakes[handshakes];
+      assert.equal(hs.url, '/socket/chat?room=1');
+      assert.match(hs.headers.authorization, /^Bearer at-/);
+      assert.equal(hs.headers.cookie, 'theme=dark', 'edge-bff\'s cookies never go upstream');
+      ws.send('hello');
+      const text = await next(ws);
+      assert.equal(text.isBinary, false);
+      assert.equal(text.data.toString(), 'hello');
+      const bytes = Buffer.from([0, 1, 2, 250, 255]);
+      ws.send(bytes);
+      const binary = await next(ws);
+      assert.equal(binary.isBinary, true);
+      assert.deepEqual(Buffer.from(binary.data), bytes);
+      const closed = new Promise((resolve) => ws.once('close', (code) => resolve(code)));
+      ws.send('close:4001');
+      assert.equal(await closed, 4001, 'the upstream\'s close code reaches the browser');
+    });
+  }
+
+  test('refused before the upstream is dialled: a foreign Origin, no Origin, no session, an unmet require, an upgrade on a plain route', async () => {
+    const { jar } = await loginOnce(workers.direct);
+    const handshakes = up.wsHandshakes.length;
+    const refused = async (path, headers) => {
+      const e = await connect(ports.direct, path, headers).then((ws) => { ws.close(); return null; }, (err) => err);
+      assert.ok(e, `${path} must be refused`);
+      return e;
+    };
+    assert.equal((await refused('/ws/x', { origin: 'https://evil.example', cookie: jar.header() })).status, 403);
+    assert.equal((await refused('/ws/x', { cookie: jar.header() })).status, 403);
+    assert.equal((await refused('/ws/x', { origin: BASE })).status, 401);
+    const plain = await refused('/api/x', { origin: BASE, cookie: jar.header() });
+    assert.equal(plain.status, 400);
+    assert.equal(JSON.parse(plain.body).error, 'invalid_request');
+    idp.scenario.claims = { name: 'Someone Else' };
+    const { jar: other } = await loginOnce(workers.direct);
+    idp.scenario.claims = undefined;
+    assert.equal((await refused('/ws/x', { origin: BASE, cookie: other.header() })).status, 403, 'require holds for WebSockets');
+    assert.equal(up.wsHandshakes.length, handshakes, 'the upstream was never dialled');
+  });
+
+  for (const path of ['direct', 'full']) {
+    test(`${path} path: an EventSource request streams; the first event arrives before the upstream ends`, async () => {
+      const { jar } = await loginOnce(workers[path]);
+      const res = await fetch(`http://127.0.0.1:${ports[path]}/events/sse`, {
+        headers: { cookie: jar.header(), accept: 'text/event-stream', 'sec-fetch-site': 'same-origin' },
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      while (!text.includes('data: first\n\n')) {
+        const { value, done } = await reader.read();
+        assert.ok(!done, 'the stream is still open');
+        text += decoder.decode(value, { stream: true });
+      }
+      assert.ok(!text.includes('second'), 'the upstream has not written the second event yet');
+      up.releaseSse();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+      }
+      assert.equal(text, 'data: first\n\ndata: second\n\n');
+    });
+  }
+
+  test('an event stream request that is not same-origin needs X-CSRF like any call', async () => {
+    const { jar } = await loginOnce(workers.direct);
+    const before = up.seen.length;
+    for (const site of ['cross-site', 'same-site', null]) {
+      const headers = { cookie: jar.header(), accept: 'text/event-stream', ...(site ? { 'sec-fetch-site': site } : {}) };
+      const r = await workers.direct.fetch('/events/sse', { headers });
+      assert.equal(r.status, 403, `Sec-Fetch-Site ${site}`);
+      assert.equal((await r.json()).error, 'csrf_check_failed');
+    }
+    const plainRoute = await workers.direct.fetch('/api/sse', { headers: { cookie: jar.header(), accept: 'text/event-stream', 'sec-fetch-site': 'same-origin' } });
+    assert.equal(plainRoute.status, 403, 'only event_stream routes waive X-CSRF');
+    assert.equal(up.seen.length, before, 'the upstream was not called');
   });
 });

@@ -8,8 +8,13 @@
 //   /status/NNN         that status with a small JSON body
 //   /unauthorized-once?id=X  401 for the first call with a given id, 200 afterwards
 //   /slow?ms=N          answers after N ms
+//   /sse                server-sent events: `data: first` at once, `data: second` and the
+//                       end only when the test calls releaseSse()
+//   WebSocket upgrades  any path: echoes text and binary messages; the text `close:NNNN`
+//                       closes with that code; every handshake is recorded in `wsHandshakes`
 import http from 'node:http';
 import { createHash } from 'node:crypto';
+import { WebSocketServer } from 'ws';
 
 export function deterministicBytes(n) {
   const buf = Buffer.alloc(n);
@@ -23,6 +28,8 @@ export function deterministicBytes(n) {
 
 export async function startUpstream({ port = 0, record = true } = {}) {
   const seen = [];
+  const wsHandshakes = [];
+  const sseWaiters = [];
   const recordRequests = record;
   const rejectedIds = new Set();
   const server = http.createServer(async (req, res) => {
@@ -91,6 +98,13 @@ export async function startUpstream({ port = 0, record = true } = {}) {
       }
       return json(200, { ok: true });
     }
+    if (url.pathname.endsWith('/sse')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      res.write('data: first\n\n');
+      await new Promise((resolve) => sseWaiters.push(resolve));
+      res.write('data: second\n\n');
+      return res.end();
+    }
     if (url.pathname.endsWith('/always-401')) return json(401, { error: 'invalid_token' });
     if (url.pathname.endsWith('/slow')) {
       await new Promise((r) => setTimeout(r, Number(url.searchParams.get('ms') ?? 1000)));
@@ -98,12 +112,31 @@ export async function startUpstream({ port = 0, record = true } = {}) {
     }
     return json(200, record);
   });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    wsHandshakes.push({ url: req.url, headers: req.headers });
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('message', (data, isBinary) => {
+        const close = !isBinary && /^close:(\d{4})$/.exec(data.toString());
+        if (close) ws.close(Number(close[1]), 'closed by the upstream');
+        else ws.send(data, { binary: isBinary });
+      });
+    });
+  });
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   return {
     server,
     seen,
+    wsHandshakes,
+    /** Let every open `/sse` stream send its second event and end. */
+    releaseSse: () => sseWaiters.splice(0).forEach((resolve) => resolve()),
     port: server.address().port,
     base: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+    close: () => new Promise((r) => {
+      sseWaiters.splice(0).forEach((resolve) => resolve());
+      for (const client of wss.clients) client.terminate();
+      server.closeAllConnections?.();
+      server.close(r);
+    }),
   };
 }
