@@ -56,7 +56,7 @@ CLIENT_ID=edge-bff-dev
 CLIENT_SECRET=edge-bff-dev-secret
 PUBLIC_ORIGIN=$ORIGIN
 COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
-API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"}]
+API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"},{"prefix":"/admin/","upstream":"http://127.0.0.1:$API_PORT/admin/","require":{"groups":"admin"}},{"prefix":"/events/","upstream":"http://127.0.0.1:$API_PORT/events/","event_stream":true},{"prefix":"/ws/","upstream":"http://127.0.0.1:$API_PORT/ws/","websocket":true}]
 SESSION_STORE=$SESSION_STORE
 EOF
 if [ "$STRICT" = 1 ]; then
@@ -104,7 +104,7 @@ cat <<EOF
 
   edge-bff dev stack (building the Worker first; this takes a minute the first time)
     app:              $ORIGIN
-    OpenID provider:  http://localhost:$IDP_PORT   user: demo   password: demo-password
+    OpenID provider:  http://localhost:$IDP_PORT   user: demo / demo-password, admin / admin-password
     demo API:         http://127.0.0.1:$API_PORT  (reached through $ORIGIN/api/)
     sessions:         $SESSION_STORE  (scripts/dev.sh --kv for KV)
     provider mode:    $([ "$STRICT" = 1 ] && echo "strict: PAR + DPoP + private_key_jwt" || echo "plain (scripts/dev.sh --strict: PAR + DPoP + private_key_jwt)")

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { startProvider, DEMO_USER } from '../support/idp.mjs';
+import { startProvider, DEMO_USER, ADMIN_USER } from '../support/idp.mjs';
 import { startWorker, newCookieKeys, freePort, ROOT } from '../support/worker.mjs';
 import { launchChromium } from '../support/browser.mjs';
 import { startDemoApi } from '../support/demo-api.mjs';
@@ -21,7 +21,7 @@ before(async () => {
   const port = await freePort();
   origin = `http://localhost:${port}`;
   idp = await startProvider({ redirectOrigin: origin, clientSecret: 'browser-test-secret' });
-  api = await startDemoApi();
+  api = await startDemoApi({ tickMs: 300 });
   w = await startWorker(
     {
       OIDC_ISSUER: idp.issuer,
@@ -29,7 +29,12 @@ before(async () => {
       CLIENT_SECRET: 'browser-test-secret',
       PUBLIC_ORIGIN: origin,
       COOKIE_KEYS: newCookieKeys(),
-      API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `http://127.0.0.1:${api.port}/` }]),
+      API_ROUTES: JSON.stringify([
+        { prefix: '/api/', upstream: `http://127.0.0.1:${api.port}/` },
+        { prefix: '/admin/', upstream: `http://127.0.0.1:${api.port}/admin/`, require: { groups: 'admin' } },
+        { prefix: '/events/', upstream: `http://127.0.0.1:${api.port}/events/`, event_stream: true },
+        { prefix: '/ws/', upstream: `http://127.0.0.1:${api.port}/ws/`, websocket: true },
+      ]),
     },
     { port },
   );
@@ -140,6 +145,49 @@ test('two logins in two tabs both succeed, whichever finishes first', async () =
       }
       const left = (await context.cookies(origin)).filter((c) => c.name.startsWith('__Host-bff-login'));
       assert.deepEqual(left, [], 'every login cookie cleared by its own callback');
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+test('route options from the demo SPA: the admin-only call, a live EventSource and a WebSocket through the Worker', async () => {
+  for (const [user, adminStatus] of [[DEMO_USER, 403], [ADMIN_USER, 200]]) {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await page.goto(`${origin}/`);
+      await page.click('#login');
+      await page.waitForURL(`${idp.issuer}/interaction/**`);
+      await page.fill('#login', user.username);
+      await page.fill('#password', user.password);
+      await page.click('#submit');
+      await page.waitForURL(`${origin}/`);
+      await page.waitForSelector('#user-name:visible');
+      assert.equal(await page.textContent('#user-name'), user.claims.name);
+
+      await page.click('#call-admin');
+      await page.waitForSelector('#admin-result:visible');
+      const admin = await page.textContent('#admin-result');
+      assert.match(admin, new RegExp(`^${adminStatus}\n`), `${user.username}: ${admin}`);
+      if (adminStatus === 403) assert.equal(JSON.parse(admin.slice(4)).error, 'forbidden');
+
+      await page.click('#start-events');
+      await page.waitForFunction(() => (document.querySelector('#events-result')?.textContent ?? '').split('\n').length >= 2, null, { timeout: 5000 });
+      const events = (await page.textContent('#events-result')).split('\n').map((l) => JSON.parse(l));
+      assert.ok(events[0].tick > events[1].tick, 'events arrive one by one, live');
+      assert.equal(events[0].bearer_token_received, true, 'the stream carried the access token');
+
+      await page.click('#open-socket');
+      await page.waitForSelector('#socket-result:visible');
+      const socket = await page.textContent('#socket-result');
+      assert.ok(socket.startsWith('WebSocket: '), socket);
+      const echo = JSON.parse(socket.slice('WebSocket: '.length));
+      assert.equal(echo.echo, 'ping from the SPA');
+      assert.equal(echo.bearer_token_received, true, 'the handshake carried the access token');
+      assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }

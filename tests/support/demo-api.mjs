@@ -1,24 +1,57 @@
 // The demo API behind the proxy: a plain HTTP server that answers JSON and says whether
 // (not what) a token arrived, with which scheme (`Bearer`, or `DPoP` with a proof in the
-// dev stack's strict mode). Usage: node tests/support/demo-api.mjs (env API_PORT).
+// dev stack's strict mode). It also serves a live event stream (`/events/ticks`: one
+// server-sent event every `tickMs`) and a WebSocket echo (any path, upgraded).
+// Usage: node tests/support/demo-api.mjs (env API_PORT).
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 
-export async function startDemoApi({ port = 0 } = {}) {
+const tokenInfo = (auth) => ({
+  bearer_token_received: /^Bearer \S+$/.test(auth),
+  token_scheme: /^(Bearer|DPoP) \S+$/.exec(auth)?.[1] ?? null,
+});
+
+export async function startDemoApi({ port = 0, tickMs = 2000 } = {}) {
   const server = http.createServer((req, res) => {
     const auth = req.headers.authorization ?? '';
+    if (new URL(req.url, 'http://api').pathname.endsWith('/events/ticks')) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' });
+      let tick = 0;
+      const send = () => res.write(`data: ${JSON.stringify({ tick: ++tick, time: new Date().toISOString(), ...tokenInfo(auth) })}\n\n`);
+      send();
+      const timer = setInterval(send, tickMs);
+      req.on('close', () => clearInterval(timer));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(JSON.stringify({
       message: 'Hello from the demo API',
       path: req.url,
       method: req.method,
-      bearer_token_received: /^Bearer \S+$/.test(auth),
-      token_scheme: /^(Bearer|DPoP) \S+$/.exec(auth)?.[1] ?? null,
+      ...tokenInfo(auth),
       dpop_proof_received: typeof req.headers.dpop === 'string',
       time: new Date().toISOString(),
     }));
   });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    const info = tokenInfo(req.headers.authorization ?? '');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('message', (data, isBinary) => {
+        ws.send(isBinary ? data : JSON.stringify({ echo: data.toString(), ...info }), { binary: isBinary });
+      });
+    });
+  });
   await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { server, port: server.address().port, close: () => new Promise((r) => server.close(r)) };
+  return {
+    server,
+    port: server.address().port,
+    close: () => new Promise((r) => {
+      for (const client of wss.clients) client.terminate();
+      server.closeAllConnections?.();
+      server.close(r);
+    }),
+  };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -20,13 +20,30 @@ export const DEMO_USER = {
   },
 };
 
+/** A second demo user, member of the `admin` group (the demo's `require` route). */
+export const ADMIN_USER = {
+  username: 'admin',
+  password: 'admin-password',
+  claims: {
+    sub: 'demo-admin-0002',
+    name: 'Ada Admin',
+    given_name: 'Ada',
+    family_name: 'Admin',
+    email: 'ada.admin@example.com',
+    email_verified: true,
+    groups: ['staff', 'admin'],
+  },
+};
+const USERS = [DEMO_USER, ADMIN_USER];
+
 const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function loginPage(uid, error) {
   return `<!doctype html><html><head><meta charset="utf-8"><title>Sign in — local OpenID provider</title>
 <style>body{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto}label{display:block;margin:.6rem 0}
 input{width:100%;padding:.4rem}button{margin-top:1rem;padding:.5rem 1.2rem}.err{color:#b00}</style></head><body>
-<h1>Local OpenID provider</h1><p>Sign in as <code>${DEMO_USER.username}</code> / <code>${DEMO_USER.password}</code>.</p>
+<h1>Local OpenID provider</h1><p>Sign in as <code>${DEMO_USER.username}</code> / <code>${DEMO_USER.password}</code>,
+or as <code>${ADMIN_USER.username}</code> / <code>${ADMIN_USER.password}</code> (member of <code>admin</code>).</p>
 ${error ? `<p class="err" role="alert">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="/interaction/${escapeHtml(uid)}/login" autocomplete="off">
 <label>Username <input name="login" id="login" autofocus></label>
@@ -87,13 +104,16 @@ export async function startProvider(opts = {}) {
     cookies: { keys: ['local-oidc-provider-cookie-key'] },
     claims: {
       openid: ['sub'],
-      profile: ['name', 'given_name', 'family_name'],
+      // `groups` rides on `profile` so the demo's `require` route needs no extra scope.
+      profile: ['name', 'given_name', 'family_name', 'groups'],
       email: ['email', 'email_verified'],
     },
     // Put the scope claims into the ID token too, as most providers do.
     conformIdTokenClaims: false,
-    findAccount: async (_ctx, id) =>
-      id === DEMO_USER.claims.sub ? { accountId: id, claims: async () => ({ ...DEMO_USER.claims }) } : undefined,
+    findAccount: async (_ctx, id) => {
+      const user = USERS.find((u) => u.claims.sub === id);
+      return user ? { accountId: id, claims: async () => ({ ...user.claims }) } : undefined;
+    },
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
@@ -137,11 +157,12 @@ export async function startProvider(opts = {}) {
       if (details.prompt.name === 'login') {
         if (req.method === 'POST' && match[2]) {
           const form = await readForm(req);
-          if (form.get('login') === DEMO_USER.username && form.get('password') === DEMO_USER.password) {
+          const user = USERS.find((u) => u.username === form.get('login') && u.password === form.get('password'));
+          if (user) {
             // Step-up: the login form stands for every method asked for; the session's `acr`
             // is the first requested value, so the ID token carries it.
             const acr = details.params.acr_values?.split(' ')[0];
-            const login = { accountId: DEMO_USER.claims.sub, amr: ['pwd'], ...(acr ? { acr } : {}) };
+            const login = { accountId: user.claims.sub, amr: ['pwd'], ...(acr ? { acr } : {}) };
             return provider.interactionFinished(req, res, { login }, { mergeWithLastSubmission: false });
           }
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

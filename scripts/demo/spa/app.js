@@ -53,6 +53,50 @@ $('call-api').addEventListener('click', async () => {
   show('api-result', true);
 });
 
+$('call-admin').addEventListener('click', async () => {
+  const res = await bff.fetch('/admin/hello');
+  $('admin-result').textContent = `${res.status}\n${await res.text()}`;
+  show('admin-result', true);
+});
+
+// Server-sent events: a plain EventSource. It is same-origin, so the browser sends the
+// session cookie and `Sec-Fetch-Site: same-origin`, which is what the Worker asks of
+// an event stream instead of `X-CSRF`.
+let events;
+$('start-events').addEventListener('click', () => {
+  events?.close();
+  const lines = [];
+  events = new EventSource('/events/ticks');
+  events.onmessage = (e) => {
+    lines.unshift(e.data);
+    $('events-result').textContent = lines.slice(0, 5).join('\n');
+    show('events-result', true);
+  };
+  events.onerror = () => {
+    // 401 or 403 (no session, logged out) also land here: EventSource shows no status.
+    $('events-result').textContent = 'event stream closed';
+    events.close();
+  };
+});
+
+// A WebSocket: the browser sends the session cookie and its Origin, which the Worker
+// checks instead of `X-CSRF`.
+$('open-socket').addEventListener('click', () => {
+  const url = new URL('/ws/echo', location.href);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  const socket = new WebSocket(url);
+  socket.onopen = () => socket.send('ping from the SPA');
+  socket.onmessage = (e) => {
+    $('socket-result').textContent = `WebSocket: ${e.data}`;
+    show('socket-result', true);
+    socket.close();
+  };
+  socket.onerror = () => {
+    $('socket-result').textContent = 'WebSocket refused';
+    show('socket-result', true);
+  };
+});
+
 // Another tab logged out: show it here too.
 bff.onLogout(() => refresh());
 // A 401 from the API: show the login button instead of navigating away.
