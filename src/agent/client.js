@@ -6,6 +6,10 @@
 //   const res = await bff.fetch('/api/x');    // adds X-CSRF and same-origin credentials
 //   bff.onUnauthenticated((error) => …);      // instead of login() on a 401
 //   bff.onLogout(() => …);                    // another tab logged out
+// WebSockets and server-sent events need no helper: on routes with `websocket` or
+// `event_stream` (docs/configuration.md), `new WebSocket('/ws/…')` and
+// `new EventSource('/events/…')` work as they are (the browser sends the cookies, and
+// `Origin` or `Sec-Fetch-Site: same-origin`, which the Worker checks instead of X-CSRF).
 // The tokens never reach JavaScript; the Worker keeps them in HttpOnly cookies.
 const AUTH = '__AUTH_PATH__';
 const CHANNEL = 'edge-bff';
