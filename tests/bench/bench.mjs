@@ -63,6 +63,14 @@ const bffDpopPort = await freePort();
 const dpopKey = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bench-dpop', alg: 'ES256' };
 const bffDpop = await startWorker({ ...bindings, DPOP_KEY: JSON.stringify(dpopKey) }, { port: bffDpopPort, kv: false, assets: false });
 
+// The same as (b) on a route with `require` (API.md section 4): the claims check is made
+// on the direct path for every call (the ID token's claims read from the session).
+const bffReqPort = await freePort();
+const bffReq = await startWorker(
+  { ...bindings, API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/`, require: { email_verified: true, sub: ['someone-else', 'demo-user-0001'] } }]) },
+  { port: bffReqPort, kv: false, assets: false },
+);
+
 async function passThrough(assets) {
   const port = await freePort();
   return { mf: await startPassThrough(up.base, { port, assets }), port };
@@ -77,6 +85,7 @@ const withSessionA = { ...withSession, Host: `localhost:${bffAssetsPort}` };
 const withSessionK = { ...withSession, Host: `localhost:${bffKvPort}` };
 const withSessionC = { ...withSession, Host: `localhost:${bffCoPort}` };
 const withSessionH = { ...withSession, Host: `localhost:${bffHstsPort}` };
+const withSessionR = { ...withSession, Host: `localhost:${bffReqPort}` };
 const toDpopWorker = (p) => {
   const u = new URL(p, origin);
   return `http://127.0.0.1:${bffDpopPort}${u.pathname}${u.search}`;
@@ -100,6 +109,7 @@ const scenarios = [
   ['bk', '(b) with SESSIONS bound (full path)', `http://127.0.0.1:${bffKvPort}/api/status/200`, { headers: withSessionK }],
   ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
   ['bh', '(b) on an https origin (HSTS added)', `http://127.0.0.1:${bffHstsPort}/api/status/200`, { headers: withSessionH }],
+  ['br', '(b) on a route with require', `http://127.0.0.1:${bffReqPort}/api/status/200`, { headers: withSessionR }],
   ['bp', '(b) with a DPoP-bound token (ES256 proof)', `http://127.0.0.1:${bffDpopPort}/api/status/200`, { headers: withSessionP }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
@@ -162,6 +172,7 @@ console.log(`(b)/(d0) ${ratio('b', 'd0')}  (pass-through sent a bare request, no
 console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's local KV on every call)`);
 console.log(`(bc)/(b) ${ratio('bc', 'b')}  (COORDINATOR bound, no refresh due: must be 1.00x within noise)`);
 console.log(`(bh)/(d) ${ratio('bh', 'd')}  (https origin: HSTS on every answer, the upstream's response copied to add it)`);
+console.log(`(br)/(b) ${ratio('br', 'b')}  (a route with require: must be 1.00x within noise)`);
 console.log(`(bp)/(d) ${ratio('bp', 'd')}   target CPU <= 1.30x: ${verdict(paired('bp', 'd', (r) => r.cpuUs) <= 1.3)}  (a DPoP proof per call)`);
 console.log(`(bp)/(b) ${ratio('bp', 'b')}  (what the proof costs over a Bearer call)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
@@ -219,6 +230,7 @@ await bffKv.close();
 await bffCo.close();
 await bffHsts.close();
 await bffDpop.close();
+await bffReq.close();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();
