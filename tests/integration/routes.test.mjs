@@ -231,6 +231,28 @@ describe('websocket and event_stream routes', () => {
     });
   }
 
+  test('a due access token is refreshed before the stream starts', async () => {
+    idp.scenario.accessTtl = 10; // inside the 30 s refresh margin at once
+    const { jar } = await loginOnce(workers.direct);
+    idp.scenario.accessTtl = 3600;
+    const refreshes = idp.stats.refresh;
+    const before = up.seen.length;
+    const res = await fetch(`http://127.0.0.1:${ports.direct}/events/sse`, {
+      headers: { cookie: jar.header(), accept: 'text/event-stream', 'sec-fetch-site': 'same-origin' },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(idp.stats.refresh, refreshes + 1, 'refreshed first');
+    assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('__Host-bff-session')), 'the new tokens go to the browser with the stream');
+    const reader = res.body.getReader();
+    const { value } = await reader.read();
+    assert.match(new TextDecoder().decode(value), /data: first/);
+    const sent = up.seen.slice(before).find((r) => r.path === '/ev/sse');
+    assert.ok(sent, 'the stream was opened upstream');
+    assert.match(sent.headers.authorization, /^Bearer at-/);
+    up.releaseSse();
+    await reader.cancel();
+  });
+
   test('an event stream request that is not same-origin needs X-CSRF like any call', async () => {
     const { jar } = await loginOnce(workers.direct);
     const before = up.seen.length;
