@@ -48,24 +48,34 @@ after(async () => {
   await idp?.close();
 });
 
-test('log in through the demo SPA, see the user, call the API through the proxy, log out in one tab and the other notices', async () => {
+/** Click "Log in" in the demo SPA, sign in at the provider as `user`, and wait for the SPA to show the user. */
+async function logIn(page, user) {
+  await page.click('#login');
+  await page.waitForURL(`${idp.issuer}/interaction/**`);
+  await page.fill('#login', user.username);
+  await page.fill('#password', user.password);
+  await page.click('#submit');
+  await page.waitForURL(`${origin}/`);
+  await page.waitForSelector('#user-name:visible');
+}
+
+/** A fresh browser context with the demo SPA open; `errors` collects the page's script errors. */
+async function openApp() {
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${origin}/`);
+  return { context, page, errors };
+}
+
+test('log in through the demo SPA, see the user, call the API through the proxy, log out in one tab and the other notices', async () => {
+  const { context, page, errors } = await openApp();
   try {
-    await page.goto(`${origin}/`);
     await page.waitForSelector('#login:visible');
     assert.equal(await page.textContent('#status'), 'Not logged in.');
 
-    await page.click('#login');
-    await page.waitForURL(`${idp.issuer}/interaction/**`);
-    await page.fill('#login', DEMO_USER.username);
-    await page.fill('#password', DEMO_USER.password);
-    await page.click('#submit');
-
-    await page.waitForURL(`${origin}/`);
-    await page.waitForSelector('#user-name:visible');
+    await logIn(page, DEMO_USER);
     assert.equal(await page.textContent('#user-name'), 'Dana Demo');
     assert.equal(await page.textContent('#user-email'), `(${DEMO_USER.claims.email})`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'logged-in.png') });
@@ -153,19 +163,9 @@ test('two logins in two tabs both succeed, whichever finishes first', async () =
 
 test('route options from the demo SPA: the admin-only call, a live EventSource and a WebSocket through the Worker', async () => {
   for (const [user, adminStatus] of [[DEMO_USER, 403], [ADMIN_USER, 200]]) {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { context, page, errors } = await openApp();
     try {
-      await page.goto(`${origin}/`);
-      await page.click('#login');
-      await page.waitForURL(`${idp.issuer}/interaction/**`);
-      await page.fill('#login', user.username);
-      await page.fill('#password', user.password);
-      await page.click('#submit');
-      await page.waitForURL(`${origin}/`);
-      await page.waitForSelector('#user-name:visible');
+      await logIn(page, user);
       assert.equal(await page.textContent('#user-name'), user.claims.name);
 
       await page.click('#call-admin');
