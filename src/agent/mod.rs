@@ -4,6 +4,7 @@
 
 pub(crate) mod backchannel;
 mod callback;
+pub mod health;
 mod login;
 pub mod login_cookie;
 mod logout;
@@ -51,9 +52,10 @@ async fn dispatch(ctx: &RequestContext<'_>, request: &HttpRequest, sub_path: &st
             "/userinfo" if method == Method::GET => userinfo::handle(ctx, request).await,
             "/client.js" if method == Method::GET => Ok(client_js(ctx.config)),
             "/jwks" if method == Method::GET => jwks(ctx.config),
+            "/health" if method == Method::GET => Ok(health::handle(ctx).await),
             "/refresh" if method == Method::POST => refresh::handle(ctx, request).await,
             "/logout" if method == Method::POST => logout::handle(ctx, request).await,
-            "/login" | "/callback" | "/session" | "/userinfo" | "/client.js" | "/jwks" => {
+            "/login" | "/callback" | "/session" | "/userinfo" | "/client.js" | "/jwks" | "/health" => {
                 Err(BffError::MethodNotAllowed { allow: "GET".into() })
             }
             "/login/start" | "/logout" | "/refresh" | "/backchannel-logout" => {

@@ -162,6 +162,11 @@ async fn handle(
     let config = match &isolate.config {
         Ok(config) => config,
         Err(e) => {
+            let path = request.url().parse::<http::Uri>().map(|u| u.path().to_string()).unwrap_or_default();
+            let auth_path = env.var("AUTH_PATH").ok().map(|v| v.to_string());
+            if agent::health::is_health_path(auth_path.as_deref(), &path) {
+                return convert::to_web(agent::health::configuration_unavailable());
+            }
             log::error!("request refused, configuration error: {e}");
             return convert::to_web(BffError::Configuration(e.to_string()).to_response());
         }
@@ -198,6 +203,9 @@ async fn handle(
         (SessionStoreKind::Kv, Some(kv_store)) => kv_store,
         (SessionStoreKind::Kv, None) => {
             log::error!("configuration error: SESSION_STORE=kv needs the SESSIONS KV binding");
+            if router::route(config, uri.path()) == Route::Agent("/health") {
+                return convert::answer(config, agent::health::configuration_unavailable());
+            }
             return convert::answer(config, BffError::Configuration("SESSIONS binding missing".into()).to_response());
         }
         (SessionStoreKind::Cookie, _) => &cookie_store,
