@@ -64,6 +64,10 @@ if [ "$rc" -ne 0 ]; then
 fi
 scripts/wasm-size.sh
 record "wasm size budget" $?
+
+stage "deploy bundle (wrangler deploy --dry-run: what would be uploaded is what is tested)"
+node scripts/check-bundle.mjs 2>&1 | tee "$LOG_DIR/bundle.log"
+record "deploy bundle" "${PIPESTATUS[0]}"
 # The test variant: the same code plus a route that panics (Cargo feature test-hooks).
 BUILD_OUT=build-test BUILD_FEATURES=test-hooks scripts/build.sh >"$LOG_DIR/build-test.log" 2>&1
 rc=$?
