@@ -58,6 +58,7 @@ PUBLIC_ORIGIN=$ORIGIN
 COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
 API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"},{"prefix":"/admin/","upstream":"http://127.0.0.1:$API_PORT/admin/","require":{"groups":"admin"}},{"prefix":"/events/","upstream":"http://127.0.0.1:$API_PORT/events/","event_stream":true},{"prefix":"/ws/","upstream":"http://127.0.0.1:$API_PORT/ws/","websocket":true}]
 SESSION_STORE=$SESSION_STORE
+LOG_LEVEL=info
 EOF
 if [ "$STRICT" = 1 ]; then
   # One-line private JWKs, made once: P-256 for the client assertions and the proofs.

@@ -46,6 +46,31 @@ pub enum ClientAuth {
     PrivateKeyJwt,
 }
 
+/// `LOG_LEVEL` (API.md section 9): the least severe level written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings (the default).
+    Warn,
+    /// Also what edge-bff did: configuration loaded, refreshes, refusals.
+    Info,
+    /// Everything.
+    Debug,
+}
+
+impl LogLevel {
+    /// The `log` crate's filter for this level.
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+        }
+    }
+}
+
 /// Which tenants a multi-tenant issuer may log users in from (`ALLOWED_TENANTS`,
 /// [`crate::oidc::tenant`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +172,8 @@ pub struct Config {
     /// `CLIENT_PRIVATE_KEY`: the first signs client assertions; all are published at
     /// `{AUTH_PATH}/jwks`. Empty when not set.
     pub client_private_keys: Vec<crate::crypto::signing::PrivateKey>,
+    /// `LOG_LEVEL`.
+    pub log_level: LogLevel,
     /// `ALLOWED_TENANTS`: a multi-tenant issuer and the tenants it accepts; `None`: the
     /// issuer is compared exactly.
     pub allowed_tenants: Option<TenantRule>,
@@ -328,6 +355,13 @@ impl Config {
             Some("endpoint") => AssertionAudience::Endpoint,
             Some(_) => return Err(err("CLIENT_ASSERTION_AUDIENCE", "must be issuer or endpoint")),
         };
+        let log_level = match get("LOG_LEVEL").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("warn") => LogLevel::Warn,
+            Some("error") => LogLevel::Error,
+            Some("info") => LogLevel::Info,
+            Some("debug") => LogLevel::Debug,
+            Some(_) => return Err(err("LOG_LEVEL", "must be error, warn, info or debug")),
+        };
         let allowed_tenants = match get("ALLOWED_TENANTS").as_deref().map(str::trim) {
             None | Some("") => None,
             Some("*") => Some(TenantRule::Any),
@@ -470,6 +504,7 @@ impl Config {
             client_secret,
             client_auth,
             client_private_keys,
+            log_level,
             allowed_tenants,
             dpop_key,
             client_assertion_audience,

@@ -92,6 +92,7 @@ fn bad_values_are_named_without_echoing_secrets() {
         ("PAR", "required"),
         ("DPOP_KEY", "{}"),
         ("ALLOWED_TENANTS", "organizations"),
+        ("LOG_LEVEL", "verbose"),
         ("API_ROUTES", r#"[{"prefix":"/a/","upstream":"https://api.example.com/","require":{}}]"#),
         ("API_ROUTES", r#"[{"prefix":"/a/","upstream":"https://api.example.com/","require":{"g":[]}}]"#),
         ("API_ROUTES", r#"[{"prefix":"/a/","upstream":"https://api.example.com/","require":"admin"}]"#),
@@ -273,4 +274,16 @@ fn private_key_jwt_needs_a_key_and_no_secret() {
     let e = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_PRIVATE_KEY", &broken)]).unwrap_err();
     assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
     assert!(!e.to_string().contains(&d));
+}
+
+#[test]
+fn log_level_defaults_to_warn() {
+    use crate::testutil::config_with;
+    assert_eq!(config_with(&[]).log_level, LogLevel::Warn);
+    for (text, level) in
+        [("error", LogLevel::Error), ("warn", LogLevel::Warn), ("INFO", LogLevel::Info), ("debug", LogLevel::Debug)]
+    {
+        assert_eq!(config_with(&[("LOG_LEVEL", text)]).log_level, level, "{text}");
+    }
+    assert_eq!(LogLevel::Info.filter(), log::LevelFilter::Info);
 }

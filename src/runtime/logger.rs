@@ -9,7 +9,7 @@ static LOGGER: ConsoleLogger = ConsoleLogger;
 
 impl Log for ConsoleLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        metadata.level() <= Level::Info
+        metadata.level() <= log::max_level()
     }
 
     fn log(&self, record: &Record<'_>) {
@@ -33,9 +33,10 @@ impl Log for ConsoleLogger {
     fn flush(&self) {}
 }
 
-/// Install the logger (once per isolate; later calls do nothing).
+/// Install the logger (once per isolate; later calls do nothing) at `warn`, the default
+/// of `LOG_LEVEL`; the configuration, once read, sets its own level.
 pub fn init() {
     if log::set_logger(&LOGGER).is_ok() {
-        log::set_max_level(LevelFilter::Info);
+        log::set_max_level(LevelFilter::Warn);
     }
 }

@@ -54,6 +54,7 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                 let config = Config::from_vars(&env_vars::EnvVars(env));
                 match &config {
                     Ok(c) => {
+                        log::set_max_level(c.log_level.filter());
                         log::info!("configuration loaded: issuer {}, {} API routes", c.issuer, c.api_routes.len());
                         for warning in c.warnings() {
                             log::warn!("configuration: {warning}");

@@ -37,6 +37,7 @@ const idp = await startProvider({ redirectOrigin: origin });
 const bindings = {
   OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: origin,
   COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]),
+  LOG_LEVEL: 'warn', // production's default: the benchmarks measure what a deployment pays
 };
 const bff = await startWorker(bindings, { port: bffPort, kv: false, assets: false });
 const bffAssetsPort = await freePort();

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { startProvider } from '../support/idp.mjs';
+import { startTestProvider } from '../support/test-idp.mjs';
 import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
 
@@ -132,6 +133,33 @@ test('wrangler.toml, as wrangler reads it, deploys the built entry with the coor
     assert.ok(w.logs.some((l) => l.includes('coordinator request: refresh')), 'the refresh went through the coordinator');
   } finally {
     await w.close();
+    await idp.close();
+  }
+});
+
+test('LOG_LEVEL: warn by default (no info lines), info adds them, error drops warnings; a bad value is a configuration error', async () => {
+  const idp = await startTestProvider({ redirectOrigin: 'https://app.example.test' });
+  try {
+    // An https origin with a prefix lacking __Host-: a warn line at start-up.
+    const base = { OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.clientId, CLIENT_SECRET: idp.clientSecret, PUBLIC_ORIGIN: 'https://app.example.test', COOKIE_KEYS: newCookieKeys(), COOKIE_PREFIX: 'bff' };
+    const linesAt = async (level) => {
+      const w = await startWorker({ ...base, LOG_LEVEL: level });
+      try {
+        await w.fetch('/auth/session'); // logs "no valid session" at info
+        return w.logs.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
+      } finally {
+        await w.close();
+      }
+    };
+    const byDefault = await linesAt('');
+    assert.ok(byDefault.some((l) => l.level === 'warn' && /COOKIE_PREFIX/.test(l.msg)), 'warnings by default');
+    assert.deepEqual(byDefault.filter((l) => l.level === 'info'), [], 'no info line by default');
+    const info = await linesAt('info');
+    assert.ok(info.some((l) => l.level === 'info' && /configuration loaded/.test(l.msg)), 'info adds them');
+    const errorOnly = await linesAt('error');
+    assert.deepEqual(errorOnly.filter((l) => l.level !== 'error'), [], 'error drops warnings');
+    await expectConfigurationError({ ...base, LOG_LEVEL: 'verbose' }, 'LOG_LEVEL');
+  } finally {
     await idp.close();
   }
 });

@@ -59,8 +59,12 @@ function logCollector() {
 /**
  * Start the Worker with `bindings` (vars and secrets). Returns { mf, fetch, logs, close }:
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
- * every line the Worker wrote to the console.
+ * every line the Worker wrote to the console. `LOG_LEVEL` is `debug` unless `bindings`
+ * name it, so the tests see every line and the leak checks cover every level.
  */
+/** `bindings` with `LOG_LEVEL: 'debug'` unless they set it (an empty value means the default, `warn`). */
+const withLogLevel = (bindings) => ('LOG_LEVEL' in bindings ? bindings : { ...bindings, LOG_LEVEL: 'debug' });
+
 export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs', coordinator = false } = {}) {
   const { logs, handleRuntimeStdio } = logCollector();
   const mf = new Miniflare({
@@ -72,7 +76,7 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
     ...(coordinator
       ? { durableObjects: { [coordinator.binding ?? 'COORDINATOR']: { className: coordinator.className ?? 'EdgeBffCoordinator', useSQLite: true } } }
       : {}),
-    bindings,
+    bindings: withLogLevel(bindings),
     assets: assets ? spaAssets() : undefined,
     ...(port ? { host: '127.0.0.1', port } : {}),
     handleRuntimeStdio,
@@ -138,7 +142,7 @@ export async function freePort() {
  */
 export async function startFleet(bindings, { isolates = 2, coordinator = true, kv = true, buildDir = 'build', port, coordinatorScript } = {}) {
   const { logs, handleRuntimeStdio } = logCollector();
-  const common = { ...builtWorker(buildDir), kvNamespaces: kv ? { SESSIONS: 'sessions' } : {}, bindings };
+  const common = { ...builtWorker(buildDir), kvNamespaces: kv ? { SESSIONS: 'sessions' } : {}, bindings: withLogLevel(bindings) };
   const durableObjects = coordinator
     ? { COORDINATOR: { className: 'EdgeBffCoordinator', scriptName: coordinatorScript ? 'coordinator' : 'w0', useSQLite: true } }
     : {};
