@@ -13,40 +13,8 @@ use crate::web::client::LocalFuture;
 use serde_json::{json, Map, Value};
 use std::fmt;
 
-/// The JWS algorithms edge-bff signs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigningAlg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    Rs256,
-    /// RSASSA-PSS with SHA-256 (salt 32 bytes).
-    Ps256,
-    /// ECDSA P-256 with SHA-256 (signature `r ‖ s`, 64 bytes).
-    Es256,
-    /// Ed25519.
-    EdDsa,
-}
-
-impl SigningAlg {
-    /// The JWS `alg` name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Ps256 => "PS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-
-    fn of(name: &str) -> Option<Self> {
-        Some(match name {
-            "RS256" => Self::Rs256,
-            "PS256" => Self::Ps256,
-            "ES256" => Self::Es256,
-            "EdDSA" => Self::EdDsa,
-            _ => return None,
-        })
-    }
-}
+/// The JWS algorithms edge-bff signs with: the ones it verifies ([`crate::oidc::jws::Alg`]).
+pub use crate::oidc::jws::Alg as SigningAlg;
 
 /// Why a private key setting was refused (never the key material itself).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,7 +145,10 @@ pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<Private
         if keys.iter().any(|k| k.kid == kid) {
             return Err(KeyError::Kid(n));
         }
-        let alg = text("alg").and_then(SigningAlg::of).filter(|a| algs.contains(a)).ok_or(KeyError::Alg(n, allowed))?;
+        let alg = text("alg")
+            .and_then(SigningAlg::from_name)
+            .filter(|a| algs.contains(a))
+            .ok_or(KeyError::Alg(n, allowed))?;
         check_material(&jwk, alg).ok_or(KeyError::Material(n))?;
         let mut public: Map<String, Value> = jwk
             .iter()

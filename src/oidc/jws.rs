@@ -12,21 +12,22 @@ use serde::Deserialize;
 /// Longest compact JWS accepted.
 pub const MAX_JWS_LEN: usize = 64 * 1024;
 
-/// Signature algorithms edge-bff verifies.
+/// Signature algorithms edge-bff verifies, and signs with (`crypto::signing::SigningAlg`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Alg {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     Rs256,
-    /// RSASSA-PSS with SHA-256.
+    /// RSASSA-PSS with SHA-256 (salt 32 bytes).
     Ps256,
-    /// ECDSA P-256 with SHA-256.
+    /// ECDSA P-256 with SHA-256 (signature `r ‖ s`, 64 bytes).
     Es256,
     /// Ed25519.
     EdDsa,
 }
 
 impl Alg {
-    fn from_name(name: &str) -> Option<Self> {
+    /// The algorithm of a JOSE `alg` name; `None` for any other (`none`, HMAC, …).
+    pub fn from_name(name: &str) -> Option<Self> {
         match name {
             "RS256" => Some(Self::Rs256),
             "PS256" => Some(Self::Ps256),
