@@ -169,25 +169,21 @@ pub async fn exchange_code(
     code: &str,
     verifier: &str,
 ) -> Result<TokenSet, TokenError> {
-    let assertion = client_assertion(call, &meta.token_endpoint).await?;
-    let client = client(call.config, meta);
-    let mut request = client
+    let response = client(call.config, meta)
         .exchange_code(AuthorizationCode::new(code.to_string()))
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()));
-    if let Some(assertion) = assertion {
-        request = request
-            .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
-            .add_extra_param("client_assertion", assertion);
-    }
-    let response = request.request_async(&TokenHttp::new(*call, meta)).await.map_err(map_error)?;
+        .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+        .request_async(&TokenHttp::new(*call, meta))
+        .await
+        .map_err(map_error)?;
     Ok(into_set(response))
 }
 
-/// The `oauth2` crate's HTTP client for token requests. With `DPOP_KEY` each request gets
-/// a fresh proof in its `DPoP` header, and a `use_dpop_nonce` answer is retried once with
-/// the nonce (kept for later calls through this client) and, as a client assertion's
-/// `jti` is single-use, a fresh assertion. Without a DPoP key the request goes as it is.
-/// One type for both, so the `oauth2` crate's generic request code is compiled once.
+/// The `oauth2` crate's HTTP client for token requests. With `CLIENT_AUTH=private_key_jwt`
+/// every request sent gets a fresh client assertion in its form (an assertion's `jti` is
+/// single-use, so a resent request needs a new one). With `DPOP_KEY` every request sent
+/// gets a fresh proof in its `DPoP` header, and a `use_dpop_nonce` answer is retried once
+/// with the nonce (kept for later calls). One type for every case, so the `oauth2`
+/// crate's generic request code is compiled once.
 pub struct TokenHttp<'a> {
     call: ClientCall<'a>,
     meta: &'a ProviderMetadata,
@@ -214,44 +210,48 @@ impl<'a> TokenHttp<'a> {
         self.nonce.borrow().clone()
     }
 
-    async fn send_with_proof(
+    /// Send `request` with the client's assertion (if any) and, with `key`, a DPoP proof:
+    /// both made afresh for this send.
+    async fn send(
         &self,
-        key: &DpopKey,
         request: &oauth2::HttpRequest,
-        resend: bool,
+        key: Option<&DpopKey>,
     ) -> Result<oauth2::HttpResponse, TransportError> {
-        let url = request.uri().to_string();
-        let nonce = self.nonce();
-        let method = request.method().as_str();
-        let proof = dpop::proof(self.call.signer, key, method, &url, nonce.as_deref(), None, self.call.now)
-            .await
-            .map_err(|e| TransportError::Network(format!("DPoP proof: {e}")))?;
-        let body = if resend { self.with_fresh_assertion(request.body()).await? } else { request.body().clone() };
-        let mut outgoing = http::Request::new(body);
+        let mut outgoing = http::Request::new(self.with_assertion(request.body()).await?);
         *outgoing.method_mut() = request.method().clone();
         *outgoing.uri_mut() = request.uri().clone();
         *outgoing.headers_mut() = request.headers().clone();
-        let value =
-            http::HeaderValue::from_str(&proof).map_err(|_| TransportError::Network("DPoP proof header".into()))?;
-        outgoing.headers_mut().insert("dpop", value);
+        if let Some(key) = key {
+            let url = request.uri().to_string();
+            let nonce = self.nonce();
+            let method = request.method().as_str();
+            let proof = dpop::proof(self.call.signer, key, method, &url, nonce.as_deref(), None, self.call.now)
+                .await
+                .map_err(|e| TransportError::Network(format!("DPoP proof: {e}")))?;
+            let value =
+                http::HeaderValue::from_str(&proof).map_err(|_| TransportError::Network("DPoP proof header".into()))?;
+            outgoing.headers_mut().insert("dpop", value);
+        }
         self.call.http.send(outgoing).await
     }
 
-    /// `form` with its `client_assertion` (if any) replaced by a fresh one.
-    async fn with_fresh_assertion(&self, form: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
-        if !pairs.iter().any(|(name, _)| name == "client_assertion") {
-            return Ok(form.to_vec());
-        }
-        let fresh = client_assertion(&self.call, &self.meta.token_endpoint)
+    /// `form` with a fresh client assertion appended (`private_key_jwt`), else as it is.
+    async fn with_assertion(&self, form: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let assertion = client_assertion(&self.call, &self.meta.token_endpoint)
             .await
-            .map_err(|e| TransportError::Network(e.to_string()))?
-            .ok_or_else(|| TransportError::Network("client assertion".into()))?;
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in &pairs {
-            out.append_pair(name, if name == "client_assertion" { &fresh } else { value });
+            .map_err(|e| TransportError::Network(e.to_string()))?;
+        let mut body = form.to_vec();
+        if let Some(assertion) = assertion {
+            let mut extra = url::form_urlencoded::Serializer::new(String::new());
+            extra
+                .append_pair("client_assertion_type", JWT_BEARER_ASSERTION)
+                .append_pair("client_assertion", &assertion);
+            if !body.is_empty() {
+                body.push(b'&');
+            }
+            body.extend_from_slice(extra.finish().as_bytes());
         }
-        Ok(out.finish().into_bytes())
+        Ok(body)
     }
 }
 
@@ -267,21 +267,18 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
 
     fn call(&'c self, request: oauth2::HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let response = match &self.call.config.dpop_key {
-                None => self.call.http.send(request).await?,
-                Some(key) => {
-                    let mut response = self.send_with_proof(key, &request, false).await?;
-                    if let Some(nonce) = dpop::nonce_challenge(&response) {
-                        self.remember(nonce);
-                        response = self.send_with_proof(key, &request, true).await?;
-                    } else if let Some(nonce) = next_nonce(&response) {
-                        // RFC 9449 section 8.2: a server may hand out its next nonce with
-                        // any answer.
-                        self.remember(nonce);
-                    }
-                    response
+            let key = self.call.config.dpop_key.as_ref();
+            let mut response = self.send(&request, key).await?;
+            if key.is_some() {
+                if let Some(nonce) = dpop::nonce_challenge(&response) {
+                    self.remember(nonce);
+                    response = self.send(&request, key).await?;
+                } else if let Some(nonce) = next_nonce(&response) {
+                    // RFC 9449 section 8.2: a server may hand out its next nonce with any
+                    // answer.
+                    self.remember(nonce);
                 }
-            };
+            }
             if response.status().is_server_error() {
                 return Err(TransportError::ServerError(response.status().as_u16()));
             }
@@ -296,16 +293,11 @@ pub async fn refresh(
     meta: &ProviderMetadata,
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
-    let assertion = client_assertion(call, &meta.token_endpoint).await?;
-    let token = RefreshToken::new(refresh_token.to_string());
-    let client = client(call.config, meta);
-    let mut request = client.exchange_refresh_token(&token);
-    if let Some(assertion) = assertion {
-        request = request
-            .add_extra_param("client_assertion_type", JWT_BEARER_ASSERTION)
-            .add_extra_param("client_assertion", assertion);
-    }
-    let response = request.request_async(&TokenHttp::new(*call, meta)).await.map_err(map_error)?;
+    let response = client(call.config, meta)
+        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
+        .request_async(&TokenHttp::new(*call, meta))
+        .await
+        .map_err(map_error)?;
     Ok(into_set(response))
 }
 
