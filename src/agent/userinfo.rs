@@ -20,10 +20,7 @@ async fn call(ctx: &RequestContext<'_>, endpoint: &url::Url, session: &Session) 
     let mut response = send(ctx, endpoint, session).await?;
     // A DPoP nonce challenge (RFC 9449 section 9) is answered once; the nonce is kept.
     if response.status() == StatusCode::UNAUTHORIZED && session.dpop {
-        let www_authenticate =
-            response.headers().get_all(http::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok());
-        let nonce = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok());
-        if let Some(nonce) = dpop::resource_challenge(www_authenticate, nonce) {
+        if let Some(nonce) = dpop::nonce_challenge(&response) {
             ctx.shared.dpop_nonces.remember(dpop::origin_of(endpoint), nonce);
             response = send(ctx, endpoint, session).await?;
         }
