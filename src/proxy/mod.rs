@@ -61,9 +61,7 @@ pub fn call_kind(config: &Config, route: &ApiRoute, request: &HttpRequest) -> Re
             return Err(BffError::InvalidRequest("WebSocket upgrade on a route without websocket".into()));
         }
         let origin = header_str(request, "origin").ok_or(BffError::CsrfCheckFailed("WebSocket without Origin"))?;
-        if origin != config.public_origin && !config.trusted_origins.iter().any(|t| t == origin) {
-            return Err(BffError::CsrfCheckFailed("untrusted Origin"));
-        }
+        origin_check(config, Some(origin))?;
         return Ok(CallKind::WebSocket);
     }
     let event_stream = route.event_stream
@@ -78,19 +76,18 @@ pub fn call_kind(config: &Config, route: &ApiRoute, request: &HttpRequest) -> Re
     if event_stream {
         // `Sec-Fetch-Site: same-origin` stands for `X-CSRF`; an `Origin`, if any, is
         // checked as for any call.
-        crate::web::csrf::check(
-            crate::web::csrf::CsrfInputs {
-                x_csrf: Some("1"),
-                origin: header_str(request, "origin"),
-                sec_fetch_site: Some("same-origin"),
-            },
-            &config.public_origin,
-            &config.trusted_origins,
-        )?;
+        origin_check(config, header_str(request, "origin"))?;
         return Ok(CallKind::EventStream);
     }
     require_csrf(config, request)?;
     Ok(CallKind::Plain)
+}
+
+/// The CSRF guard's `Origin` rule alone (`PUBLIC_ORIGIN` or a trusted origin, when one is
+/// sent), for the requests whose `X-CSRF` the browser cannot set.
+fn origin_check(config: &Config, origin: Option<&str>) -> Result<(), BffError> {
+    let inputs = crate::web::csrf::CsrfInputs { x_csrf: Some("1"), origin, sec_fetch_site: None };
+    crate::web::csrf::check(inputs, &config.public_origin, &config.trusted_origins)
 }
 
 /// The upstream URL for a request, after the CSRF ([`call_kind`]), method and path checks.
