@@ -3,6 +3,11 @@
 # project's kind (Debian bookworm, root, registries only). Idempotent: each step checks
 # first and is skipped when its result is present, so a second run takes seconds.
 #
+# The steps that do not depend on each other overlap: tools/bindgen (rustup's cargo) and
+# `npm ci` run in the background while the Debian packages install and the wasm32
+# standard library builds; their output goes to target/bootstrap-*.log and is shown only
+# when they fail.
+#
 # Usage: scripts/bootstrap.sh            (everything)
 #        BOOTSTRAP_SKIP_BROWSER=1 ...    (no Chromium; dev.sh does not need it)
 set -euo pipefail
@@ -16,6 +21,33 @@ fail() {
   printf '\033[31mbootstrap: FAILED: %s\033[0m\n' "$*" >&2
   exit 1
 }
+
+mkdir -p "$ROOT/target"
+# A failing step stops the background ones too.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+
+# --- Background: tools/bindgen, wasm-bindgen's generator (the crate pins the version) ----
+# A small program on wasm-bindgen-cli-support, built natively by rustup's cargo into
+# tools/bindgen/target: about a minute on 2 cores, where `cargo install wasm-bindgen-cli`
+# took six (its test runner brings an HTTP server and client) and worker-build six more.
+# When it is up to date cargo says so in well under a second.
+bindgen_log="$ROOT/target/bootstrap-bindgen.log"
+[ -x "$BINDGEN_BIN" ] || step "building tools/bindgen in the background (wasm-bindgen's generator, about a minute)"
+(cd "$ROOT/tools/bindgen" && cargo build -q --release --locked) >"$bindgen_log" 2>&1 &
+bindgen_pid=$!
+
+# --- Background: npm packages pinned by tests/package-lock.json ------------------------
+lock="$ROOT/tests/package-lock.json"
+stamp="$ROOT/tests/node_modules/.bootstrap-stamp"
+npm_log="$ROOT/target/bootstrap-npm.log"
+npm_pid=""
+if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
+  step "npm ci in the background (wrangler, miniflare, oidc-provider, esbuild, binaryen, playwright-core)"
+  (cd "$ROOT/tests" && npm ci --no-audit --no-fund --loglevel=error && cp "$lock" "$stamp") >"$npm_log" 2>&1 &
+  npm_pid=$!
+else
+  step "npm packages present"
+fi
 
 # --- 1. Debian packages: the wasm-capable Rust toolchain, lld, Chromium, wrk -------------
 apt_packages=(rustc-web cargo-web rust-web-src lld-22)
@@ -67,36 +99,19 @@ else
   step "wasm32 standard library present"
 fi
 
-# --- 3. worker-build and wasm-bindgen-cli (exactly the version in Cargo.lock) -------------
-WORKER_BUILD_VERSION=0.8.7
-if ! worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
-  step "cargo install worker-build $WORKER_BUILD_VERSION (about 6 minutes on 2 cores)"
-  # --force: cargo's own record may claim it is installed when the binary is gone.
-  cargo install -q worker-build --version "$WORKER_BUILD_VERSION" --force || fail "cargo install worker-build"
-  worker-build --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION" || fail "worker-build not on PATH after cargo install"
-else
-  step "worker-build $WORKER_BUILD_VERSION present"
+# --- Join the background steps ------------------------------------------------------------
+if ! wait "$bindgen_pid"; then
+  tail -30 "$bindgen_log" >&2
+  fail "building tools/bindgen (log: $bindgen_log)"
 fi
-WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' "$ROOT/Cargo.lock")"
-[ -n "$WB_VERSION" ] || fail "no wasm-bindgen version found in Cargo.lock"
-if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$"; then
-  step "cargo install wasm-bindgen-cli $WB_VERSION (about 6 minutes on 2 cores)"
-  # Not --locked: a version pinned in its lock file is missing from this registry.
-  cargo install -q wasm-bindgen-cli --version "$WB_VERSION" --force || fail "cargo install wasm-bindgen-cli $WB_VERSION"
-  wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$" || fail "wasm-bindgen $WB_VERSION not on PATH after cargo install"
-else
-  step "wasm-bindgen-cli $WB_VERSION present"
-fi
-
-# --- 4. npm packages pinned by tests/package-lock.json ------------------------------------
-lock="$ROOT/tests/package-lock.json"
-stamp="$ROOT/tests/node_modules/.bootstrap-stamp"
-if [ ! -f "$stamp" ] || ! cmp -s "$lock" "$stamp"; then
-  step "npm ci (wrangler, miniflare, oidc-provider, esbuild, binaryen, playwright-core)"
-  (cd "$ROOT/tests" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in tests/"
-  cp "$lock" "$stamp"
-else
-  step "npm packages present"
+[ -x "$BINDGEN_BIN" ] || fail "$BINDGEN_BIN missing after the build"
+step "tools/bindgen ready"
+if [ -n "$npm_pid" ]; then
+  if ! wait "$npm_pid"; then
+    tail -30 "$npm_log" >&2
+    fail "npm ci in tests/ (log: $npm_log)"
+  fi
+  step "npm packages installed"
 fi
 for bin in esbuild wasm-opt wrangler; do
   [ -x "$ROOT/tests/node_modules/.bin/$bin" ] || fail "tests/node_modules/.bin/$bin missing after npm ci"

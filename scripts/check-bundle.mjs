@@ -7,9 +7,10 @@
 //     migration that creates it is declared;
 //   - the bindings are the declared ones (COORDINATOR, SESSIONS, ASSETS) and every file
 //     of the assets directory is read;
-//   - Workers Logs ([observability]) is on.
+//   - Workers Logs ([observability]) is on;
+//   - neither the build nor wrangler prints a warning.
 // Prints one line per check; exits 1 when one fails. Usage: node scripts/check-bundle.mjs
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,19 +27,22 @@ const check = (ok, what) => {
 
 const tested = sha256(path.join(ROOT, 'build/index_bg.wasm'));
 const out = mkdtempSync(path.join(tmpdir(), 'edge-bff-bundle-'));
-let printed;
-try {
-  printed = execFileSync(path.join(ROOT, 'tests/node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', out], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
-    timeout: 600_000,
-  });
-} catch (e) {
-  console.log(`FAIL wrangler deploy --dry-run: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+const run = spawnSync(path.join(ROOT, 'tests/node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', out], {
+  cwd: ROOT,
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'pipe'],
+  env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' },
+  timeout: 600_000,
+});
+const printed = `${run.stdout ?? ''}${run.stderr ?? ''}`;
+if (run.status !== 0) {
+  console.log(`FAIL wrangler deploy --dry-run (exit ${run.status ?? run.signal}):\n${printed}`);
   process.exit(1);
 }
+// The build (scripts/build.sh, run by wrangler) and wrangler's own bundling print no
+// warning: esbuild's and wrangler's are marked [WARNING] or ▲.
+const warnings = printed.split('\n').filter((line) => /\[WARNING\]|▲/.test(line));
+check(warnings.length === 0, `no warning from the build or wrangler${warnings.length ? `: ${warnings.join(' | ')}` : ''}`);
 
 const files = readdirSync(out);
 const modules = files.filter((f) => f.endsWith('.wasm'));

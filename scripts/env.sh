@@ -5,8 +5,8 @@ ROOT="${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 export DEB_RUSTC=/usr/bin/rustc
 export DEB_CARGO=/usr/bin/cargo
 export PATH="$HOME/.cargo/bin:$ROOT/tests/node_modules/.bin:$PATH"
-# worker-build would otherwise download these from outside the registries.
-export ESBUILD_BIN="$ROOT/tests/node_modules/.bin/esbuild"
+# The build's tools: wasm-bindgen's generator (tools/bindgen, built by bootstrap.sh) and
+# binaryen's wasm-opt from npm.
+export BINDGEN_BIN="$ROOT/tools/bindgen/target/release/edge-bff-bindgen"
 export WASM_OPT_BIN="$ROOT/tests/node_modules/.bin/wasm-opt"
-export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
 export WRANGLER_SEND_METRICS=false

@@ -13,6 +13,17 @@ pub enum Route<'a> {
     Asset,
 }
 
+impl Route<'_> {
+    /// The request kind of the access line and the metrics (API.md section 9).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Agent(_) => "agent",
+            Self::Proxy(..) => "proxy",
+            Self::Asset => "assets",
+        }
+    }
+}
+
 /// Decide the route of `path` (the URL path, still percent-encoded).
 pub fn route<'a>(config: &Config, path: &'a str) -> Route<'a> {
     if let Some(rest) = path.strip_prefix(config.auth_path.as_str()) {
@@ -43,5 +54,9 @@ mod tests {
         assert_eq!(route(&c, "/api"), Route::Asset);
         assert_eq!(route(&c, "/"), Route::Asset);
         assert_eq!(route(&c, "/index.html"), Route::Asset);
+        assert_eq!(
+            [route(&c, "/auth/login").kind(), route(&c, "/api/v1/x").kind(), route(&c, "/").kind()],
+            ["agent", "proxy", "assets"]
+        );
     }
 }

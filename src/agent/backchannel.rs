@@ -144,6 +144,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
             log::info!("back-channel logout: {by} put on the deny-list");
         }
     }
+    ctx.outcome.note(crate::lifecycle::outcome::Outcome::BackchannelLogout);
     let mut response = json_response(StatusCode::OK, &serde_json::json!({}));
     response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     Ok(response)

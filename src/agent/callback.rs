@@ -63,16 +63,19 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> HttpResp
         Ok((session, return_to)) => match ctx.store.create(&session, &present, ctx.now).await {
             Ok(headers) => {
                 log::info!("login complete for sub {}", short_id(&session.sub));
+                ctx.outcome.note(crate::lifecycle::outcome::Outcome::LoggedIn);
                 set_cookies.extend(headers);
                 return_to
             }
             Err(e) => {
                 log::error!("{e}");
+                ctx.outcome.note(crate::lifecycle::outcome::Outcome::LoginFailed);
                 error_location(ctx, CallbackError::Internal)
             }
         },
         Err((code, detail)) => {
             log::warn!("callback refused: {} ({detail})", code.code());
+            ctx.outcome.note(crate::lifecycle::outcome::Outcome::LoginFailed);
             error_location(ctx, code)
         }
     };

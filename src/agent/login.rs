@@ -73,10 +73,12 @@ pub async fn navigate(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result
         // callback that fails (API.md section 3, PAR).
         Err(BeginError::Par(e)) => {
             log::warn!("login refused: idp_unavailable ({e})");
+            ctx.outcome.note(crate::lifecycle::outcome::Outcome::Error("idp_unavailable"));
             return Ok(redirect(&format!("{}?auth_error=idp_unavailable", ctx.config.login_error_path)));
         }
         Err(BeginError::Bff(e)) => return Err(e),
     };
+    ctx.outcome.note(crate::lifecycle::outcome::Outcome::LoginStarted);
     let mut response = redirect(&url);
     add_set_cookies(&mut response, &cookies);
     Ok(response)
@@ -106,6 +108,7 @@ pub async fn start_json(ctx: &RequestContext<'_>, request: &HttpRequest) -> Resu
     }
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (url, cookies) = begin(ctx, request, body.return_to.as_deref(), &pairs).await.map_err(BffError::from)?;
+    ctx.outcome.note(crate::lifecycle::outcome::Outcome::LoginStarted);
     let mut response = json_response(http::StatusCode::OK, &serde_json::json!({ "authorization_url": url }));
     add_set_cookies(&mut response, &cookies);
     Ok(response)

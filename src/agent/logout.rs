@@ -75,6 +75,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
     if let Some(s) = &session {
         log::info!("logout for sub {}", short_id(&s.sub));
     }
+    ctx.outcome.note(crate::lifecycle::outcome::Outcome::LoggedOut);
     let mut response = json_response(StatusCode::OK, &serde_json::json!({ "logout_url": logout_url }));
     add_set_cookies(&mut response, &ctx.store.delete(handle.as_ref(), &present).await);
     Ok(response)

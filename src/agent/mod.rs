@@ -64,7 +64,7 @@ async fn dispatch(ctx: &RequestContext<'_>, request: &HttpRequest, sub_path: &st
             _ => Err(BffError::NotFound),
         }
     };
-    result.unwrap_or_else(|e| error_response(ctx.config, &request_cookies(request), &e))
+    result.unwrap_or_else(|e| error_response(ctx, &request_cookies(request), &e))
 }
 
 /// `GET /jwks`: the public keys of `CLIENT_PRIVATE_KEY` (API.md section 3), for the

@@ -36,6 +36,7 @@ impl Fixture {
             kv: None,
             coordinator: None,
             now,
+            outcome: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@
 //!   one); it ends the session for this browser only.
 
 pub mod coordinator;
+pub mod outcome;
 pub mod refresh;
 
 use crate::config::Config;
@@ -65,6 +66,8 @@ pub struct RequestContext<'a> {
     pub coordinator: Option<&'a dyn Coordinator>,
     /// Current Unix time in seconds.
     pub now: u64,
+    /// What the request came to so far (the access line's and metrics' `outcome`).
+    pub outcome: outcome::OutcomeCell,
 }
 
 impl RequestContext<'_> {
@@ -161,7 +164,14 @@ impl SessionCall {
     /// Refresh the tokens now, and store them at once: KV is written before this returns,
     /// and the new cookies go out with every later response of the request.
     pub async fn refresh(&mut self, ctx: &RequestContext<'_>) -> Result<(), BffError> {
-        let (next, produced) = refresh::refresh_session(ctx, &self.session, &self.handle).await?;
+        let (next, produced) = match refresh::refresh_session(ctx, &self.session, &self.handle).await {
+            Ok(refreshed) => refreshed,
+            Err(e) => {
+                ctx.outcome.note(outcome::Outcome::RefreshFailed);
+                return Err(e);
+            }
+        };
+        ctx.outcome.note(outcome::Outcome::Refreshed);
         self.session = next;
         self.session.last_seen = ctx.now;
         self.refreshed = true;
@@ -233,7 +243,7 @@ impl SessionCall {
         request_cookies: &[(&str, &str)],
         e: &BffError,
     ) -> HttpResponse {
-        let mut response = error_response(ctx.config, request_cookies, e);
+        let mut response = error_response(ctx, request_cookies, e);
         if !clears_session(e) {
             self.write_pending(ctx).await;
             crate::web::response::add_set_cookies(&mut response, &self.set_cookies);
@@ -247,12 +257,15 @@ fn clears_session(e: &BffError) -> bool {
     matches!(e, BffError::SessionExpired(_) | BffError::Unauthorized)
 }
 
-/// The response for `e`, logged, in one place for the agent and the proxy. For
+/// The response for `e`, logged and noted as the request's outcome, in one place for
+/// the agent and the proxy. For
 /// `unauthorized` (a session that does not open or has ended) and `session_expired`
 /// every session cookie the request carried is cleared in the same response; a missing
 /// KV record (also `unauthorized`) keeps them.
-pub fn error_response(config: &Config, request_cookies: &[(&str, &str)], e: &BffError) -> HttpResponse {
+pub fn error_response(ctx: &RequestContext<'_>, request_cookies: &[(&str, &str)], e: &BffError) -> HttpResponse {
+    let config = ctx.config;
     log_error(e);
+    ctx.outcome.note(outcome::Outcome::of_error(e));
     let mut response = e.to_response();
     if clears_session(e) {
         let present: Vec<&str> = request_cookies.iter().map(|(n, _)| *n).collect();

@@ -76,6 +76,7 @@ impl Kv {
             kv: Some(&self.kv),
             coordinator: None,
             now,
+            outcome: Default::default(),
         }
     }
 
@@ -119,6 +120,7 @@ impl Cookies {
             kv: None,
             coordinator: None,
             now,
+            outcome: Default::default(),
         }
     }
 
@@ -147,14 +149,14 @@ fn a_missing_kv_record_is_unauthorized_and_keeps_the_cookie() {
     let store = f.store();
     let e = block_on(open(&f.ctx(&store, NOW), &cookies)).err().expect("no session");
     assert!(matches!(e, BffError::SessionUnavailable(_)), "{e:?}");
-    let response = error_response(&f.config, &cookies, &e);
+    let response = error_response(&f.ctx(&store, NOW), &cookies, &e);
     assert_eq!(response.status(), 401);
     assert!(String::from_utf8_lossy(response.body()).contains("\"unauthorized\""));
     assert!(response.headers().get("set-cookie").is_none(), "the cookie is kept: the record may still arrive");
     // A cookie that does not open is cleared, as before.
     let bad = parse_cookie_header(["__Host-bff-session=k1.AAAA"].into_iter());
     let e = block_on(open(&f.ctx(&store, NOW), &bad)).err().unwrap();
-    assert!(error_response(&f.config, &bad, &e).headers().get("set-cookie").is_some());
+    assert!(error_response(&f.ctx(&store, NOW), &bad, &e).headers().get("set-cookie").is_some());
 }
 
 #[test]

@@ -213,3 +213,74 @@ export async function signJws(jwkText, alg, data) {
   }
   return new Uint8Array(await crypto.subtle.sign(params.sign, key, data));
 }
+
+// --- The access line and the metrics data point (API.md section 9) ----------------------
+// Rust wraps a request's answer in `observed` only when the configuration asks for one
+// or the other (`LOG_LEVEL` info or debug, a `METRICS` binding), so a Worker at the
+// default level pays nothing here.
+
+// Whether access lines are written (set once per instance by Rust).
+let accessLines = false;
+
+/** Turn the access line on or off (`LOG_LEVEL` is `info` or `debug`). */
+export function setAccessLines(on) {
+  accessLines = on;
+}
+
+// The kind and outcome the full path noted, by request. A request the full path did not
+// note went the direct path (kind `proxy`) or trapped.
+const notes = new WeakMap();
+
+/** Note `request`'s `kind` (`agent`, `proxy`, `assets`) and `outcome` ('' for none). */
+export function noteRequest(request, kind, outcome) {
+  notes.set(request, { kind, outcome });
+}
+
+/**
+ * `answer` (the promise of `request`'s response), recording the access line and the
+ * data point when it settles. `direct`: the request was sent as a direct call. The time
+ * is until the response's head is ready: a streamed body is not waited for.
+ */
+export function observed(answer, request, env, direct) {
+  const started = Date.now();
+  return answer.then(
+    (response) => {
+      record(request, env, response.status, Date.now() - started, direct);
+      return response;
+    },
+    (error) => {
+      record(request, env, 500, Date.now() - started, direct);
+      throw error;
+    },
+  );
+}
+
+function record(request, env, status, ms, direct) {
+  const note = notes.get(request);
+  const kind = note?.kind ?? (direct ? 'proxy' : 'unknown');
+  // Without a note, a full-path 5xx is the trap guard's `server_error`.
+  const outcome = note?.outcome ?? (!direct && status >= 500 ? 'server_error' : '');
+  if (accessLines) {
+    const line = { level: 'info', msg: 'request', method: request.method, path: pathOf(request.url), status, ms, kind };
+    const ray = request.headers.get('cf-ray');
+    if (ray) line.ray = ray;
+    if (outcome) line.outcome = outcome;
+    console.log(JSON.stringify(line));
+  }
+  const metrics = env?.METRICS;
+  if (metrics) {
+    try {
+      metrics.writeDataPoint({ blobs: [kind, outcome, `${Math.trunc(status / 100)}xx`], doubles: [ms] });
+    } catch (error) {
+      console.warn(JSON.stringify({ level: 'warn', msg: `METRICS: data point not written (${error?.name ?? 'error'})` }));
+    }
+  }
+}
+
+/** The path of `url`, without its query or fragment. */
+function pathOf(url) {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  if (start < 0) return '/';
+  const end = url.slice(start).search(/[?#]/);
+  return end < 0 ? url.slice(start) : url.slice(start, start + end);
+}

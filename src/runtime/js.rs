@@ -53,6 +53,24 @@ extern "C" {
         dpop_alg: &str,
     ) -> js_sys::Promise;
 
+    /// Turn the access line on or off (once per Wasm instance).
+    #[wasm_bindgen(js_name = setAccessLines)]
+    pub fn set_access_lines(on: bool);
+
+    /// Note a request's kind and outcome (`""` for none) for its access line and data
+    /// point.
+    #[wasm_bindgen(js_name = noteRequest)]
+    pub fn note_request(request: &web_sys::Request, kind: &str, outcome: &str);
+
+    /// `answer`, with the request's access line and metrics data point recorded when it
+    /// settles (`direct`: sent as a direct call).
+    pub fn observed(
+        answer: &js_sys::Promise,
+        request: &web_sys::Request,
+        env: &worker::Env,
+        direct: bool,
+    ) -> js_sys::Promise;
+
     /// Register the function that continues a direct call in the full path (once per
     /// Wasm instance).
     #[wasm_bindgen(js_name = setResume)]

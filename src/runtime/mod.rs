@@ -41,6 +41,19 @@ struct Isolate {
     has_kv: bool,
     /// Whether the `COORDINATOR` Durable Object binding exists.
     has_coordinator: bool,
+    /// Whether requests are observed: an access line (`LOG_LEVEL` info or debug) or a
+    /// metrics data point (a `METRICS` binding) per request.
+    observing: bool,
+}
+
+/// What the full path noted of a request, for its access line and data point.
+#[derive(Default)]
+struct Noted {
+    /// `agent`, `proxy` or `assets`; `unknown` when the request could not be routed (an
+    /// invalid configuration or URL).
+    kind: std::cell::Cell<&'static str>,
+    /// The outcome, if one applies.
+    outcome: std::cell::Cell<Option<crate::lifecycle::outcome::Outcome>>,
 }
 
 thread_local! {
@@ -65,6 +78,13 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                 }
                 let has_kv = env.kv("SESSIONS").is_ok();
                 let has_coordinator = env.durable_object("COORDINATOR").is_ok();
+                let access_lines = config.as_ref().is_ok_and(|c| c.log_level.filter() >= log::LevelFilter::Info);
+                let has_metrics = js_sys::Reflect::get(env, &JsValue::from_str("METRICS"))
+                    .is_ok_and(|binding| !binding.is_undefined());
+                js::set_access_lines(access_lines);
+                if has_metrics {
+                    log::info!("METRICS bound: one data point per request");
+                }
                 if has_coordinator {
                     log::info!("COORDINATOR bound: refreshes go through each login's coordinator");
                 }
@@ -72,7 +92,8 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                 let resume: Closure<dyn Fn(web_sys::Request, JsValue, Env) -> js_sys::Promise> = Closure::new(resume);
                 js::set_resume(&resume);
                 resume.forget();
-                Rc::new(Isolate { config, shared: SharedState::default(), has_kv, has_coordinator })
+                let observing = access_lines || has_metrics;
+                Rc::new(Isolate { config, shared: SharedState::default(), has_kv, has_coordinator, observing })
             })
             .clone()
     })
@@ -103,10 +124,20 @@ fn now_ms() -> u64 {
 pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Context) -> js_sys::Promise {
     logger::init();
     let isolate = isolate(&env);
-    match proxy::try_direct(&isolate, &request, &env) {
-        proxy::Direct::Sent(answer) => answer,
-        proxy::Direct::NotDirect(head) => full_path(isolate, request, env, head, None),
+    if !isolate.observing {
+        return match proxy::try_direct(&isolate, &request, &env) {
+            proxy::Direct::Sent(answer) => answer,
+            proxy::Direct::NotDirect(head) => full_path(isolate, request, env, head, None),
+        };
     }
+    // A second handle on the same JS objects (not `Request.clone()`, which tees the body).
+    let observed = Clone::clone(&request);
+    let env_ref = env.clone();
+    let (answer, direct) = match proxy::try_direct(&isolate, &request, &env) {
+        proxy::Direct::Sent(answer) => (answer, true),
+        proxy::Direct::NotDirect(head) => (full_path(isolate, request, env, head, None), false),
+    };
+    js::observed(&answer, &observed, &env_ref, direct)
 }
 
 /// The same request again after its direct call ended in `outcome` (the upstream's
@@ -128,7 +159,13 @@ fn full_path(
     resumed: Option<proxy::Outcome>,
 ) -> js_sys::Promise {
     js::guarded(&future_to_promise(async move {
-        let answer = handle(&isolate, request, &env, head, resumed).await;
+        let noted = Noted::default();
+        let observed = isolate.observing.then(|| Clone::clone(&request));
+        let answer = handle(&isolate, request, &env, head, resumed, &noted).await;
+        if let Some(request) = observed {
+            let outcome = noted.outcome.get().map_or("", crate::lifecycle::outcome::Outcome::as_str);
+            js::note_request(&request, noted.kind.get(), outcome);
+        }
         answer_of(isolate.config.as_ref().ok(), answer)
     }))
 }
@@ -159,13 +196,18 @@ async fn handle(
     env: &Env,
     head: Option<HttpRequest>,
     resumed: Option<proxy::Outcome>,
+    noted: &Noted,
 ) -> Result<web_sys::Response> {
+    use crate::lifecycle::outcome::Outcome;
+    noted.kind.set("unknown");
     let config = match &isolate.config {
         Ok(config) => config,
         Err(e) => {
+            noted.outcome.set(Some(Outcome::Error("configuration_error")));
             let path = request.url().parse::<http::Uri>().map(|u| u.path().to_string()).unwrap_or_default();
             let auth_path = env.var("AUTH_PATH").ok().map(|v| v.to_string());
             if agent::health::is_health_path(auth_path.as_deref(), &path) {
+                noted.kind.set("agent");
                 return convert::to_web(agent::health::configuration_unavailable());
             }
             log::error!("request refused, configuration error: {e}");
@@ -175,6 +217,7 @@ async fn handle(
     // The runtime hands over a WHATWG-serialised URL; `http::Uri` reads it without a
     // second normalisation.
     let Ok(uri) = request.url().parse::<http::Uri>() else {
+        noted.outcome.set(Some(Outcome::Error("invalid_request")));
         return convert::answer(config, BffError::InvalidRequest("request URL".into()).to_response());
     };
     #[cfg(feature = "test-hooks")]
@@ -204,6 +247,8 @@ async fn handle(
         (SessionStoreKind::Kv, Some(kv_store)) => kv_store,
         (SessionStoreKind::Kv, None) => {
             log::error!("configuration error: SESSION_STORE=kv needs the SESSIONS KV binding");
+            noted.kind.set(router::route(config, uri.path()).kind());
+            noted.outcome.set(Some(Outcome::Error("configuration_error")));
             if router::route(config, uri.path()) == Route::Agent("/health") {
                 return convert::answer(config, agent::health::configuration_unavailable());
             }
@@ -225,18 +270,15 @@ async fn handle(
         kv: kv_backend,
         coordinator: coordinator.as_ref().map(|c| c as &dyn crate::lifecycle::coordinator::Coordinator),
         now: now(),
+        outcome: Default::default(),
     };
-    match router::route(config, uri.path()) {
-        Route::Agent(sub_path) => {
-            let core_request = match convert::read_request(request, &uri, agent::MAX_BODY).await {
-                Ok(r) => r,
-                Err(e) => {
-                    crate::lifecycle::log_error(&e);
-                    return convert::answer(config, e.to_response());
-                }
-            };
-            convert::answer(config, agent::handle(&ctx, &core_request, sub_path).await)
-        }
+    let route = router::route(config, uri.path());
+    noted.kind.set(route.kind());
+    let answer = match route {
+        Route::Agent(sub_path) => match convert::read_request(request, &uri, agent::MAX_BODY).await {
+            Ok(core_request) => convert::answer(config, agent::handle(&ctx, &core_request, sub_path).await),
+            Err(e) => convert::answer(config, crate::lifecycle::error_response(&ctx, &[], &e)),
+        },
         Route::Proxy(index, rest) => {
             let head = match head {
                 Some(head) => head,
@@ -245,5 +287,7 @@ async fn handle(
             proxy::forward(&ctx, index, rest, request, head, resumed).await
         }
         Route::Asset => assets::serve(config, env, request).await,
-    }
+    };
+    noted.outcome.set(ctx.outcome.get());
+    answer
 }

@@ -113,13 +113,13 @@ pub async fn forward(
     let cookies = request_cookies(&head);
     let (target, kind) = match proxy::target_and_kind(config, route, rest, &head) {
         Ok(t) => t,
-        Err(e) => return finish(error_response(config, &cookies, &e)),
+        Err(e) => return finish(error_response(ctx, &cookies, &e)),
     };
     let mut call: Option<SessionCall> = match route.token {
         RouteToken::None => None,
         RouteToken::Access => match lifecycle::open(ctx, &cookies).await {
             Ok(c) => Some(c),
-            Err(e) => return finish(error_response(config, &cookies, &e)),
+            Err(e) => return finish(error_response(ctx, &cookies, &e)),
         },
     };
     if let Some(c) = call.as_ref() {
@@ -247,7 +247,7 @@ async fn fail(
 ) -> crate::web::response::HttpResponse {
     match call {
         Some(call) => call.fail(ctx, cookies, e).await,
-        None => error_response(ctx.config, cookies, e),
+        None => error_response(ctx, cookies, e),
     }
 }
 

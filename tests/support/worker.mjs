@@ -99,9 +99,9 @@ export async function startPassThrough(upstream, { port, assets = false }) {
   const dir = path.join(ROOT, 'target/bench-passthrough');
   const mf = new Miniflare({
     modules: true,
-    scriptPath: path.join(dir, 'index.js'),
+    scriptPath: path.join(dir, 'entry.mjs'),
     modulesRoot: dir,
-    modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
     compatibilityDate: '2026-04-01',
     bindings: { UPSTREAM: upstream },
     assets: assets ? spaAssets() : undefined,

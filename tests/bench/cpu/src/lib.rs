@@ -374,6 +374,7 @@ pub fn run(op: &str, n: u32) -> u32 {
                 kv: None,
                 coordinator: None,
                 now: NOW,
+                outcome: Default::default(),
             };
             for _ in 0..n {
                 let request = http::Request::get(uri.as_str())
