@@ -72,6 +72,15 @@ const bffReq = await startWorker(
   { port: bffReqPort, kv: false, assets: false },
 );
 
+// The same as (b) with an Analytics Engine dataset bound as METRICS (Miniflare's own
+// simulator): one data point per call, written from glue.js when the answer's head is in.
+const bffMetricsPort = await freePort();
+const bffMetrics = await startWorker(bindings, { port: bffMetricsPort, kv: false, assets: false, metrics: 'simulator' });
+// The same as (b) at LOG_LEVEL=info: one JSON access line per call (here written to
+// workerd's stdout, which the test harness reads; at the edge, Workers Logs).
+const bffInfoPort = await freePort();
+const bffInfo = await startWorker({ ...bindings, LOG_LEVEL: 'info' }, { port: bffInfoPort, kv: false, assets: false });
+
 async function passThrough(assets) {
   const port = await freePort();
   return { mf: await startPassThrough(up.base, { port, assets }), port };
@@ -87,6 +96,8 @@ const withSessionK = { ...withSession, Host: `localhost:${bffKvPort}` };
 const withSessionC = { ...withSession, Host: `localhost:${bffCoPort}` };
 const withSessionH = { ...withSession, Host: `localhost:${bffHstsPort}` };
 const withSessionR = { ...withSession, Host: `localhost:${bffReqPort}` };
+const withSessionM = { ...withSession, Host: `localhost:${bffMetricsPort}` };
+const withSessionI = { ...withSession, Host: `localhost:${bffInfoPort}` };
 const toDpopWorker = (p) => {
   const u = new URL(p, origin);
   return `http://127.0.0.1:${bffDpopPort}${u.pathname}${u.search}`;
@@ -111,6 +122,8 @@ const scenarios = [
   ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
   ['bh', '(b) on an https origin (HSTS added)', `http://127.0.0.1:${bffHstsPort}/api/status/200`, { headers: withSessionH }],
   ['br', '(b) on a route with require', `http://127.0.0.1:${bffReqPort}/api/status/200`, { headers: withSessionR }],
+  ['bm', '(b) with METRICS bound', `http://127.0.0.1:${bffMetricsPort}/api/status/200`, { headers: withSessionM }],
+  ['bi', '(b) at LOG_LEVEL=info (access lines)', `http://127.0.0.1:${bffInfoPort}/api/status/200`, { headers: withSessionI }],
   ['bp', '(b) with a DPoP-bound token (ES256 proof)', `http://127.0.0.1:${bffDpopPort}/api/status/200`, { headers: withSessionP }],
   ['a+', '(a) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/auth/session`, { headers: withSessionA }],
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
@@ -174,6 +187,8 @@ console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's loca
 console.log(`(bc)/(b) ${ratio('bc', 'b')}  (COORDINATOR bound, no refresh due: must be 1.00x within noise)`);
 console.log(`(bh)/(d) ${ratio('bh', 'd')}  (https origin: HSTS on every answer, the upstream's response copied to add it)`);
 console.log(`(br)/(b) ${ratio('br', 'b')}  (a route with require: must be 1.00x within noise)`);
+console.log(`(bm)/(b) ${ratio('bm', 'b')}  (METRICS bound: one Analytics Engine data point per call)`);
+console.log(`(bi)/(b) ${ratio('bi', 'b')}  (LOG_LEVEL=info: one access line per call)`);
 console.log(`(bp)/(d) ${ratio('bp', 'd')}   target CPU <= 1.30x: ${verdict(paired('bp', 'd', (r) => r.cpuUs) <= 1.3)}  (a DPoP proof per call)`);
 console.log(`(bp)/(b) ${ratio('bp', 'b')}  (what the proof costs over a Bearer call)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
@@ -232,6 +247,8 @@ await bffCo.close();
 await bffHsts.close();
 await bffDpop.close();
 await bffReq.close();
+await bffMetrics.close();
+await bffInfo.close();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();

@@ -56,21 +56,48 @@ function logCollector() {
   };
 }
 
+/** `bindings` with `LOG_LEVEL: 'debug'` unless they set it (an empty value means the default, `warn`). */
+const withLogLevel = (bindings) => ('LOG_LEVEL' in bindings ? bindings : { ...bindings, LOG_LEVEL: 'debug' });
+
+// A stand-in Analytics Engine dataset for `METRICS` (Miniflare's own simulator discards
+// every data point): it checks each point against Analytics Engine's limits, throwing as
+// the service does, and prints it as one JSON log line, which `metricsPoints` reads.
+const METRICS_RECORDER = `
+class RecordingDataset {
+  writeDataPoint(point) {
+    const { blobs = [], doubles = [], indexes = [] } = point ?? {};
+    if (!Array.isArray(blobs) || blobs.length > 20) throw new TypeError('blobs: at most 20');
+    if (!blobs.every((b) => b === null || typeof b === 'string' || b instanceof ArrayBuffer)) throw new TypeError('blobs: strings');
+    if (blobs.reduce((n, b) => n + (typeof b === 'string' ? new TextEncoder().encode(b).length : (b?.byteLength ?? 0)), 0) > 16 * 1024) throw new TypeError('blobs: 16 KB in all');
+    if (!Array.isArray(doubles) || doubles.length > 20 || !doubles.every((d) => typeof d === 'number' && Number.isFinite(d))) throw new TypeError('doubles: at most 20 finite numbers');
+    if (!Array.isArray(indexes) || indexes.length > 1) throw new TypeError('indexes: at most 1');
+    console.log(JSON.stringify({ metrics_data_point: { blobs, doubles, indexes } }));
+  }
+}
+export default function () {
+  return new RecordingDataset();
+}
+`;
+
+/** The data points the recording `METRICS` dataset printed into `logs`, in order. */
+export function metricsPoints(logs) {
+  return logs.filter((l) => l.startsWith('{"metrics_data_point"')).map((l) => JSON.parse(l).metrics_data_point);
+}
+
 /**
  * Start the Worker with `bindings` (vars and secrets). Returns { mf, fetch, logs, close }:
  * `fetch(path, init)` dispatches to BASE + path without following redirects; `logs` collects
  * every line the Worker wrote to the console. `LOG_LEVEL` is `debug` unless `bindings`
  * name it, so the tests see every line and the leak checks cover every level.
+ *
+ * `metrics`: bind `METRICS` to the recording stand-in ('record') or to Miniflare's own
+ * Analytics Engine simulator ('simulator').
  */
-/** `bindings` with `LOG_LEVEL: 'debug'` unless they set it (an empty value means the default, `warn`). */
-const withLogLevel = (bindings) => ('LOG_LEVEL' in bindings ? bindings : { ...bindings, LOG_LEVEL: 'debug' });
-
-export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs', coordinator = false } = {}) {
+export async function startWorker(bindings, { assets = true, port, buildDir = 'build', kv = true, kvPersist, entry = 'entry.mjs', coordinator = false, metrics } = {}) {
   const { logs, handleRuntimeStdio } = logCollector();
-  const mf = new Miniflare({
+  const worker = {
     ...builtWorker(buildDir, entry),
     kvNamespaces: kv ? ['SESSIONS'] : [],
-    ...(kvPersist ? { kvPersist } : {}),
     // The coordinator (API.md section 8), served by this same Worker: `true`, or
     // { binding, className } as a wrangler.toml names them.
     ...(coordinator
@@ -78,9 +105,19 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
       : {}),
     bindings: withLogLevel(bindings),
     assets: assets ? spaAssets() : undefined,
+    ...(metrics === 'record' ? { wrappedBindings: { METRICS: { scriptName: 'metrics-recorder' } } } : {}),
+    ...(metrics === 'simulator' ? { analyticsEngineDatasets: { METRICS: { dataset: 'edge_bff' } } } : {}),
+  };
+  const shared = {
+    ...(kvPersist ? { kvPersist } : {}),
     ...(port ? { host: '127.0.0.1', port } : {}),
     handleRuntimeStdio,
-  });
+  };
+  const mf = new Miniflare(
+    metrics === 'record'
+      ? { ...shared, workers: [{ name: 'edge-bff', ...worker }, { name: 'metrics-recorder', modules: true, script: METRICS_RECORDER }] }
+      : { ...shared, ...worker },
+  );
   await mf.ready;
   return {
     mf,
