@@ -9,6 +9,8 @@
 # Environment:
 #   BUILD_OUT=build-test BUILD_FEATURES=test-hooks  the test variant (the panic hooks the
 #                                                   integration tests use), elsewhere
+#   BUILD_KEEP_NAMES=1                              keep the wasm names section (readable
+#                                                   frames for tests/bench/profile.mjs)
 #   BUILD_PACKAGE, BUILD_ENTRY                      another Worker crate of the workspace
 #                                                   and its entry (scripts/bench.sh's
 #                                                   pass-through Worker)
@@ -51,7 +53,9 @@ echo '*' >"$OUT/.gitignore"
 # Size first (-Oz); the names and producers sections go (edge-bff never shows traces).
 # Explicit features rather than --all-features, so that no encoding workerd does not
 # read yet is emitted.
-"$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$OUT/index_bg.wasm" -Oz --strip-debug --strip-producers \
+sections=(--strip-debug --strip-producers)
+[ "${BUILD_KEEP_NAMES:-0}" != 1 ] || sections=(--debuginfo)
+"$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$OUT/index_bg.wasm" -Oz "${sections[@]}" \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 

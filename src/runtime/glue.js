@@ -113,7 +113,7 @@ function serverError(error) {
 
 // A panic inside an async Rust task traps in a microtask: its promise would never
 // settle. The trap surfaces as an `error` event; fail the answers that were pending on
-// the now-dead instance (worker-build's shim re-initialises it for the next request).
+// the now-dead instance (src/runtime/entry.mjs re-initialises it for the next request).
 // (Outside a Worker, e.g. the CPU benchmark under Node, there is no such event.)
 const pending = new Set();
 globalThis.addEventListener?.('error', (event) => {
@@ -262,8 +262,9 @@ function record(request, env, status, ms, direct) {
   const outcome = note?.outcome ?? (!direct && status >= 500 ? 'server_error' : '');
   if (accessLines) {
     const line = { level: 'info', msg: 'request', method: request.method, path: pathOf(request.url), status, ms, kind };
+    // Cloudflare sets CF-Ray (about 20 characters); a longer one is not Cloudflare's.
     const ray = request.headers.get('cf-ray');
-    if (ray) line.ray = ray;
+    if (ray) line.ray = ray.slice(0, 64);
     if (outcome) line.outcome = outcome;
     console.log(JSON.stringify(line));
   }

@@ -112,7 +112,7 @@ fn now_ms() -> u64 {
     real
 }
 
-/// The Worker's `fetch` handler (worker-build's entry class calls it with the request,
+/// The Worker's `fetch` handler (src/runtime/entry.mjs calls it with the request,
 /// `env` and the execution context). It takes the runtime's request as it is: wrapping
 /// it in `worker::Request` would read and parse the request's `cf` object, which
 /// edge-bff never uses, on every request.
@@ -163,7 +163,11 @@ fn full_path(
         let observed = isolate.observing.then(|| Clone::clone(&request));
         let answer = handle(&isolate, request, &env, head, resumed, &noted).await;
         if let Some(request) = observed {
-            let outcome = noted.outcome.get().map_or("", crate::lifecycle::outcome::Outcome::as_str);
+            // A glue failure is answered as `server_error` by `answer_of` below.
+            let outcome = match &answer {
+                Ok(_) => noted.outcome.get().map_or("", crate::lifecycle::outcome::Outcome::as_str),
+                Err(_) => "server_error",
+            };
             js::note_request(&request, noted.kind.get(), outcome);
         }
         answer_of(isolate.config.as_ref().ok(), answer)

@@ -1,6 +1,6 @@
 // CPU profile of a built Worker under wrk load, through workerd's V8 inspector.
 // Usage (a build with the names section kept gives readable Wasm frames, e.g.
-// `worker-build --release --out-dir /tmp/prof` plus src/runtime/entry.mjs copied there):
+// `BUILD_KEEP_NAMES=1 BUILD_OUT=/tmp/prof scripts/build.sh`):
 //   cd tests && node --experimental-websocket bench/profile.mjs /tmp/prof [/api/status/200]
 // Prints the share of samples per function (self time).
 import { Miniflare } from 'miniflare';
