@@ -4,9 +4,9 @@
 # first and is skipped when its result is present, so a second run takes seconds.
 #
 # The steps that do not depend on each other overlap: tools/bindgen (rustup's cargo) and
-# `npm ci` run in the background while the Debian packages install and the wasm32
-# standard library builds; their output goes to target/bootstrap-*.log and is shown only
-# when they fail.
+# `npm ci` run in the background from the start; the wasm32 standard library builds in
+# the background once Debian's Rust is installed, while Chromium installs. Background
+# output goes to target/bootstrap-*.log and is shown only when a step fails.
 #
 # Usage: scripts/bootstrap.sh            (everything)
 #        BOOTSTRAP_SKIP_BROWSER=1 ...    (no Chromium; dev.sh does not need it)
@@ -49,30 +49,38 @@ else
   step "npm packages present"
 fi
 
-# --- 1. Debian packages: the wasm-capable Rust toolchain, lld, Chromium, wrk -------------
-apt_packages=(rustc-web cargo-web rust-web-src lld-22)
-[ "${BOOTSTRAP_SKIP_BROWSER:-0}" = 1 ] || apt_packages+=(chromium)
-missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
+# --- 1. Debian packages: the wasm-capable Rust toolchain and lld ---------------------------
+apt_updated=0
+# Install the Debian packages of "$@" that are missing (one apt-get update per run).
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    step "Debian packages present ($*)"
+    return
+  fi
   step "installing Debian packages: ${missing[*]}"
   command -v apt-get >/dev/null || fail "apt-get not found; install ${missing[*]} by hand"
-  apt-get update -qq || fail "apt-get update"
+  if [ "$apt_updated" = 0 ]; then
+    apt-get update -qq || fail "apt-get update"
+    apt_updated=1
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null ||
     fail "apt-get install ${missing[*]}"
-else
-  step "Debian packages present (${apt_packages[*]})"
-fi
+}
+apt_install rustc-web cargo-web rust-web-src lld-22
 [ -x "$DEB_RUSTC" ] || fail "$DEB_RUSTC missing after installing rustc-web"
 [ -d /usr/lib/rustlib/src/rust/library ] || fail "std source missing (package rust-web-src)"
 command -v rust-lld >/dev/null || fail "rust-lld missing (package lld-22)"
 
-# --- 2. The wasm32 standard library, built once from Debian's source into its sysroot -----
+# --- 2. Background: the wasm32 standard library, built once from Debian's source ----------
 WASM_LIBDIR=/usr/lib/rustlib/wasm32-unknown-unknown/lib
-if ! ls "$WASM_LIBDIR"/libstd-*.rlib >/dev/null 2>&1; then
-  step "building the wasm32 standard library from /usr/lib/rustlib/src (about a minute)"
+std_log="$ROOT/target/bootstrap-std.log"
+std_pid=""
+build_wasm_std() {
+  local tmp
   tmp="$(mktemp -d)"
   mkdir -p "$tmp/src"
   cat >"$tmp/Cargo.toml" <<'TOML'
@@ -89,17 +97,32 @@ TOML
   echo '#[no_mangle] pub extern "C" fn seed() -> u32 { 1 }' >"$tmp/src/lib.rs"
   (cd "$tmp" && RUSTFLAGS=-Cembed-bitcode=yes RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1 \
     "$DEB_CARGO" build -q --release --target wasm32-unknown-unknown \
-    -Zbuild-std=std,panic_abort) || fail "building the wasm32 standard library"
+    -Zbuild-std=std,panic_abort) || return 1
   mkdir -p "$WASM_LIBDIR"
   find "$tmp/target/wasm32-unknown-unknown/release/deps" -name 'lib*.rlib' \
     ! -name 'libwasm_std_seed*' -exec cp {} "$WASM_LIBDIR/" \;
   rm -rf "$tmp"
-  ls "$WASM_LIBDIR"/libstd-*.rlib >/dev/null 2>&1 || fail "wasm32 std not installed into $WASM_LIBDIR"
+}
+if ! ls "$WASM_LIBDIR"/libstd-*.rlib >/dev/null 2>&1; then
+  step "building the wasm32 standard library from /usr/lib/rustlib/src in the background (about a minute)"
+  build_wasm_std >"$std_log" 2>&1 &
+  std_pid=$!
 else
   step "wasm32 standard library present"
 fi
 
+# --- 3. Chromium, for the browser tests (while the standard library builds) -----------------
+[ "${BOOTSTRAP_SKIP_BROWSER:-0}" = 1 ] || apt_install chromium
+
 # --- Join the background steps ------------------------------------------------------------
+if [ -n "$std_pid" ]; then
+  if ! wait "$std_pid"; then
+    tail -30 "$std_log" >&2
+    fail "building the wasm32 standard library (log: $std_log)"
+  fi
+  ls "$WASM_LIBDIR"/libstd-*.rlib >/dev/null 2>&1 || fail "wasm32 std not installed into $WASM_LIBDIR"
+  step "wasm32 standard library built"
+fi
 if ! wait "$bindgen_pid"; then
   tail -30 "$bindgen_log" >&2
   fail "building tools/bindgen (log: $bindgen_log)"
