@@ -34,12 +34,13 @@ count_node() { # log file
   passed=$((passed + p)); failed=$((failed + f))
 }
 
-stage "cargo fmt --check"
-cargo fmt --all -- --check
+stage "cargo fmt --check (the workspace and tools/bindgen)"
+cargo fmt --all -- --check && (cd tools/bindgen && cargo fmt -- --check)
 record fmt $?
 
-stage "cargo clippy --workspace --all-targets -- -D warnings"
-cargo clippy --quiet --workspace --all-targets -- -D warnings
+stage "cargo clippy --workspace --all-targets -- -D warnings (and tools/bindgen)"
+cargo clippy --quiet --workspace --all-targets -- -D warnings &&
+  (cd tools/bindgen && cargo clippy --quiet --release --locked -- -D warnings)
 record clippy $?
 
 stage "cargo test (native)"
