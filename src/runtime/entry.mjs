@@ -25,7 +25,7 @@ addEventListener('error', (event) => markIfTrap(event.error));
 /** Replace a dead instance before it is used again. */
 function reinitialiseIfDead() {
   if (initState.criticalError) {
-    console.log(JSON.stringify({ level: 'warn', msg: 'reinitialising the Wasm module after a failure' }));
+    console.warn(JSON.stringify({ level: 'warn', msg: 'reinitialising the Wasm module after a failure' }));
     bindings.__wbg_reset_state();
     initState.criticalError = false;
     initState.instanceId++;
@@ -54,7 +54,8 @@ export default {
     } catch (e) {
       markIfTrap(e);
       // A panic message can hold request data; log its kind only.
-      console.error(`edge-bff error: request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`);
+      const msg = `request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`;
+      console.error(JSON.stringify({ level: 'error', msg }));
       const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
       const hsts = hstsOf(env);
       if (hsts) headers['strict-transport-security'] = hsts;

@@ -104,7 +104,8 @@ export function setHsts(value) {
 /** The answer when the Wasm instance failed: 500 JSON `server_error`, nothing else. */
 function serverError(error) {
   // A panic message can hold request data; log its kind only.
-  console.error(`edge-bff error: request failed inside the Wasm module (${error?.name ?? 'unknown'}); the module will be reinitialised`);
+  const msg = `request failed inside the Wasm module (${error?.name ?? 'unknown'}); the module will be reinitialised`;
+  console.error(JSON.stringify({ level: 'error', msg }));
   return new Response(JSON.stringify({ error: 'server_error', error_description: 'Internal server error.' }), {
     status: 500,
     headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...hstsHeader },

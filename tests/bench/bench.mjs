@@ -7,13 +7,22 @@
 // puts its asset-router Worker in front of the user Worker for every request; that hop is
 // the same for both and is shown separately. (bk) is the proxied GET with a SESSIONS
 // binding, which sends cookie-session calls through the full path (deny-list read).
+//
+// Peers (issue 16): a Hono Worker with @hono/oidc-auth (tests/bench/peers/hono-oidc.js),
+// bundled and minified by esbuild as `wrangler deploy --minify` would, logged in against
+// the same provider, doing the jobs of (a) and (b). (au) and (bu) are (a) and (b) with
+// many distinct valid session cookies sent in turn, more than the isolate remembers, so
+// every request opens its cookie (a real app's users mostly arrive with cookies the
+// isolate has not seen).
 import path from 'node:path';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
-import { startWorker, startPassThrough, newCookieKeys, freePort } from '../support/worker.mjs';
-import { login } from '../support/login.mjs';
+import { startWorker, startPassThrough, startPeer, newCookieKeys, freePort } from '../support/worker.mjs';
+import { login, authorizeAtProvider } from '../support/login.mjs';
+import { CookieJar } from '../support/http.mjs';
+import { createRequire } from 'node:module';
 import { generateKeyPairSync } from 'node:crypto';
 import { wrk, workerdPid, pinWrkTo, pinToCore } from './wrk.mjs';
 
@@ -81,6 +90,27 @@ const bffMetrics = await startWorker(bindings, { port: bffMetricsPort, kv: false
 const bffInfoPort = await freePort();
 const bffInfo = await startWorker({ ...bindings, LOG_LEVEL: 'info' }, { port: bffInfoPort, kv: false, assets: false });
 
+// The Hono peer, bundled here as `wrangler deploy --minify` would bundle it.
+const PEER_DIR = path.resolve('../target/bench-peers');
+const esbuild = createRequire(import.meta.url)('esbuild');
+await esbuild.build({
+  entryPoints: ['bench/peers/hono-oidc.js'],
+  outfile: path.join(PEER_DIR, 'hono-oidc.mjs'),
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  conditions: ['workerd', 'worker', 'browser'],
+  external: ['cloudflare:*'],
+  logLevel: 'warning',
+});
+const honoPort = await freePort();
+const hono = await startPeer(path.join(PEER_DIR, 'hono-oidc.mjs'), {
+  OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: 'edge-bff', OIDC_CLIENT_SECRET: 'edge-bff-local-secret',
+  // The provider knows edge-bff's callback URL; the peer's login is sent to its own port.
+  OIDC_REDIRECT_URI: `${origin}/auth/callback`, OIDC_SCOPES: 'openid profile email',
+  OIDC_AUTH_SECRET: newCookieKeys().slice(3), UPSTREAM: up.base,
+}, { port: honoPort });
+
 async function passThrough(assets) {
   const port = await freePort();
   return { mf: await startPassThrough(up.base, { port, assets }), port };
@@ -102,6 +132,45 @@ const toDpopWorker = (p) => {
   const u = new URL(p, origin);
   return `http://127.0.0.1:${bffDpopPort}${u.pathname}${u.search}`;
 };
+// The peer's own login: its middleware redirects to the provider, and its callback sets
+// its session cookie.
+const toPeer = (p) => {
+  const u = new URL(p, origin);
+  return `http://127.0.0.1:${honoPort}${u.pathname}${u.search}`;
+};
+const honoJar = new CookieJar();
+{
+  const start = await fetch(toPeer('/auth/session'), { redirect: 'manual' });
+  honoJar.update(start);
+  const callbackUrl = await authorizeAtProvider(start.headers.get('location'), { base: origin });
+  const done = await fetch(toPeer(callbackUrl), { redirect: 'manual', headers: { cookie: honoJar.header() } });
+  honoJar.update(done);
+  if (!honoJar.header().includes('oidc-auth=')) throw new Error(`peer login: no session cookie (status ${done.status})`);
+}
+const withPeerSession = { Cookie: honoJar.header(), Host: `localhost:${honoPort}` };
+
+// Unseen cookies: a login of its own, then chained refreshes, each of which seals the
+// session anew (a distinct cookie). More than the isolate remembers (CAPACITY, 256).
+const UNSEEN = 600;
+const unseen = [];
+{
+  const { jar: u } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin), { redirect: 'manual', ...init }) }, { base: origin });
+  for (let i = 0; i < UNSEEN; i++) {
+    unseen.push(u.header());
+    const r = await fetch(`http://127.0.0.1:${bffPort}/auth/refresh`, { method: 'POST', headers: { cookie: u.header(), 'x-csrf': '1' } });
+    if (r.status !== 200) throw new Error(`unseen cookies: refresh ${i} answered ${r.status}`);
+    u.update(r);
+  }
+  if (new Set(unseen).size !== UNSEEN) throw new Error('unseen cookies: not all distinct');
+}
+/** A wrk script sending GET with the unseen cookies in turn. */
+function unseenScript(port) {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'edge-bff-unseen-')), 'unseen.lua');
+  const list = unseen.map((c) => `  "${c}",`).join('\n');
+  writeFileSync(file, `local cookies = {\n${list}\n}\nlocal i = 0\nrequest = function()\n  i = i % #cookies + 1\n  return wrk.format("GET", nil, { ["Host"] = "localhost:${port}", ["Cookie"] = cookies[i], ["X-CSRF"] = "1" })\nend\n`);
+  return file;
+}
+
 const { jar: dpopJar } = await login({ fetch: (p, init = {}) => fetch(toDpopWorker(p), { redirect: 'manual', ...init }) }, { base: origin });
 const withSessionP = { Cookie: dpopJar.header(), 'X-CSRF': '1', Host: `localhost:${bffDpopPort}` };
 // The pass-through gets the very same request (the browser sends its cookies either way):
@@ -122,6 +191,10 @@ const scenarios = [
   ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
   ['bh', '(b) on an https origin (HSTS added)', `http://127.0.0.1:${bffHstsPort}/api/status/200`, { headers: withSessionH }],
   ['br', '(b) on a route with require', `http://127.0.0.1:${bffReqPort}/api/status/200`, { headers: withSessionR }],
+  ['au', '(a) with unseen cookies', `http://127.0.0.1:${bffPort}/auth/session`, { script: unseenScript(bffPort) }],
+  ['bu', '(b) with unseen cookies', `http://127.0.0.1:${bffPort}/api/status/200`, { script: unseenScript(bffPort) }],
+  ['ha', 'peer Hono: GET /auth/session', `http://127.0.0.1:${honoPort}/auth/session`, { headers: withPeerSession }],
+  ['hb', 'peer Hono: proxied GET', `http://127.0.0.1:${honoPort}/api/status/200`, { headers: withPeerSession }],
   ['bm', '(b) with METRICS bound', `http://127.0.0.1:${bffMetricsPort}/api/status/200`, { headers: withSessionM }],
   ['bi', '(b) at LOG_LEVEL=info (access lines)', `http://127.0.0.1:${bffInfoPort}/api/status/200`, { headers: withSessionI }],
   ['bp', '(b) with a DPoP-bound token (ES256 proof)', `http://127.0.0.1:${bffDpopPort}/api/status/200`, { headers: withSessionP }],
@@ -131,8 +204,11 @@ const scenarios = [
 ];
 
 // Check every scenario answers 200 before measuring.
+// (The unseen-cookie scenarios are checked with their first cookie.)
 for (const [, name, url, opts] of scenarios) {
-  const res = await fetch(url, { method: opts.script ? 'POST' : 'GET', headers: opts.headers, body: opts.script ? 'x'.repeat(65536) : undefined });
+  const post = opts.script === post64k;
+  const headers = opts.headers ?? { Cookie: unseen[0], 'X-CSRF': '1' };
+  const res = await fetch(url, { method: post ? 'POST' : 'GET', headers, body: post ? 'x'.repeat(65536) : undefined });
   if (res.status !== 200) throw new Error(`${name}: status ${res.status} ${await res.text()}`);
 }
 
@@ -191,6 +267,12 @@ console.log(`(bm)/(b) ${ratio('bm', 'b')}  (METRICS bound: one Analytics Engine 
 console.log(`(bi)/(b) ${ratio('bi', 'b')}  (LOG_LEVEL=info: one access line per call)`);
 console.log(`(bp)/(d) ${ratio('bp', 'd')}   target CPU <= 1.30x: ${verdict(paired('bp', 'd', (r) => r.cpuUs) <= 1.3)}  (a DPoP proof per call)`);
 console.log(`(bp)/(b) ${ratio('bp', 'b')}  (what the proof costs over a Bearer call)`);
+console.log(`\nratios against the JavaScript peer (Hono + @hono/oidc-auth), goals from issue 16`);
+console.log(`(a)/(ha)  ${ratio('a', 'ha')}   target throughput >= 1.2x: ${verdict(paired('a', 'ha', (r) => r.rps) >= 1.2)}`);
+console.log(`(au)/(ha) ${ratio('au', 'ha')}   target throughput >= 1.2x: ${verdict(paired('au', 'ha', (r) => r.rps) >= 1.2)}  (unseen cookies)`);
+console.log(`(b)/(hb)  ${ratio('b', 'hb')}   target throughput >= 1.1x: ${verdict(paired('b', 'hb', (r) => r.rps) >= 1.1)}`);
+console.log(`(bu)/(hb) ${ratio('bu', 'hb')}   target throughput >= 1.1x: ${verdict(paired('bu', 'hb', (r) => r.rps) >= 1.1)}  (unseen cookies)`);
+console.log(`(bu)/(d)  ${ratio('bu', 'd')}   (unseen cookies against the pass-through)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
 console.log(`(a+)/(d+) ${ratio('a+', 'd+')}`);
 console.log(`(b+)/(d+) ${ratio('b+', 'd+')}`);
@@ -249,6 +331,7 @@ await bffDpop.close();
 await bffReq.close();
 await bffMetrics.close();
 await bffInfo.close();
+await hono.dispose();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();

@@ -30,6 +30,15 @@ test('panic → 500 server_error JSON, then the Worker recovers', async () => {
     const again = await login(w);
     assert.equal(again.callbackResponse.status, 302);
     assert.equal(again.callbackResponse.headers.get('location'), '/');
+
+    // The logs say so in JSON lines (the tests run at LOG_LEVEL=debug): the failure, the
+    // re-initialisation, and the access line of the request that failed.
+    const lines = w.logs.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.level === 'error' && /^request failed inside the Wasm module \(RuntimeError\)/.test(l.msg)), w.logs.join('\n'));
+    assert.ok(lines.some((l) => l.level === 'warn' && l.msg === 'reinitialising the Wasm module after a failure'));
+    const access = lines.find((l) => l.msg === 'request' && l.path === '/__edge-bff-test/panic');
+    assert.deepEqual({ status: access?.status, kind: access?.kind, outcome: access?.outcome }, { status: 500, kind: 'unknown', outcome: 'server_error' });
+    assert.ok(!w.logs.some((l) => l.includes('edge-bff error:')), 'no plain-text error line');
   } finally {
     await w.close();
     await idp.close();

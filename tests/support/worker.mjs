@@ -154,6 +154,28 @@ export async function startPassThrough(upstream, { port, assets = false }) {
   return mf;
 }
 
+/**
+ * Start a JavaScript peer Worker for the benchmarks (one bundled ES module, `script`)
+ * with `bindings`, listening on 127.0.0.1:`port`. Returns the Miniflare instance.
+ */
+export async function startPeer(script, bindings, { port }) {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: script,
+    modulesRoot: path.dirname(script),
+    compatibilityDate: '2026-04-01',
+    bindings,
+    handleRuntimeStdio: (stdout, stderr) => {
+      stdout.resume();
+      stderr.resume();
+    },
+    host: '127.0.0.1',
+    port,
+  });
+  await mf.ready;
+  return mf;
+}
+
 /** A TCP port that is free on 127.0.0.1 right now. */
 export async function freePort() {
   const net = await import('node:net');
