@@ -134,24 +134,17 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
  */
 export async function startPassThrough(upstream, { port, assets = false }) {
   const dir = path.join(ROOT, 'target/bench-passthrough');
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: path.join(dir, 'entry.mjs'),
-    modulesRoot: dir,
-    modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
-    compatibilityDate: '2026-04-01',
-    bindings: { UPSTREAM: upstream },
-    assets: assets ? spaAssets() : undefined,
-    // workerd reports every connection wrk drops at the end of a run; not news here.
-    handleRuntimeStdio: (stdout, stderr) => {
-      stdout.resume();
-      stderr.resume();
+  return listeningWorker(
+    {
+      modules: true,
+      scriptPath: path.join(dir, 'entry.mjs'),
+      modulesRoot: dir,
+      modulesRules: [{ type: 'ESModule', include: ['**/*.js', '**/*.mjs'] }, { type: 'CompiledWasm', include: ['**/*.wasm'] }],
+      bindings: { UPSTREAM: upstream },
+      assets: assets ? spaAssets() : undefined,
     },
-    host: '127.0.0.1',
     port,
-  });
-  await mf.ready;
-  return mf;
+  );
 }
 
 /**
@@ -159,12 +152,15 @@ export async function startPassThrough(upstream, { port, assets = false }) {
  * with `bindings`, listening on 127.0.0.1:`port`. Returns the Miniflare instance.
  */
 export async function startPeer(script, bindings, { port }) {
+  return listeningWorker({ modules: true, scriptPath: script, modulesRoot: path.dirname(script), bindings }, port);
+}
+
+/** A benchmark Worker (Miniflare options `worker`) on 127.0.0.1:`port`, its console dropped. */
+async function listeningWorker(worker, port) {
   const mf = new Miniflare({
-    modules: true,
-    scriptPath: script,
-    modulesRoot: path.dirname(script),
     compatibilityDate: '2026-04-01',
-    bindings,
+    ...worker,
+    // workerd reports every connection wrk drops at the end of a run; not news here.
     handleRuntimeStdio: (stdout, stderr) => {
       stdout.resume();
       stderr.resume();
