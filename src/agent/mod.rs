@@ -9,7 +9,7 @@ mod login;
 pub mod login_cookie;
 mod logout;
 mod refresh;
-mod session_info;
+pub mod session_info;
 mod userinfo;
 
 use crate::config::Config;

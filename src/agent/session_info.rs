@@ -1,9 +1,13 @@
 //! `GET /session`: whether the browser is logged in, and as whom. Never 401.
 
 use super::{request_cookies, RequestContext};
+use crate::config::Config;
 use crate::error::BffError;
 use crate::lifecycle;
+use crate::proxy::direct::session_without_io;
 use crate::session::cookie_store;
+use crate::session::opened_cache::OpenedCache;
+use crate::session::Session;
 use crate::web::response::{add_set_cookies, json_response, HttpRequest, HttpResponse};
 use http::StatusCode;
 use serde_json::json;
@@ -28,12 +32,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
             return Ok(response);
         }
     };
-    let session = call.session();
+    let mut response = logged_in(call.session());
+    add_set_cookies(&mut response, &call.finish(ctx).await);
+    Ok(response)
+}
+
+/// The answer for a session that is logged in.
+fn logged_in(session: &Session) -> HttpResponse {
     let expires_at = match session.refresh_token {
         Some(_) => session.expires_at,
         None => session.expires_at.min(session.access_expires_at),
     };
-    let mut response = json_response(
+    json_response(
         StatusCode::OK,
         &json!({
             "authenticated": true,
@@ -41,7 +51,28 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
             "expires_at": expires_at,
             "access_token_expires_at": session.access_expires_at,
         }),
-    );
-    add_set_cookies(&mut response, &call.finish(ctx).await);
-    Ok(response)
+    )
+}
+
+/// `GET /session` answered without I/O, or `None` when the request needs [`handle`]: the
+/// session must open as [`session_without_io`] says (then [`handle`] would neither read
+/// nor write anything either), and the CORS headers are added as [`super::handle`] does.
+/// The Worker glue answers it without entering async Rust, as the proxy's direct path.
+pub fn direct(
+    config: &Config,
+    request: &HttpRequest,
+    kv_bound: bool,
+    opened: Option<&OpenedCache>,
+    now: u64,
+) -> Option<HttpResponse> {
+    if request.method() != http::Method::GET {
+        return None;
+    }
+    let cookies = request_cookies(request);
+    let session = session_without_io(config, &cookies, kv_bound, opened, now)?;
+    let mut response = logged_in(&session);
+    for (name, value) in crate::web::cors::response_headers(config, request.headers()) {
+        response.headers_mut().append(name, value);
+    }
+    Some(response)
 }

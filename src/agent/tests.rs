@@ -367,3 +367,68 @@ fn login_sends_step_up_parameters_and_remembers_them() {
     let bad = http::Request::get("https://app.example.com/auth/login?max_age=soon").body(Vec::new()).unwrap();
     assert_eq!(f.run(bad, NOW).status(), 400);
 }
+
+/// The `Cookie` header carrying `session` sealed under `config`'s keys.
+fn session_cookie_header(config: &crate::config::Config, session: &crate::session::Session) -> String {
+    let set = crate::session::cookie_store::store(config, session, &[], NOW).unwrap();
+    set.iter().map(|c| c.split(';').next().unwrap()).collect::<Vec<_>>().join("; ")
+}
+
+#[test]
+fn session_is_answered_without_io_exactly_as_the_full_path_would() {
+    let f = Fixture { config: crate::testutil::config_with(&[("SESSION_IDLE_TIMEOUT", "1800")]), ..Fixture::new() };
+    let session = crate::session::Session { access_expires_at: NOW + 3600, ..crate::testutil::session_at(NOW) };
+    let cookie = session_cookie_header(&f.config, &session);
+    let request = |method: &str, extra: &[(&str, &str)]| {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri("https://app.example.com/auth/session")
+            .header("cookie", &cookie);
+        for (k, v) in extra {
+            b = b.header(*k, *v);
+        }
+        b.body(Vec::new()).unwrap()
+    };
+    let direct =
+        super::session_info::direct(&f.config, &request("GET", &[]), false, None, NOW).expect("answered without I/O");
+    let full = f.run(request("GET", &[]), NOW);
+    assert_eq!(direct.status(), 200);
+    assert_eq!(direct.body(), full.body(), "the same JSON as the full path");
+    assert!(String::from_utf8_lossy(direct.body()).contains("\"authenticated\":true"));
+    assert!(direct.headers().get("set-cookie").is_none() && full.headers().get("set-cookie").is_none());
+    assert!(f.http.seen.borrow().is_empty(), "no I/O either way");
+
+    // Left to the full path: a KV binding (deny-list), activity to record, another method,
+    // no session.
+    assert!(super::session_info::direct(&f.config, &request("GET", &[]), true, None, NOW).is_none());
+    let idle = f.config.session_idle_timeout;
+    let later = (NOW..NOW + 3000).step_by(30).find(|t| session.activity_due(*t, idle)).expect("activity falls due");
+    assert!(session.check_active(later, idle).is_ok() && !session.refresh_due(later));
+    assert!(super::session_info::direct(&f.config, &request("GET", &[]), false, None, later).is_none());
+    assert!(super::session_info::direct(&f.config, &request("GET", &[]), false, None, later - 30).is_some());
+    assert!(super::session_info::direct(&f.config, &request("POST", &[]), false, None, NOW).is_none());
+    let bare = http::Request::builder().uri("https://app.example.com/auth/session").body(Vec::new()).unwrap();
+    assert!(super::session_info::direct(&f.config, &bare, false, None, NOW).is_none());
+}
+
+#[test]
+fn the_direct_session_answer_carries_the_cors_headers_of_a_trusted_origin() {
+    let f = Fixture {
+        config: crate::testutil::config_with(&[("TRUSTED_ORIGINS", "https://partner.example")]),
+        ..Fixture::new()
+    };
+    let session = crate::session::Session { access_expires_at: NOW + 3600, ..crate::testutil::session_at(NOW) };
+    let cookie = session_cookie_header(&f.config, &session);
+    let request = http::Request::builder()
+        .uri("https://app.example.com/auth/session")
+        .header("cookie", &cookie)
+        .header("origin", "https://partner.example")
+        .body(Vec::new())
+        .unwrap();
+    let direct = super::session_info::direct(&f.config, &request, false, None, NOW).expect("answered without I/O");
+    let full = f.run(request, NOW);
+    for name in ["access-control-allow-origin", "access-control-allow-credentials", "vary"] {
+        assert_eq!(direct.headers().get(name), full.headers().get(name), "{name}");
+    }
+    assert_eq!(direct.headers().get("access-control-allow-origin").unwrap(), "https://partner.example");
+}

@@ -94,8 +94,10 @@ pub fn direct_call(
     })
 }
 
-/// The request's session when it can be used as it is, read without I/O.
-fn session_without_io(
+/// The request's session when it can be used as it is, read without I/O: cookie sessions
+/// without a `SESSIONS` binding, a cookie that opens (or the isolate remembers), active,
+/// with nothing to write back (no activity record, re-seal or refresh due).
+pub fn session_without_io(
     config: &Config,
     cookies: &[(&str, &str)],
     kv_bound: bool,

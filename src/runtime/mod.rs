@@ -126,8 +126,8 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Cont
     let isolate = isolate(&env);
     if !isolate.observing {
         return match proxy::try_direct(&isolate, &request, &env) {
-            proxy::Direct::Sent(answer) => answer,
-            proxy::Direct::NotDirect(head) => full_path(isolate, request, env, head, None),
+            proxy::Direct::Sent(answer) | proxy::Direct::Answered(answer) => answer,
+            proxy::Direct::FullPath(head) => full_path(isolate, request, env, head, None),
         };
     }
     // A second handle on the same JS objects (not `Request.clone()`, which tees the body).
@@ -135,7 +135,11 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Cont
     let env_ref = env.clone();
     let (answer, direct) = match proxy::try_direct(&isolate, &request, &env) {
         proxy::Direct::Sent(answer) => (answer, true),
-        proxy::Direct::NotDirect(head) => (full_path(isolate, request, env, head, None), false),
+        proxy::Direct::Answered(answer) => {
+            js::note_request(&observed, "agent", "");
+            (answer, true)
+        }
+        proxy::Direct::FullPath(head) => (full_path(isolate, request, env, head, None), false),
     };
     js::observed(&answer, &observed, &env_ref, direct)
 }

@@ -25,20 +25,28 @@ use worker::{js_sys, web_sys, Env, Result};
 pub enum Direct {
     /// Sent as a direct call: the promise of the answer.
     Sent(js_sys::Promise),
+    /// An agent request answered at once, without I/O (`GET /session`): the resolved
+    /// promise of the answer.
+    Answered(js_sys::Promise),
     /// Left to the full path, with the request's head when it was read (a proxied call),
     /// so the full path does not read the headers again.
-    NotDirect(Option<HttpRequest>),
+    FullPath(Option<HttpRequest>),
 }
 
 /// Send `request` as a direct call when it is a proxied call the core can decide without
-/// I/O ([`direct_call`]).
+/// I/O ([`direct_call`]), or answer it at once when it is a `GET /session` that needs no
+/// I/O ([`crate::agent::session_info::direct`]).
 pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> Direct {
-    let Ok(config) = isolate.config.as_ref() else { return Direct::NotDirect(None) };
-    let Ok(uri) = request.url().parse::<http::Uri>() else { return Direct::NotDirect(None) };
-    let Route::Proxy(index, rest) = router::route(config, uri.path()) else { return Direct::NotDirect(None) };
-    let Ok(head) = convert::head_of(request, &uri) else { return Direct::NotDirect(None) };
+    let Ok(config) = isolate.config.as_ref() else { return Direct::FullPath(None) };
+    let Ok(uri) = request.url().parse::<http::Uri>() else { return Direct::FullPath(None) };
+    let (index, rest) = match router::route(config, uri.path()) {
+        Route::Proxy(index, rest) => (index, rest),
+        Route::Agent("/session") => return session_now(isolate, config, request, &uri),
+        _ => return Direct::FullPath(None),
+    };
+    let Ok(head) = convert::head_of(request, &uri) else { return Direct::FullPath(None) };
     let Some(call) = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared), now()) else {
-        return Direct::NotDirect(Some(head));
+        return Direct::FullPath(Some(head));
     };
     #[cfg(feature = "test-hooks")]
     if rest == "__edge-bff-test/direct-panic" {
@@ -64,6 +72,24 @@ pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> D
         dpop_jwk,
         dpop_alg,
     ))
+}
+
+/// `GET /session` answered without entering async Rust, when it needs no I/O.
+fn session_now(
+    isolate: &Isolate,
+    config: &crate::config::Config,
+    request: &web_sys::Request,
+    uri: &http::Uri,
+) -> Direct {
+    let Ok(head) = convert::head_of(request, uri) else { return Direct::FullPath(None) };
+    let opened = Some(&isolate.shared.opened);
+    let Some(response) = crate::agent::session_info::direct(config, &head, isolate.has_kv, opened, now()) else {
+        return Direct::FullPath(None);
+    };
+    match convert::answer(config, response) {
+        Ok(response) => Direct::Answered(js_sys::Promise::resolve(&JsValue::from(response))),
+        Err(_) => Direct::FullPath(None),
+    }
 }
 
 /// How a direct call ended when it came back to the full path.
