@@ -211,7 +211,8 @@ async fn handle(
     let config = match &isolate.config {
         Ok(config) => config,
         Err(e) => {
-            noted.outcome.set(Some(Outcome::Error("configuration_error")));
+            let refused = BffError::Configuration(e.to_string());
+            noted.outcome.set(Some(Outcome::of_error(&refused)));
             let path = request.url().parse::<http::Uri>().map(|u| u.path().to_string()).unwrap_or_default();
             let auth_path = env.var("AUTH_PATH").ok().map(|v| v.to_string());
             if agent::health::is_health_path(auth_path.as_deref(), &path) {
@@ -219,14 +220,15 @@ async fn handle(
                 return convert::to_web(agent::health::configuration_unavailable());
             }
             log::error!("request refused, configuration error: {e}");
-            return convert::to_web(BffError::Configuration(e.to_string()).to_response());
+            return convert::to_web(refused.to_response());
         }
     };
     // The runtime hands over a WHATWG-serialised URL; `http::Uri` reads it without a
     // second normalisation.
     let Ok(uri) = request.url().parse::<http::Uri>() else {
-        noted.outcome.set(Some(Outcome::Error("invalid_request")));
-        return convert::answer(config, BffError::InvalidRequest("request URL".into()).to_response());
+        let refused = BffError::InvalidRequest("request URL".into());
+        noted.outcome.set(Some(Outcome::of_error(&refused)));
+        return convert::answer(config, refused.to_response());
     };
     #[cfg(feature = "test-hooks")]
     if uri.path() == "/__edge-bff-test/panic" {
@@ -255,12 +257,14 @@ async fn handle(
         (SessionStoreKind::Kv, Some(kv_store)) => kv_store,
         (SessionStoreKind::Kv, None) => {
             log::error!("configuration error: SESSION_STORE=kv needs the SESSIONS KV binding");
-            noted.kind.set(router::route(config, uri.path()).kind());
-            noted.outcome.set(Some(Outcome::Error("configuration_error")));
-            if router::route(config, uri.path()) == Route::Agent("/health") {
+            let route = router::route(config, uri.path());
+            let refused = BffError::Configuration("SESSIONS binding missing".into());
+            noted.kind.set(route.kind());
+            noted.outcome.set(Some(Outcome::of_error(&refused)));
+            if route == Route::Agent("/health") {
                 return convert::answer(config, agent::health::configuration_unavailable());
             }
-            return convert::answer(config, BffError::Configuration("SESSIONS binding missing".into()).to_response());
+            return convert::answer(config, refused.to_response());
         }
         (SessionStoreKind::Cookie, _) => &cookie_store,
     };
