@@ -432,3 +432,74 @@ fn the_direct_session_answer_carries_the_cors_headers_of_a_trusted_origin() {
     }
     assert_eq!(direct.headers().get("access-control-allow-origin").unwrap(), "https://partner.example");
 }
+
+#[test]
+fn the_direct_session_answer_is_remembered_per_cookie_and_stays_the_full_paths() {
+    let f = Fixture::new();
+    let cache = crate::session::opened_cache::OpenedCache::default();
+    // A small session (one cookie) and one whose ID token makes the cookie come in chunks.
+    let big_claims = crate::crypto::b64url(format!(r#"{{"sub":"u","name":"{}"}}"#, "N".repeat(3000)).as_bytes());
+    let sessions = [
+        crate::session::Session { access_expires_at: NOW + 3600, ..crate::testutil::session_at(NOW) },
+        crate::session::Session {
+            access_expires_at: NOW + 3600,
+            id_token: format!("h.{big_claims}.s"),
+            ..crate::testutil::session_at(NOW)
+        },
+    ];
+    for session in &sessions {
+        let cookie = session_cookie_header(&f.config, session);
+        let request = || {
+            http::Request::builder()
+                .uri("https://app.example.com/auth/session")
+                .header("cookie", &cookie)
+                .body(Vec::new())
+                .unwrap()
+        };
+        let full = f.run(request(), NOW);
+        for _ in 0..2 {
+            let direct =
+                super::session_info::direct(&f.config, &request(), false, Some(&cache), NOW).expect("no I/O needed");
+            assert_eq!(direct.body(), full.body());
+            assert_eq!(direct.headers().get("content-type").unwrap(), "application/json");
+        }
+        let sealed = crate::session::cookie_store::sealed_text(&f.config, &crate::agent::request_cookies(&request()))
+            .into_owned();
+        let remembered = cache.session_answer(&sealed, |_| b"not made again".to_vec()).expect("remembered");
+        assert_eq!(&*remembered, full.body().as_slice());
+    }
+    assert!(session_cookie_header(&f.config, &sessions[1]).contains(".1="), "the second session is chunked");
+}
+
+#[test]
+fn the_direct_session_answer_reads_only_its_direct_headers() {
+    let f = Fixture {
+        config: crate::testutil::config_with(&[("TRUSTED_ORIGINS", "https://partner.example")]),
+        ..Fixture::new()
+    };
+    let session = crate::session::Session { access_expires_at: NOW + 3600, ..crate::testutil::session_at(NOW) };
+    let cookie = session_cookie_header(&f.config, &session);
+    let every = [
+        ("cookie", cookie.as_str()),
+        ("origin", "https://partner.example"),
+        ("x-csrf", "1"),
+        ("sec-fetch-site", "cross-site"),
+        ("authorization", "Bearer x"),
+        ("x-forwarded-for", "203.0.113.1"),
+        ("referer", "https://partner.example/page"),
+        ("accept", "application/json"),
+    ];
+    let build = |headers: &[(&str, &str)]| {
+        let mut b = http::Request::builder().uri("https://app.example.com/auth/session");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Vec::new()).unwrap()
+    };
+    let only: Vec<_> = every.iter().copied().filter(|(n, _)| super::session_info::DIRECT_HEADERS.contains(n)).collect();
+    let with_all = super::session_info::direct(&f.config, &build(&every), false, None, NOW).expect("answered");
+    let with_direct = super::session_info::direct(&f.config, &build(&only), false, None, NOW).expect("answered");
+    assert_eq!(with_all.body(), with_direct.body());
+    assert_eq!(with_all.headers(), with_direct.headers());
+    assert_eq!(with_direct.headers().get("access-control-allow-origin").unwrap(), "https://partner.example");
+}

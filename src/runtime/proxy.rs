@@ -81,7 +81,9 @@ fn session_now(
     request: &web_sys::Request,
     uri: &http::Uri,
 ) -> Direct {
-    let Ok(head) = convert::head_of(request, uri) else { return Direct::FullPath(None) };
+    let Ok(head) = convert::head_with(request, uri, &crate::agent::session_info::DIRECT_HEADERS) else {
+        return Direct::FullPath(None);
+    };
     let opened = Some(&isolate.shared.opened);
     let Some(response) = crate::agent::session_info::direct(config, &head, isolate.has_kv, opened, now()) else {
         return Direct::FullPath(None);

@@ -44,6 +44,24 @@ pub fn has_duplicates(config: &Config, cookies: &[(&str, &str)]) -> bool {
     })
 }
 
+/// The sealed session text the cookies carry: the main cookie's value, or its chunks
+/// joined in order (empty when there is none).
+pub fn sealed_text<'a>(config: &Config, cookies: &[(&str, &'a str)]) -> std::borrow::Cow<'a, str> {
+    let base = config.session_cookie_name();
+    if let Some((_, v)) = cookies.iter().find(|(n, v)| *n == base && !v.is_empty()) {
+        return std::borrow::Cow::Borrowed(v);
+    }
+    let mut joined = String::new();
+    for i in 1..=MAX_CHUNKS {
+        let name = format!("{base}.{i}");
+        match cookies.iter().find(|(n, _)| *n == name) {
+            Some((_, v)) if !v.is_empty() => joined.push_str(v),
+            _ => break,
+        }
+    }
+    std::borrow::Cow::Owned(joined)
+}
+
 /// Read the session from the request's cookies.
 pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
     load_cached(config, cookies, None)
@@ -60,20 +78,7 @@ pub fn load_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&Ope
         log::warn!("two session cookies of one name (a cookie set for a parent domain?): treated as no session");
         return Loaded::Invalid;
     }
-    let sealed = match cookies.iter().find(|(n, v)| *n == base && !v.is_empty()) {
-        Some((_, v)) => v.to_string(),
-        None => {
-            let mut joined = String::new();
-            for i in 1..=MAX_CHUNKS {
-                let name = format!("{base}.{i}");
-                match cookies.iter().find(|(n, _)| *n == name) {
-                    Some((_, v)) if !v.is_empty() => joined.push_str(v),
-                    _ => break,
-                }
-            }
-            joined
-        }
-    };
+    let sealed = sealed_text(config, cookies).into_owned();
     let handle = Handle {
         kv_id: None,
         stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),

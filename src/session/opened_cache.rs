@@ -7,7 +7,7 @@
 //! it would have required anyway; the key ring cannot change within an isolate.
 
 use super::Session;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -22,11 +22,22 @@ pub const MAX_SEALED: usize = 8 * 1024;
 /// would only cost time. A lookup still compares the whole text.
 const HASHED_TAIL: usize = 32;
 
+/// One remembered cookie.
+struct Remembered {
+    /// The whole sealed text.
+    sealed: String,
+    /// What it opened to.
+    session: Rc<Session>,
+    /// The body of the `/session` answer for this session, made the first time it is
+    /// asked for (it depends on the session alone).
+    session_answer: OnceCell<Rc<[u8]>>,
+}
+
 /// The cache (one per isolate, in `agent::SharedState`).
 #[derive(Default)]
 pub struct OpenedCache {
-    /// Hash of the sealed text's tail → (the whole sealed text, its session).
-    entries: RefCell<HashMap<u64, (String, Rc<Session>)>>,
+    /// Hash of the sealed text's tail → the remembered cookie.
+    entries: RefCell<HashMap<u64, Remembered>>,
     hasher: RandomState,
 }
 
@@ -38,10 +49,20 @@ impl OpenedCache {
 
     /// The session previously opened from exactly `sealed`.
     pub fn get(&self, sealed: &str) -> Option<Rc<Session>> {
+        self.with_entry(sealed, |entry| entry.session.clone())
+    }
+
+    /// The `/session` answer body remembered for exactly `sealed`, made by `make` from
+    /// its session the first time; `None` when `sealed` is not remembered.
+    pub fn session_answer(&self, sealed: &str, make: impl FnOnce(&Session) -> Vec<u8>) -> Option<Rc<[u8]>> {
+        self.with_entry(sealed, |entry| entry.session_answer.get_or_init(|| make(&entry.session).into()).clone())
+    }
+
+    fn with_entry<T>(&self, sealed: &str, f: impl FnOnce(&Remembered) -> T) -> Option<T> {
         let entries = self.entries.borrow();
-        let (text, session) = entries.get(&self.key(sealed))?;
+        let entry = entries.get(&self.key(sealed))?;
         // A sealed cookie is a bearer secret: compare in constant time.
-        crate::crypto::ct_eq(text.as_bytes(), sealed.as_bytes()).then(|| session.clone())
+        crate::crypto::ct_eq(entry.sealed.as_bytes(), sealed.as_bytes()).then(|| f(entry))
     }
 
     /// Remember that `sealed` opened to `session`.
@@ -54,7 +75,7 @@ impl OpenedCache {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(key, (sealed, session));
+        entries.insert(key, Remembered { sealed, session, session_answer: OnceCell::new() });
     }
 }
 
@@ -93,6 +114,24 @@ mod tests {
         cache.put(format!("k1.bbbb{tail}"), session("b"));
         assert_eq!(cache.get(&format!("k1.bbbb{tail}")).map(|s| s.sub.clone()), Some("b".into()));
         assert!(cache.get(&format!("k1.aaaa{tail}")).is_none());
+    }
+
+    #[test]
+    fn remembers_the_session_answer_per_exact_text() {
+        let cache = OpenedCache::default();
+        let tail = "T".repeat(HASHED_TAIL);
+        assert!(cache.session_answer("unknown", |_| b"x".to_vec()).is_none());
+        cache.put(format!("k1.aaaa{tail}"), session("a"));
+        let made = cache.session_answer(&format!("k1.aaaa{tail}"), |s| s.sub.clone().into_bytes()).unwrap();
+        assert_eq!(&*made, b"a");
+        // Made once: a later call gets the remembered body, not `make`'s.
+        let again = cache.session_answer(&format!("k1.aaaa{tail}"), |_| b"other".to_vec()).unwrap();
+        assert_eq!(&*again, b"a");
+        // Another text with the same tail finds nothing.
+        assert!(cache.session_answer(&format!("k1.bbbb{tail}"), |_| b"b".to_vec()).is_none());
+        // A new session for a text starts without an answer.
+        cache.put(format!("k1.aaaa{tail}"), session("c"));
+        assert_eq!(&*cache.session_answer(&format!("k1.aaaa{tail}"), |s| s.sub.clone().into_bytes()).unwrap(), b"c");
     }
 
     #[test]

@@ -11,7 +11,12 @@ pub type HttpResponse = http::Response<Vec<u8>>;
 /// A JSON response with `Cache-Control: no-store` (API.md section 3) and
 /// `X-Content-Type-Options: nosniff` (section 9).
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
-    let mut response = http::Response::new(body.to_string().into_bytes());
+    json_text_response(status, body.to_string().into_bytes())
+}
+
+/// [`json_response`] with a body already written as JSON text.
+pub fn json_text_response(status: StatusCode, body: Vec<u8>) -> HttpResponse {
+    let mut response = http::Response::new(body);
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
