@@ -175,3 +175,56 @@ fn user_claims_hide_private_members_and_debug_hides_tokens() {
     let debug = format!("{s:?}");
     assert!(!debug.contains("at-secret-value") && !debug.contains("rt-secret-value"));
 }
+
+#[test]
+fn an_unopened_cookie_is_offered_for_webcrypto_and_its_plaintext_remembered() {
+    use super::opened_cache::OpenedCache;
+    let config = config_with(&[]);
+    let cache = OpenedCache::default();
+    let header = browser_after(&cookie_store::store(&config, &session(10), &[], NOW).unwrap());
+    let cookies = parse_cookie_header([header.as_str()].into_iter());
+    let sealed = cookie_store::sealed_text(&config, &cookies).into_owned();
+    let unopened = cookie_store::unopened(&config, &cookies, &cache).expect("offered");
+    assert_eq!(unopened.kid, "k1");
+    assert_eq!(unopened.aad, "__Host-bff-session");
+    // The key and associated data offered open the sealed text (what WebCrypto will do).
+    let opened =
+        crate::crypto::seal::open(&config.cookie_keys, crate::crypto::Purpose::Cookie, b"__Host-bff-session", &sealed)
+            .expect("opens");
+    assert_eq!(unopened.key, config.cookie_keys.find("k1").unwrap().key(crate::crypto::Purpose::Cookie));
+    // What is handed back is what `load_cached` finds, without opening: remembered under
+    // a different session, the cache's answer wins.
+    let other = Session { sub: "remembered".into(), ..session(10) };
+    assert!(cookie_store::remember_opened(&cache, sealed.clone(), &serde_json::to_vec(&other).unwrap()));
+    match cookie_store::load_cached(&config, &cookies, Some(&cache)) {
+        Loaded::Valid { session, .. } => assert_eq!(session.sub, "remembered"),
+        other => panic!("{other:?}"),
+    }
+    assert!(serde_json::from_slice::<Session>(&opened).is_ok());
+    // Once remembered it is no longer offered; plaintext that is no session is refused.
+    assert!(cookie_store::unopened(&config, &cookies, &cache).is_none());
+    assert!(!cookie_store::remember_opened(&OpenedCache::default(), sealed, b"not a session"));
+}
+
+#[test]
+fn cookies_not_worth_opening_outside_wasm_are_not_offered() {
+    use super::opened_cache::{OpenedCache, MAX_SEALED};
+    let config = config_with(&[]);
+    let cache = OpenedCache::default();
+    let offered = |header: &str| {
+        let cookies = parse_cookie_header([header].into_iter());
+        cookie_store::unopened(&config, &cookies, &cache).is_some()
+    };
+    let one = browser_after(&cookie_store::store(&config, &session(10), &[], NOW).unwrap());
+    assert!(offered(&one));
+    assert!(!offered("other=1"), "no session cookie");
+    assert!(!offered(&format!("{one}; {one}")), "two of one name");
+    assert!(!offered("__Host-bff-session="), "empty");
+    assert!(!offered("__Host-bff-session=k9.AAAA"), "a key the ring does not hold");
+    // Chunked sessions are offered as long as the cache would remember them.
+    let chunked = browser_after(&cookie_store::store(&config, &session(4000), &[], NOW).unwrap());
+    assert!(chunked.contains("__Host-bff-session.2="));
+    assert!(offered(&chunked));
+    let huge = browser_after(&cookie_store::store(&config, &session(MAX_SEALED), &[], NOW).unwrap());
+    assert!(!offered(&huge), "too long to be remembered");
+}

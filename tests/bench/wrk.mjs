@@ -35,7 +35,7 @@ export function workerdPid(port) {
 }
 
 /** User + system CPU time of process `pid` so far, in milliseconds (clock ticks of 10 ms). */
-function cpuMs(pid) {
+export function cpuMsOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
@@ -53,11 +53,11 @@ export function wrk(url, { headers = {}, seconds = 5, connections = 16, script, 
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   if (script) args.push('-s', script);
   args.push(url);
-  const cpuBefore = pid ? cpuMs(pid) : 0;
+  const cpuBefore = pid ? cpuMsOf(pid) : 0;
   return new Promise((resolve, reject) => {
     execFile(wrkCore === undefined ? 'wrk' : 'taskset', wrkCore === undefined ? args : ['-c', String(wrkCore), 'wrk', ...args], { maxBuffer: 1 << 20 }, (err, stdout) => {
       if (err) return reject(err);
-      const cpuUs = pid ? ((cpuMs(pid) - cpuBefore) * 1000) / Number(/(\d+) requests in/.exec(stdout)?.[1]) : NaN;
+      const cpuUs = pid ? ((cpuMsOf(pid) - cpuBefore) * 1000) / Number(/(\d+) requests in/.exec(stdout)?.[1]) : NaN;
       const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
       const p50 = toMs(/\n\s+50%\s+(\S+)/.exec(stdout)?.[1] ?? '');
       const p99 = toMs(/\n\s+99%\s+(\S+)/.exec(stdout)?.[1] ?? '');

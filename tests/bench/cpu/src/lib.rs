@@ -43,7 +43,33 @@ pub const OPS: &[&str] = &[
     "dpop_proof_es256",
     "dpop_proof_input",
     "dpop_proof_eddsa",
+    "aes_gcm_open_512",
+    "aes_gcm_open_1536",
+    "aes_gcm_open_4096",
 ];
+
+/// The associated data of the AES-GCM rows (a session cookie's name).
+const AAD: &[u8] = b"__Host-bff-session";
+
+/// A sealed text of `size` plaintext bytes under the bench key ring's cookie key, as a
+/// session cookie holds it (`<kid>.<base64url(nonce ‖ ciphertext ‖ tag)>`).
+#[wasm_bindgen]
+pub fn sealed_of_size(size: usize) -> String {
+    edge_bff::crypto::seal(&config().cookie_keys, Purpose::Cookie, AAD, &vec![b'x'; size]).expect("seal")
+}
+
+/// The raw AES-256 key of the bench ring's cookie purpose (for the WebCrypto rows of
+/// `tests/bench/cpu.mjs`, which open the same sealed texts).
+#[wasm_bindgen]
+pub fn cookie_key() -> Vec<u8> {
+    config().cookie_keys.current().key(Purpose::Cookie).to_vec()
+}
+
+/// The associated data of [`sealed_of_size`]'s texts.
+#[wasm_bindgen]
+pub fn cookie_aad() -> Vec<u8> {
+    AAD.to_vec()
+}
 
 /// The private JWKs of the DPoP rows: the bench's P-256 key, and an Ed25519 key from a
 /// fixed seed.
@@ -384,6 +410,15 @@ pub fn run(op: &str, n: u32) -> u32 {
                 let response = block_on(agent::handle(&ctx, &request, "/callback"));
                 assert_eq!(response.headers()["location"], "/", "callback succeeds");
                 sum = sum.wrapping_add(response.headers().len() as u32);
+            }
+        }
+        "aes_gcm_open_512" | "aes_gcm_open_1536" | "aes_gcm_open_4096" => {
+            // The AES-GCM open alone (base64url decoding included), as `cookie_store` runs it.
+            let size = op.rsplit('_').next().and_then(|n| n.parse().ok()).expect("size");
+            let sealed = sealed_of_size(size);
+            for _ in 0..n {
+                let plain = edge_bff::crypto::open(&config.cookie_keys, Purpose::Cookie, AAD, &sealed).expect("opens");
+                sum = sum.wrapping_add(plain.len() as u32);
             }
         }
         other => panic!("unknown benchmark {other}"),
