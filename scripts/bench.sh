@@ -35,4 +35,6 @@ scripts/wasm-size.sh
 echo
 node tests/bench/cpu.mjs target/bench-cpu-wasm
 echo
+(cd tests && node bench/webcrypto.mjs ../target/bench-cpu-wasm)
+echo
 target/release/bench-cpu-native

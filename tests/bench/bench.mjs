@@ -15,7 +15,8 @@
 // every request opens its cookie (a real app's users mostly arrive with cookies the
 // isolate has not seen).
 import path from 'node:path';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { availableParallelism, tmpdir } from 'node:os';
 import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
@@ -38,6 +39,9 @@ if (PIN) {
   pinWrkTo(0);
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const verdict = (ok) => (ok ? 'met' : 'NOT met');
+// BENCH_FRESH_ONLY=1: only the fresh-isolate starts and the upload sizes (a minute).
+const FRESH_ONLY = process.env.BENCH_FRESH_ONLY === '1';
 
 const up = await startUpstream({ record: false });
 const bffPort = await freePort();
@@ -104,12 +108,13 @@ await esbuild.build({
   logLevel: 'warning',
 });
 const honoPort = await freePort();
-const hono = await startPeer(path.join(PEER_DIR, 'hono-oidc.mjs'), {
+const honoBindings = {
   OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: 'edge-bff', OIDC_CLIENT_SECRET: 'edge-bff-local-secret',
   // The provider knows edge-bff's callback URL; the peer's login is sent to its own port.
   OIDC_REDIRECT_URI: `${origin}/auth/callback`, OIDC_SCOPES: 'openid profile email',
   OIDC_AUTH_SECRET: newCookieKeys().slice(3), UPSTREAM: up.base,
-}, { port: honoPort });
+};
+const hono = await startPeer(path.join(PEER_DIR, 'hono-oidc.mjs'), honoBindings, { port: honoPort });
 
 async function passThrough(assets) {
   const port = await freePort();
@@ -221,6 +226,7 @@ for (const [, name, url, opts] of scenarios) {
 // The workerd process behind each scenario, for its CPU time per request.
 const pids = Object.fromEntries(scenarios.map(([id, , url]) => [id, workerdPid(Number(new URL(url).port))]));
 if (PIN) for (const pid of new Set(Object.values(pids))) pinToCore(pid, 1);
+if (!FRESH_ONLY) {
 // Warm-up: V8 compiles hot Wasm and JS functions in tiers; measure the steady state.
 for (const [, , url, opts] of scenarios) await wrk(url, { seconds: 3, connections: CONNECTIONS, ...opts });
 const results = Object.fromEntries(scenarios.map(([id]) => [id, []]));
@@ -252,7 +258,6 @@ for (const [id, name] of scenarios) console.log(row(`(${id}) ${name}`, results[i
 const paired = (x, y, f) => median(results[x].map((r, i) => f(r) / f(results[y][i])));
 const ratio = (x, y) =>
   `throughput ${paired(x, y, (r) => r.rps).toFixed(2)}x, p50 latency ${paired(x, y, (r) => r.p50).toFixed(2)}x, CPU ${paired(x, y, (r) => r.cpuUs).toFixed(2)}x`;
-const verdict = (ok) => (ok ? 'met' : 'NOT met');
 console.log(`\nratios against the pass-through Worker (medians of per-round ratios)`);
 console.log(`(a)/(d)  ${ratio('a', 'd')}   target throughput >= 0.95x: ${verdict(paired('a', 'd', (r) => r.rps) >= 0.95)}`);
 console.log(`(b)/(d)  ${ratio('b', 'd')}   target p50 latency <= 1.10x: ${verdict(paired('b', 'd', (r) => r.p50) <= 1.1)}`);
@@ -308,20 +313,52 @@ const local = await refreshLatency(bffPort, REFRESHES);
 const coordinated = await refreshLatency(bffCoPort, REFRESHES);
 console.log(`
 refresh latency (POST /auth/refresh, ${REFRESHES} in sequence, real oidc-provider): isolate-local p50 ${local.p50.toFixed(2)} ms, p90 ${local.p90.toFixed(2)} ms; through the coordinator p50 ${coordinated.p50.toFixed(2)} ms, p90 ${coordinated.p90.toFixed(2)} ms (+${(coordinated.p50 - local.p50).toFixed(2)} ms at p50)`);
+}
 
-// A fresh isolate: a new runtime with the module, then its first and a warm request.
-const t0 = performance.now();
-const fresh = await startWorker(bindings, { kv: false });
-const ready = performance.now();
-const first = await fresh.fetch('/auth/session', { headers: { cookie: jar.header() } });
-await first.text();
-const firstMs = performance.now() - ready;
-const t1 = performance.now();
-await (await fresh.fetch('/auth/session', { headers: { cookie: jar.header() } })).text();
-const warmMs = performance.now() - t1;
-console.log(`\nfresh isolate: runtime start with the module ${(ready - t0).toFixed(0)} ms; first response ${firstMs.toFixed(1)} ms; next response ${warmMs.toFixed(1)} ms`);
-
-await fresh.close();
+// A fresh isolate, for every Worker of the bench (issue 16): a new runtime loading the
+// Worker, then its first request, FRESH_STARTS times each; medians. "Start to first 200"
+// runs from creating the runtime (Miniflare starts workerd, which compiles the modules)
+// to the first answer's body; "first answer" is that request alone (the isolate's set-up
+// on its first request, e.g. edge-bff's configuration and keys). Each Worker answers its
+// usual request: edge-bff and the peer `GET /auth/session` with a session, the
+// pass-through a proxied GET. The upload is what `wrangler deploy` sends: the bundled
+// modules, raw and gzip -9 (the budget of scripts/wasm-size.sh counts the Wasm alone).
+const FRESH_STARTS = Number(process.env.BENCH_FRESH_STARTS ?? 7);
+const freshWorkers = [
+  ['edge-bff', (port) => startWorker(bindings, { port, kv: false, assets: false }).then((w) => () => w.close()), '/auth/session', { cookie: jar.header() },
+    [path.resolve('../build/entry.mjs'), path.resolve('../build/index_bg.wasm')]],
+  ['pass-through (Rust)', (port) => startPassThrough(up.base, { port }).then((mf) => () => mf.dispose()), '/status/200', {},
+    [path.resolve('../target/bench-passthrough/entry.mjs'), path.resolve('../target/bench-passthrough/index_bg.wasm')]],
+  ['peer Hono + @hono/oidc-auth', (port) => startPeer(path.join(PEER_DIR, 'hono-oidc.mjs'), honoBindings, { port }).then((mf) => () => mf.dispose()), '/auth/session', { cookie: honoJar.header() },
+    [path.join(PEER_DIR, 'hono-oidc.mjs')]],
+];
+const freshResults = {};
+for (let i = 0; i < FRESH_STARTS; i++) {
+  for (const [name, start, urlPath, headers] of freshWorkers) {
+    const port = await freePort();
+    const t0 = performance.now();
+    const close = await start(port);
+    const ready = performance.now();
+    const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { headers });
+    await res.arrayBuffer();
+    const done = performance.now();
+    if (res.status !== 200) throw new Error(`fresh ${name}: status ${res.status}`);
+    (freshResults[name] ??= []).push({ total: done - t0, first: done - ready });
+    await close();
+  }
+}
+const gzipSize = (files) => gzipSync(Buffer.concat(files.map((f) => readFileSync(f))), { level: 9 }).length;
+const rawSize = (files) => files.reduce((n, f) => n + statSync(f).size, 0);
+console.log(`\nfresh isolate (${FRESH_STARTS} starts each, medians) and upload size`);
+console.log(`${'Worker'.padEnd(30)} ${'start to first 200'.padStart(19)} ${'first answer'.padStart(13)} ${'upload raw'.padStart(11)} ${'upload gzip'.padStart(12)}`);
+const passFresh = median(freshResults['pass-through (Rust)'].map((r) => r.total));
+for (const [name, , , , files] of freshWorkers) {
+  const rs = freshResults[name];
+  const total = median(rs.map((r) => r.total));
+  console.log(`${name.padEnd(30)} ${`${total.toFixed(0)} ms`.padStart(19)} ${`${median(rs.map((r) => r.first)).toFixed(1)} ms`.padStart(13)} ${`${(rawSize(files) / 1024).toFixed(0)} KiB`.padStart(11)} ${`${(gzipSize(files) / 1024).toFixed(0)} KiB`.padStart(12)}`);
+}
+const freshRatio = median(freshResults['edge-bff'].map((r, i) => r.total / freshResults['pass-through (Rust)'][i].total));
+console.log(`edge-bff / pass-through, start to first 200 (median of per-start ratios): ${freshRatio.toFixed(2)}x   target <= 1.10x: ${verdict(freshRatio <= 1.1)} (medians ${median(freshResults['edge-bff'].map((r) => r.total)).toFixed(0)} / ${passFresh.toFixed(0)} ms)`);
 await bff.close();
 await bffAssets.close();
 await bffKv.close();
