@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Performance figures of edge-bff (not part of scripts/test.sh; run it after test.sh has
 # installed the tools): the release Worker against a pass-through Worker built the same
-# way, under Miniflare's own listener with wrk as the load (alternating rounds), the wasm
-# size, a fresh isolate's first response, and the CPU cost of the hot paths in wasm32
-# and natively.
+# way and a JavaScript peer (Hono + @hono/oidc-auth), under Miniflare's own listener with
+# wrk as the load (alternating rounds), the wasm size, fresh isolates of every Worker
+# (start to first 200) with their upload sizes, the CPU cost of the hot paths in wasm32
+# and natively, and the runtime's WebCrypto AES-GCM in workerd.
 #
-# Environment: BENCH_SECONDS (5), BENCH_ROUNDS (3), BENCH_CONNECTIONS (16).
+# Environment: BENCH_SECONDS (5), BENCH_ROUNDS (5), BENCH_CONNECTIONS (16),
+# BENCH_FRESH_STARTS (7), BENCH_FRESH_ONLY=1 (only the fresh starts and upload sizes),
+# BENCH_PIN=0 (no pinning to cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

@@ -94,21 +94,6 @@ pub fn direct_call(
     })
 }
 
-/// The session cookie a direct path would open in Wasm, when it is worth opening by the
-/// runtime's WebCrypto first ([`cookie_store::unopened`]): only where the session can be
-/// read without I/O at all (cookie sessions without a `SESSIONS` binding).
-pub fn cookie_to_open<'a>(
-    config: &'a Config,
-    cookies: &[(&str, &str)],
-    kv_bound: bool,
-    opened: &OpenedCache,
-) -> Option<cookie_store::Unopened<'a>> {
-    if config.session_store != SessionStoreKind::Cookie || kv_bound {
-        return None;
-    }
-    cookie_store::unopened(config, cookies, opened)
-}
-
 /// The request's session when it can be used as it is, read without I/O: cookie sessions
 /// without a `SESSIONS` binding, a cookie that opens (or the isolate remembers), active,
 /// with nothing to write back (no activity record, re-seal or refresh due).

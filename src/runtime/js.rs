@@ -91,27 +91,6 @@ extern "C" {
     #[wasm_bindgen(js_name = signJws)]
     pub fn sign_jws(jwk: &str, alg: &str, data: &[u8]) -> js_sys::Promise;
 
-    /// Open the sealed session cookie `sealed` (ring key `kid`, AES-256 `key`, associated
-    /// data `aad`) by WebCrypto, hand the plaintext to the registered `remember`, then
-    /// answer `request` through the registered `reenter` (also when it did not open).
-    #[wasm_bindgen(js_name = openThen)]
-    pub fn open_then(
-        request: &web_sys::Request,
-        env: &worker::Env,
-        sealed: &str,
-        kid: &str,
-        key: &[u8],
-        aad: &str,
-    ) -> js_sys::Promise;
-
-    /// Register the functions `openThen` calls back (once per Wasm instance): `remember`
-    /// (sealed text, plaintext) and `reenter` (the request again, without opening first).
-    #[wasm_bindgen(js_name = setOpened)]
-    pub fn set_opened(
-        remember: &Closure<dyn Fn(String, Vec<u8>)>,
-        reenter: &Closure<dyn Fn(web_sys::Request, worker::Env) -> js_sys::Promise>,
-    );
-
     /// A new response from status, header lines and body bytes.
     #[wasm_bindgen(js_name = newResponse, catch)]
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;

@@ -92,12 +92,6 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                 let resume: Closure<dyn Fn(web_sys::Request, JsValue, Env) -> js_sys::Promise> = Closure::new(resume);
                 js::set_resume(&resume);
                 resume.forget();
-                // The way back after `glue.js` opened a session cookie by WebCrypto.
-                let remember: Closure<dyn Fn(String, Vec<u8>)> = Closure::new(remember_opened);
-                let reenter: Closure<dyn Fn(web_sys::Request, Env) -> js_sys::Promise> = Closure::new(reenter);
-                js::set_opened(&remember, &reenter);
-                remember.forget();
-                reenter.forget();
                 let observing = access_lines || has_metrics;
                 Rc::new(Isolate { config, shared: SharedState::default(), has_kv, has_coordinator, observing })
             })
@@ -131,53 +125,23 @@ pub fn fetch(request: web_sys::Request, env: Env, _ctx: worker::worker_sys::Cont
     logger::init();
     let isolate = isolate(&env);
     if !isolate.observing {
-        return dispatch(&isolate, request, env, true).0;
+        return match proxy::try_direct(&isolate, &request, &env) {
+            proxy::Direct::Sent(answer) | proxy::Direct::Answered(answer) => answer,
+            proxy::Direct::FullPath(head) => full_path(isolate, request, env, head, None),
+        };
     }
     // A second handle on the same JS objects (not `Request.clone()`, which tees the body).
     let observed = Clone::clone(&request);
     let env_ref = env.clone();
-    let (answer, direct) = dispatch(&isolate, request, env, true);
-    js::observed(&answer, &observed, &env_ref, direct)
-}
-
-/// The promise of `request`'s answer by the direct path or the full path, and whether it
-/// was sent or answered directly. `may_open`: see [`proxy::try_direct`].
-fn dispatch(isolate: &Rc<Isolate>, request: web_sys::Request, env: Env, may_open: bool) -> (js_sys::Promise, bool) {
-    match proxy::try_direct(isolate, &request, &env, may_open) {
-        proxy::Direct::Sent(answer) => {
-            // Back from an open by WebCrypto, the request was first observed as not direct.
-            if !may_open && isolate.observing {
-                js::note_request(&request, "proxy", "");
-            }
-            (answer, true)
-        }
+    let (answer, direct) = match proxy::try_direct(&isolate, &request, &env) {
+        proxy::Direct::Sent(answer) => (answer, true),
         proxy::Direct::Answered(answer) => {
-            if isolate.observing {
-                js::note_request(&request, "agent", "");
-            }
+            js::note_request(&observed, "agent", "");
             (answer, true)
         }
-        proxy::Direct::Opening(answer) => (answer, false),
-        proxy::Direct::FullPath(head) => (full_path(isolate.clone(), request, env, head, None), false),
-    }
-}
-
-/// Remember a session cookie `glue.js` opened by WebCrypto (see [`proxy::Direct::Opening`]).
-fn remember_opened(sealed: String, plaintext: Vec<u8>) {
-    if let Some(isolate) = ISOLATE.with(|cell| cell.borrow().clone()) {
-        if crate::session::cookie_store::remember_opened(&isolate.shared.opened, sealed, &plaintext) {
-            log::debug!("session cookie opened by WebCrypto");
-        } else {
-            log::warn!("a session cookie opened by WebCrypto holds no session");
-        }
-    }
-}
-
-/// `request` again after `glue.js` opened its session cookie (or failed to): the direct
-/// path without a second open, else the full path.
-fn reenter(request: web_sys::Request, env: Env) -> js_sys::Promise {
-    let isolate = isolate(&env);
-    dispatch(&isolate, request, env, false).0
+        proxy::Direct::FullPath(head) => (full_path(isolate, request, env, head, None), false),
+    };
+    js::observed(&answer, &observed, &env_ref, direct)
 }
 
 /// The same request again after its direct call ended in `outcome` (the upstream's

@@ -11,11 +11,10 @@ use crate::config::RouteToken;
 use crate::error::BffError;
 use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
 use crate::oidc::dpop;
-use crate::proxy::direct::{cookie_to_open, direct_call};
+use crate::proxy::direct::direct_call;
 use crate::proxy::headers::{dropped_response_headers, upstream_headers, Forwarding};
 use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
 use crate::router::{self, Route};
-use crate::session::cookie_store::Unopened;
 use crate::web::cors;
 use crate::web::response::HttpRequest;
 use worker::wasm_bindgen::{JsCast, JsValue};
@@ -32,46 +31,20 @@ pub enum Direct {
     /// Left to the full path, with the request's head when it was read (a proxied call),
     /// so the full path does not read the headers again.
     FullPath(Option<HttpRequest>),
-    /// Its session cookie is to be opened by the runtime's WebCrypto first: the promise of
-    /// the answer (`glue.js`'s `openThen` opens it, hands it back to be remembered, and
-    /// takes the request through [`try_direct`] again).
-    Opening(js_sys::Promise),
-}
-
-/// The promise of `request`'s answer once its session cookie was opened by WebCrypto.
-fn open_first(
-    request: &web_sys::Request,
-    env: &Env,
-    cookies: &[(&str, &str)],
-    unopened: &Unopened<'_>,
-    config: &crate::config::Config,
-) -> Direct {
-    let sealed = crate::session::cookie_store::sealed_text(config, cookies);
-    Direct::Opening(js::open_then(request, env, &sealed, unopened.kid, unopened.key, &unopened.aad))
 }
 
 /// Send `request` as a direct call when it is a proxied call the core can decide without
 /// I/O ([`direct_call`]), or answer it at once when it is a `GET /session` that needs no
 /// I/O ([`crate::agent::session_info::direct`]).
-///
-/// With `may_open`, a session cookie the isolate has not opened yet is opened by the
-/// runtime's WebCrypto first ([`Direct::Opening`]); the request then comes back here
-/// without `may_open`.
-pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env, may_open: bool) -> Direct {
+pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> Direct {
     let Ok(config) = isolate.config.as_ref() else { return Direct::FullPath(None) };
     let Ok(uri) = request.url().parse::<http::Uri>() else { return Direct::FullPath(None) };
     let (index, rest) = match router::route(config, uri.path()) {
         Route::Proxy(index, rest) => (index, rest),
-        Route::Agent("/session") => return session_now(isolate, config, request, env, &uri, may_open),
+        Route::Agent("/session") => return session_now(isolate, config, request, &uri),
         _ => return Direct::FullPath(None),
     };
     let Ok(head) = convert::head_of(request, &uri) else { return Direct::FullPath(None) };
-    if may_open && config.api_routes[index].token == RouteToken::Access {
-        let cookies = request_cookies(&head);
-        if let Some(unopened) = cookie_to_open(config, &cookies, isolate.has_kv, &isolate.shared.opened) {
-            return open_first(request, env, &cookies, &unopened, config);
-        }
-    }
     let Some(call) = direct_call(config, index, rest, &head, isolate.has_kv, Some(&isolate.shared), now()) else {
         return Direct::FullPath(Some(head));
     };
@@ -106,19 +79,11 @@ fn session_now(
     isolate: &Isolate,
     config: &crate::config::Config,
     request: &web_sys::Request,
-    env: &Env,
     uri: &http::Uri,
-    may_open: bool,
 ) -> Direct {
     let Ok(head) = convert::head_with(request, uri, &crate::agent::session_info::DIRECT_HEADERS) else {
         return Direct::FullPath(None);
     };
-    if may_open && head.method() == http::Method::GET {
-        let cookies = request_cookies(&head);
-        if let Some(unopened) = cookie_to_open(config, &cookies, isolate.has_kv, &isolate.shared.opened) {
-            return open_first(request, env, &cookies, &unopened, config);
-        }
-    }
     let opened = Some(&isolate.shared.opened);
     let Some(response) = crate::agent::session_info::direct(config, &head, isolate.has_kv, opened, now()) else {
         return Direct::FullPath(None);

@@ -62,46 +62,6 @@ pub fn sealed_text<'a>(config: &Config, cookies: &[(&str, &'a str)]) -> std::bor
     std::borrow::Cow::Owned(joined)
 }
 
-/// A session cookie this isolate has not opened yet, to be opened by the runtime's
-/// WebCrypto (faster than AES-GCM in Wasm; docs/performance.md) and handed back with
-/// [`remember_opened`].
-pub struct Unopened<'a> {
-    /// The ring key's id (the sealed text's prefix).
-    pub kid: &'a str,
-    /// The AES-256-GCM key of [`Purpose::Cookie`] for that id.
-    pub key: &'a [u8; 32],
-    /// The associated data: the session cookie's name.
-    pub aad: String,
-}
-
-/// The session cookie of `cookies` when it is worth opening outside Wasm: present, not a
-/// duplicate, short enough to be remembered, sealed under a ring key, and not
-/// remembered by `cache` yet. Its sealed text is [`sealed_text`]'s.
-pub fn unopened<'a>(config: &'a Config, cookies: &[(&str, &str)], cache: &OpenedCache) -> Option<Unopened<'a>> {
-    if !cookies.iter().any(|(n, _)| is_session_cookie(config, n)) || has_duplicates(config, cookies) {
-        return None;
-    }
-    let sealed = sealed_text(config, cookies);
-    if sealed.is_empty() || sealed.len() > super::opened_cache::MAX_SEALED || cache.get(&sealed).is_some() {
-        return None;
-    }
-    let key = config.cookie_keys.find(crate::crypto::seal::kid_of(&sealed)?)?;
-    Some(Unopened { kid: key.kid(), key: key.key(Purpose::Cookie), aad: config.session_cookie_name() })
-}
-
-/// Remember that `sealed` (a session cookie's [`sealed_text`]) opened to `plaintext`
-/// outside Wasm, so that [`load_cached`] finds it. The plaintext is read as [`load`]
-/// reads an opened cookie; one that is not a session is not remembered (`false`).
-pub fn remember_opened(cache: &OpenedCache, sealed: String, plaintext: &[u8]) -> bool {
-    match serde_json::from_slice::<Session>(plaintext) {
-        Ok(session) => {
-            cache.put(sealed, std::rc::Rc::new(session));
-            true
-        }
-        Err(_) => false,
-    }
-}
-
 /// Read the session from the request's cookies.
 pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
     load_cached(config, cookies, None)

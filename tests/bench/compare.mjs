@@ -5,7 +5,9 @@
 // Prints per scenario: req/s, p50 ms, both relative to the pass-through, workerd CPU µs per
 // request, and the medians of per-round ratios ("paired"). Environment: PATHS (comma-
 // separated, default /api/status/200), ROUNDS (3), SECS (4), CONN (16), PIN (1: Workers on
-// core 1, the rest on core 0), PASS_SAME (1: the pass-through gets the same headers).
+// core 1, the rest on core 0), PASS_SAME (1: the pass-through gets the same headers),
+// UNSEEN (a number: the variants get that many distinct session cookies in turn, made by
+// chained refreshes, so no isolate remembers them).
 // Each variant may name its `entry` module (default entry.mjs).
 import { startProvider } from '../support/idp.mjs';
 import { startUpstream } from '../support/upstream.mjs';
@@ -31,6 +33,20 @@ const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, o1), { r
 const passPort = await freePort();
 const pass = await startPassThrough(up.base, { port: passPort });
 const h = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${ports[0]}` };
+let unseenScript;
+if (process.env.UNSEEN) {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const cookies = [];
+  for (let i = 0; i < Number(process.env.UNSEEN); i++) {
+    cookies.push(jar.header());
+    const r = await fetch(`http://127.0.0.1:${ports[0]}/auth/refresh`, { method: 'POST', headers: { cookie: jar.header(), 'x-csrf': '1' } });
+    if (r.status !== 200) throw new Error(`refresh ${i}: ${r.status}`);
+    jar.update(r);
+  }
+  unseenScript = `${mkdtempSync(`${tmpdir()}/unseen-`)}/unseen.lua`;
+  writeFileSync(unseenScript, `local cookies = {\n${cookies.map((c) => `  "${c}",`).join('\n')}\n}\nlocal i = 0\nrequest = function()\n  i = i % #cookies + 1\n  return wrk.format("GET", nil, { ["Host"] = "localhost:${ports[0]}", ["Cookie"] = cookies[i], ["X-CSRF"] = "1" })\nend\n`);
+}
 const sc = [['pass', `http://127.0.0.1:${passPort}/status/200`, process.env.PASS_SAME === '1' ? { ...h, Host: `127.0.0.1:${passPort}` } : {}, workerdPid(passPort)], ['pass-nohdr', `http://127.0.0.1:${passPort}/status/200`, {}, workerdPid(passPort)]];
 for (const p of paths) variants.forEach((v, i) => sc.push([`${v.name} ${p}`, `http://127.0.0.1:${ports[i]}${p}`, h, workerdPid(ports[i])]));
 if (PIN) for (const [, , , pid] of sc) pinToCore(pid, 1);
@@ -39,7 +55,8 @@ for (const [, url, headers] of sc) await wrk(url, { seconds: 4, connections: 16,
 const res = {};
 const rounds = Number(process.env.ROUNDS ?? 3);
 for (let i = 0; i < rounds; i++) for (const [id, url, headers, pid] of (i % 2 ? [...sc].reverse() : sc)) {
-  const r = await wrk(url, { seconds: Number(process.env.SECS ?? 4), connections: Number(process.env.CONN ?? 16), headers, pid }); (res[id] ??= []).push(r);
+  const script = unseenScript && !id.startsWith('pass') ? unseenScript : undefined;
+  const r = await wrk(url, { seconds: Number(process.env.SECS ?? 4), connections: Number(process.env.CONN ?? 16), headers, pid, script }); (res[id] ??= []).push(r);
 }
 const cpu = (id) => med(res[id].map((r) => r.cpuUs));
 const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
