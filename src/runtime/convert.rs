@@ -55,11 +55,30 @@ pub fn to_web(response: HttpResponse) -> Result<web_sys::Response> {
 /// an empty body (the proxy streams the body separately). The headers cross from the
 /// runtime in one call.
 pub fn head_of(request: &web_sys::Request, uri: &http::Uri) -> Result<HttpRequest> {
-    let invalid = |what: &str| worker::Error::RustError(format!("request head: invalid {what}"));
-    let method = http::Method::from_bytes(request.method().as_bytes()).map_err(|_| invalid("method"))?;
     let bytes = js::header_block(&request.headers());
-    let block = std::str::from_utf8(&bytes).map_err(|_| invalid("header text"))?;
-    let headers = js::header_map(block).map_err(invalid)?;
+    let block = std::str::from_utf8(&bytes).map_err(|_| invalid_head("header text"))?;
+    let headers = js::header_map(block).map_err(invalid_head)?;
+    assemble_head(request, uri, headers)
+}
+
+/// [`head_of`] with only the headers named in `names` (lower case), each read with one
+/// runtime call: cheaper than reading every header when the core needs a few.
+pub fn head_with(request: &web_sys::Request, uri: &http::Uri, names: &[&str]) -> Result<HttpRequest> {
+    let runtime_headers = request.headers();
+    let mut headers = http::HeaderMap::with_capacity(names.len());
+    for name in names {
+        if let Some(value) = runtime_headers.get(name).map_err(|_| invalid_head("header"))? {
+            let value = http::HeaderValue::from_str(&value).map_err(|_| invalid_head("header value"))?;
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid_head("header name"))?;
+            headers.insert(name, value);
+        }
+    }
+    assemble_head(request, uri, headers)
+}
+
+/// The core's request head: `request`'s method, `uri` and `headers`, an empty body.
+fn assemble_head(request: &web_sys::Request, uri: &http::Uri, headers: http::HeaderMap) -> Result<HttpRequest> {
+    let method = http::Method::from_bytes(request.method().as_bytes()).map_err(|_| invalid_head("method"))?;
     let mut head = http::Request::new(Vec::new());
     *head.method_mut() = method;
     *head.uri_mut() = uri.clone();
@@ -67,22 +86,7 @@ pub fn head_of(request: &web_sys::Request, uri: &http::Uri) -> Result<HttpReques
     Ok(head)
 }
 
-/// [`head_of`] with only the headers named in `names` (lower case), each read with one
-/// runtime call: cheaper than reading every header when the core needs a few.
-pub fn head_with(request: &web_sys::Request, uri: &http::Uri, names: &[&str]) -> Result<HttpRequest> {
-    let invalid = |what: &str| worker::Error::RustError(format!("request head: invalid {what}"));
-    let method = http::Method::from_bytes(request.method().as_bytes()).map_err(|_| invalid("method"))?;
-    let runtime_headers = request.headers();
-    let mut headers = http::HeaderMap::with_capacity(names.len());
-    for name in names {
-        if let Some(value) = runtime_headers.get(name).map_err(|_| invalid("header"))? {
-            let value = http::HeaderValue::from_str(&value).map_err(|_| invalid("header value"))?;
-            headers.insert(http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("header name"))?, value);
-        }
-    }
-    let mut head = http::Request::new(Vec::new());
-    *head.method_mut() = method;
-    *head.uri_mut() = uri.clone();
-    *head.headers_mut() = headers;
-    Ok(head)
+/// The glue error for a request head that cannot be read (`what` was invalid).
+fn invalid_head(what: &str) -> worker::Error {
+    worker::Error::RustError(format!("request head: invalid {what}"))
 }

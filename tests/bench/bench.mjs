@@ -26,6 +26,7 @@ import { CookieJar } from '../support/http.mjs';
 import { createRequire } from 'node:module';
 import { generateKeyPairSync } from 'node:crypto';
 import { wrk, workerdPid, pinWrkTo, pinToCore } from './wrk.mjs';
+import { unseenCookies, rotatingCookieScript } from './unseen.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -157,24 +158,10 @@ const withPeerSession = { Cookie: honoJar.header(), Host: `localhost:${honoPort}
 // Unseen cookies: a login of its own, then chained refreshes, each of which seals the
 // session anew (a distinct cookie). More than the isolate remembers (CAPACITY, 256).
 const UNSEEN = 600;
-const unseen = [];
-{
-  const { jar: u } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin), { redirect: 'manual', ...init }) }, { base: origin });
-  for (let i = 0; i < UNSEEN; i++) {
-    unseen.push(u.header());
-    const r = await fetch(`http://127.0.0.1:${bffPort}/auth/refresh`, { method: 'POST', headers: { cookie: u.header(), 'x-csrf': '1' } });
-    if (r.status !== 200) throw new Error(`unseen cookies: refresh ${i} answered ${r.status}`);
-    u.update(r);
-  }
-  if (new Set(unseen).size !== UNSEEN) throw new Error('unseen cookies: not all distinct');
-}
+const { jar: unseenJar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, origin), { redirect: 'manual', ...init }) }, { base: origin });
+const unseen = await unseenCookies(unseenJar, bffPort, UNSEEN);
 /** A wrk script sending GET with the unseen cookies in turn. */
-function unseenScript(port) {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'edge-bff-unseen-')), 'unseen.lua');
-  const list = unseen.map((c) => `  "${c}",`).join('\n');
-  writeFileSync(file, `local cookies = {\n${list}\n}\nlocal i = 0\nrequest = function()\n  i = i % #cookies + 1\n  return wrk.format("GET", nil, { ["Host"] = "localhost:${port}", ["Cookie"] = cookies[i], ["X-CSRF"] = "1" })\nend\n`);
-  return file;
-}
+const unseenScript = (port) => rotatingCookieScript(unseen, `localhost:${port}`);
 
 const { jar: dpopJar } = await login({ fetch: (p, init = {}) => fetch(toDpopWorker(p), { redirect: 'manual', ...init }) }, { base: origin });
 const withSessionP = { Cookie: dpopJar.header(), 'X-CSRF': '1', Host: `localhost:${bffDpopPort}` };

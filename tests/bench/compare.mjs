@@ -14,6 +14,7 @@ import { startUpstream } from '../support/upstream.mjs';
 import { startWorker, startPassThrough, newCookieKeys, freePort } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
 import { wrk, workerdPid, pinWrkTo, pinToCore } from './wrk.mjs';
+import { unseenCookies, rotatingCookieScript } from './unseen.mjs';
 const PIN = process.env.PIN === '1';
 if (PIN) {
   pinToCore(process.pid, 0);
@@ -33,20 +34,9 @@ const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, o1), { r
 const passPort = await freePort();
 const pass = await startPassThrough(up.base, { port: passPort });
 const h = { Cookie: jar.header(), 'X-CSRF': '1', Host: `localhost:${ports[0]}` };
-let unseenScript;
-if (process.env.UNSEEN) {
-  const { writeFileSync, mkdtempSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const cookies = [];
-  for (let i = 0; i < Number(process.env.UNSEEN); i++) {
-    cookies.push(jar.header());
-    const r = await fetch(`http://127.0.0.1:${ports[0]}/auth/refresh`, { method: 'POST', headers: { cookie: jar.header(), 'x-csrf': '1' } });
-    if (r.status !== 200) throw new Error(`refresh ${i}: ${r.status}`);
-    jar.update(r);
-  }
-  unseenScript = `${mkdtempSync(`${tmpdir()}/unseen-`)}/unseen.lua`;
-  writeFileSync(unseenScript, `local cookies = {\n${cookies.map((c) => `  "${c}",`).join('\n')}\n}\nlocal i = 0\nrequest = function()\n  i = i % #cookies + 1\n  return wrk.format("GET", nil, { ["Host"] = "localhost:${ports[0]}", ["Cookie"] = cookies[i], ["X-CSRF"] = "1" })\nend\n`);
-}
+const unseenScript = process.env.UNSEEN
+  ? rotatingCookieScript(await unseenCookies(jar, ports[0], Number(process.env.UNSEEN)), `localhost:${ports[0]}`)
+  : undefined;
 const sc = [['pass', `http://127.0.0.1:${passPort}/status/200`, process.env.PASS_SAME === '1' ? { ...h, Host: `127.0.0.1:${passPort}` } : {}, workerdPid(passPort)], ['pass-nohdr', `http://127.0.0.1:${passPort}/status/200`, {}, workerdPid(passPort)]];
 for (const p of paths) variants.forEach((v, i) => sc.push([`${v.name} ${p}`, `http://127.0.0.1:${ports[i]}${p}`, h, workerdPid(ports[i])]));
 if (PIN) for (const [, , , pid] of sc) pinToCore(pid, 1);
