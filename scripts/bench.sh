@@ -24,8 +24,7 @@ echo "bench: building the release Worker, the pass-through Worker and the CPU be
 scripts/build.sh >target/bench-build.log 2>&1 || { tail -30 target/bench-build.log; exit 1; }
 BUILD_PACKAGE=bench-passthrough BUILD_ENTRY=tests/bench/passthrough/entry.mjs BUILD_OUT="$ROOT/target/bench-passthrough" \
   scripts/build.sh >>target/bench-build.log 2>&1 || { tail -30 target/bench-build.log; exit 1; }
-(cd tests/bench/cpu && PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" CARGO_TARGET_DIR="$ROOT/target" \
-  "$DEB_CARGO" build --release --lib --target wasm32-unknown-unknown) >>target/bench-build.log 2>&1 ||
+wasm_cargo_build -p bench-cpu >>target/bench-build.log 2>&1 ||
   { tail -30 target/bench-build.log; exit 1; }
 "$BINDGEN_BIN" --nodejs target/wasm32-unknown-unknown/release/bench_cpu.wasm target/bench-cpu-wasm \
   >>target/bench-build.log 2>&1

@@ -4,8 +4,8 @@
 # first and is skipped when its result is present, so a second run takes seconds.
 #
 # The steps that do not depend on each other overlap: tools/bindgen (rustup's cargo) and
-# `npm ci` run in the background from the start; the wasm32 standard library builds in
-# the background once Debian's Rust is installed, while Chromium installs. Background
+# `npm ci` run in the background from the start, while Debian's Rust and Chromium
+# install. (The wasm32 standard library is compiled by each wasm32 build itself.) Background
 # output goes to target/bootstrap-*.log and is shown only when a step fails.
 #
 # Usage: scripts/bootstrap.sh            (everything)
@@ -75,54 +75,14 @@ apt_install rustc-web cargo-web rust-web-src lld-22
 [ -d /usr/lib/rustlib/src/rust/library ] || fail "std source missing (package rust-web-src)"
 command -v rust-lld >/dev/null || fail "rust-lld missing (package lld-22)"
 
-# --- 2. Background: the wasm32 standard library, built once from Debian's source ----------
-WASM_LIBDIR=/usr/lib/rustlib/wasm32-unknown-unknown/lib
-std_log="$ROOT/target/bootstrap-std.log"
-std_pid=""
-build_wasm_std() {
-  local tmp
-  tmp="$(mktemp -d)"
-  mkdir -p "$tmp/src"
-  cat >"$tmp/Cargo.toml" <<'TOML'
-[package]
-name = "wasm_std_seed"
-version = "0.0.0"
-edition = "2021"
-[lib]
-crate-type = ["cdylib"]
-path = "src/lib.rs"
-[profile.release]
-panic = "abort"
-TOML
-  echo '#[no_mangle] pub extern "C" fn seed() -> u32 { 1 }' >"$tmp/src/lib.rs"
-  (cd "$tmp" && RUSTFLAGS=-Cembed-bitcode=yes RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1 \
-    "$DEB_CARGO" build -q --release --target wasm32-unknown-unknown \
-    -Zbuild-std=std,panic_abort) || return 1
-  mkdir -p "$WASM_LIBDIR"
-  find "$tmp/target/wasm32-unknown-unknown/release/deps" -name 'lib*.rlib' \
-    ! -name 'libwasm_std_seed*' -exec cp {} "$WASM_LIBDIR/" \;
-  rm -rf "$tmp"
-}
-if ! ls "$WASM_LIBDIR"/libstd-*.rlib >/dev/null 2>&1; then
-  step "building the wasm32 standard library from /usr/lib/rustlib/src in the background (about a minute)"
-  build_wasm_std >"$std_log" 2>&1 &
-  std_pid=$!
-else
-  step "wasm32 standard library present"
-fi
+# --- 2. The wasm32 standard library --------------------------------------------------------
+# Nothing to install: every wasm32 build compiles it from /usr/lib/rustlib/src with the
+# crate (`-Zbuild-std`, wasm_cargo_build in scripts/env.sh).
 
-# --- 3. Chromium, for the browser tests (while the standard library builds) -----------------
+# --- 3. Chromium, for the browser tests -------------------------------------------------------
 [ "${BOOTSTRAP_SKIP_BROWSER:-0}" = 1 ] || apt_install chromium
 
 # --- Join the background steps ------------------------------------------------------------
-if [ -n "$std_pid" ]; then
-  if ! wait "$std_pid"; then
-    tail -30 "$std_log" >&2
-    fail "building the wasm32 standard library (log: $std_log)"
-  fi
-  ls "$WASM_LIBDIR"/libstd-*.rlib >/dev/null 2>&1 || fail "wasm32 std not installed into $WASM_LIBDIR"
-  step "wasm32 standard library built"
-fi
 if ! wait "$bindgen_pid"; then
   tail -30 "$bindgen_log" >&2
   fail "building tools/bindgen (log: $bindgen_log)"

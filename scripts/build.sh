@@ -34,24 +34,10 @@ have="$(lock_version tools/bindgen/Cargo.lock wasm-bindgen-cli-support)"
   exit 1
 }
 
-# Artefacts built against another wasm32 standard library (bootstrap.sh built it again)
-# do not link ("can't find crate"); cargo does not track the sysroot, so drop them.
-std_now="$(ls /usr/lib/rustlib/wasm32-unknown-unknown/lib/libstd-*.rlib 2>/dev/null | head -1)"
-std_stamp="$ROOT/target/wasm32-unknown-unknown/.wasm-std"
-if [ -d "$ROOT/target/wasm32-unknown-unknown" ] && [ "$(cat "$std_stamp" 2>/dev/null)" != "$std_now" ]; then
-  echo "build: the wasm32 standard library changed; rebuilding every wasm32 artefact"
-  rm -rf "$ROOT/target/wasm32-unknown-unknown"
-fi
-mkdir -p "$ROOT/target/wasm32-unknown-unknown"
-echo "$std_now" >"$std_stamp"
-
 features=()
 [ -z "${BUILD_FEATURES:-}" ] || features=(--features "$BUILD_FEATURES")
-# Debian's cargo/rustc: rustup's toolchain has no wasm32 standard library.
-# WASM_BINDGEN_USE_JS_SYS: wasm-bindgen's macros use js_sys's futures (as worker-build
-# set it; cargo passes no --cfg to host proc-macros when --target is given).
-PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" WASM_BINDGEN_USE_JS_SYS=1 CARGO_TARGET_DIR="$ROOT/target" \
-  "$DEB_CARGO" build --release --lib --target wasm32-unknown-unknown -p "$PACKAGE" "${features[@]}"
+# The flags and the standard library built with the crate: wasm_cargo_build in scripts/env.sh.
+wasm_cargo_build -p "$PACKAGE" "${features[@]}"
 wasm="$ROOT/target/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm"
 
 stage="$(mktemp -d "$ROOT/target/bindgen.XXXXXX")"

@@ -10,3 +10,25 @@ export PATH="$HOME/.cargo/bin:$ROOT/tests/node_modules/.bin:$PATH"
 export BINDGEN_BIN="$ROOT/tools/bindgen/target/release/edge-bff-bindgen"
 export WASM_OPT_BIN="$ROOT/tests/node_modules/.bin/wasm-opt"
 export WRANGLER_SEND_METRICS=false
+
+# `cargo build` of a wasm32 crate of the workspace (scripts/build.sh, scripts/bench.sh),
+# with Debian's cargo/rustc (rustup's toolchain has no wasm32 standard library). One set
+# of flags for every wasm32 build, so the artefacts in target/ are shared between them:
+# - `-Zbuild-std`: the standard library is compiled from Debian's source (rust-web-src)
+#   with the crate's profile, so LTO and opt-level "z" reach it too (the first build
+#   compiles it, about a minute; target/ keeps it);
+# - `-Cpanic=immediate-abort`: a panic traps at once, with no message formatting and no
+#   panic hook, and `-Zlocation-detail=none` drops the file/line strings. edge-bff never
+#   showed a panic's text (src/runtime/entry.mjs answers a trap with a plain 500), so
+#   nothing visible changes; the module is 28 KB gzip smaller (docs/performance.md);
+# - RUSTC_BOOTSTRAP=1 lets the stable compiler take those unstable flags (the same
+#   mechanism scripts/bootstrap.sh used to build the standard library);
+# - RUSTFLAGS replaces .cargo/config.toml's target flags, so getrandom's cfg is repeated;
+# - WASM_BINDGEN_USE_JS_SYS: wasm-bindgen's macros use js_sys's futures (as worker-build
+#   set it; cargo passes no --cfg to host proc-macros when --target is given).
+wasm_cargo_build() {
+  PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1 WASM_BINDGEN_USE_JS_SYS=1 \
+    CARGO_TARGET_DIR="$ROOT/target" \
+    RUSTFLAGS='--cfg getrandom_backend="wasm_js" -Cembed-bitcode=yes -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none' \
+    "$DEB_CARGO" build --release --lib --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@"
+}

@@ -18,7 +18,10 @@ WASM="$ROOT/build/index_bg.wasm"
 # input) from 360,527: measured 363,705. Budget = that + 1 %.
 # Raised again 2026-11-27 (issue 14: route require, WebSocket and event-stream routes; and
 # issue 13's multi-tenant issuers) from 367,342: measured 369,352. Budget = that + 1 %.
-BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-373046}
+# Lowered 2026-11-28 (issue 16): the standard library built with the crate, panics
+# trapping at once (-Cpanic=immediate-abort, no location strings): measured 342,798.
+# Budget = that + 1 %.
+BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-346226}
 [ -f "$WASM" ] || { echo "wasm-size: $WASM missing; run scripts/build.sh" >&2; exit 1; }
 raw=$(stat -c %s "$WASM")
 gz=$(gzip -9 -c "$WASM" | wc -c)
