@@ -64,8 +64,8 @@ pub const DIRECT_HEADERS: [&str; 2] = ["cookie", "origin"];
 /// session must open as [`session_without_io`] says (then [`handle`] would neither read
 /// nor write anything either), and the CORS headers are added as [`super::handle`] does.
 /// The Worker glue answers it without entering async Rust, as the proxy's direct path.
-/// With `opened`, the body is made once per remembered cookie. Reads only the request
-/// headers of [`DIRECT_HEADERS`].
+/// With `opened`, the body is made once per remembered cookie (one lookup finds the
+/// session and its answer). Reads only the request headers of [`DIRECT_HEADERS`].
 pub fn direct(
     config: &Config,
     request: &HttpRequest,
@@ -77,11 +77,8 @@ pub fn direct(
         return None;
     }
     let cookies = request_cookies(request);
-    let session = session_without_io(config, &cookies, kv_bound, opened, now)?;
-    let make = |session: &Session| logged_in_body(session).to_string().into_bytes();
-    let body = opened
-        .and_then(|cache| cache.session_answer(&cookie_store::sealed_text(config, &cookies), make))
-        .map_or_else(|| make(&session), |body| body.to_vec());
+    let opened = session_without_io(config, &cookies, kv_bound, opened, now)?;
+    let body = opened.session_answer(|session| logged_in_body(session).to_string().into_bytes()).to_vec();
     let mut response = json_text_response(StatusCode::OK, body);
     for (name, value) in crate::web::cors::response_headers(config, request.headers()) {
         response.headers_mut().append(name, value);

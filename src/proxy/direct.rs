@@ -13,9 +13,10 @@ use super::target_and_kind;
 use crate::config::{Config, RouteToken, SessionStoreKind};
 use crate::lifecycle::SharedState;
 use crate::oidc::dpop::origin_of;
-use crate::session::opened_cache::OpenedCache;
-use crate::session::store::Loaded;
-use crate::session::{cookie_store, Session};
+use crate::session::cookie_store::Opened;
+use crate::session::opened_cache::{OpenedCache, OpenedSession};
+
+use crate::session::cookie_store;
 use crate::web::cookies::cookies_of;
 use crate::web::cors;
 use crate::web::response::HttpRequest;
@@ -59,21 +60,22 @@ pub fn direct_call(
     }
     let (target, kind) = target_and_kind(config, route, rest, head).ok()?;
     let cookies = cookies_of(head.headers());
-    let session = match route.token {
+    let opened_session = match route.token {
         RouteToken::None => None,
         RouteToken::Access => Some(session_without_io(config, &cookies, kv_bound, opened, now)?),
     };
+    let session = opened_session.as_ref().map(|o| &*o.session);
     // An unmet `require` is the full path's answer (403), like every refusal.
-    if let Some(session) = &session {
+    if let Some(session) = session {
         super::authorize(route, session).ok()?;
     }
-    let dpop = session.as_ref().is_some_and(|s| s.dpop);
-    let forwarding = Forwarding::of(config, head, session.as_ref().map(|s| s.access_token.as_str()), dpop);
+    let dpop = session.is_some_and(|s| s.dpop);
+    let forwarding = Forwarding::of(config, head, session.map(|s| s.access_token.as_str()), dpop);
     let mut headers = upstream_headers(config, head.headers(), &cookies, forwarding);
     if kind == super::CallKind::WebSocket {
         super::headers::for_websocket(&mut headers);
     }
-    let dpop_proof_input = match (&session, &config.dpop_key) {
+    let dpop_proof_input = match (session, &config.dpop_key) {
         (Some(session), Some(key)) if session.dpop => {
             let nonce = shared.and_then(|s| s.dpop_nonces.get(origin_of(&route.upstream)));
             let method = head.method().as_str();
@@ -103,18 +105,18 @@ pub fn session_without_io(
     kv_bound: bool,
     opened: Option<&OpenedCache>,
     now: u64,
-) -> Option<Session> {
+) -> Option<OpenedSession> {
     if config.session_store != SessionStoreKind::Cookie || kv_bound {
         return None;
     }
-    match cookie_store::load_cached(config, cookies, opened) {
-        Loaded::Valid { session, handle }
+    match cookie_store::open_cached(config, cookies, opened) {
+        Opened::Valid { opened, handle }
             if !handle.needs_reseal()
-                && session.check_active(now, config.session_idle_timeout).is_ok()
-                && !session.refresh_due(now)
-                && !session.activity_due(now, config.session_idle_timeout) =>
+                && opened.session.check_active(now, config.session_idle_timeout).is_ok()
+                && !opened.session.refresh_due(now)
+                && !opened.session.activity_due(now, config.session_idle_timeout) =>
         {
-            Some(*session)
+            Some(opened)
         }
         _ => None,
     }

@@ -2,13 +2,14 @@
 //! `{prefix}-session.1`, `.2`, … when the sealed text passes [`CHUNK_SIZE`] bytes.
 //! Every write also clears the session cookies it no longer uses.
 
-use super::opened_cache::OpenedCache;
+use super::opened_cache::{OpenedCache, OpenedSession};
 use super::store::{Handle, Loaded};
 use super::Session;
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
 use crate::error::BffError;
 use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
+use std::rc::Rc;
 
 /// Largest sealed text in one cookie (API.md section 7).
 pub const CHUNK_SIZE: usize = 3800;
@@ -69,34 +70,64 @@ pub fn load(config: &Config, cookies: &[(&str, &str)]) -> Loaded {
 
 /// [`load`], remembering opened cookies in `cache` (see [`super::opened_cache`]).
 pub fn load_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&OpenedCache>) -> Loaded {
+    match open_cached(config, cookies, cache) {
+        Opened::Absent => Loaded::Absent,
+        Opened::Invalid => Loaded::Invalid,
+        // A copy only when the isolate also keeps the session (the caller may change it).
+        Opened::Valid { handle, opened } => {
+            Loaded::Valid { handle, session: Box::new(Rc::unwrap_or_clone(opened.session)) }
+        }
+    }
+}
+
+/// What [`open_cached`] found: [`Loaded`]'s cookie-mode cases, with the session shared
+/// with the isolate's memory of the cookie rather than copied.
+pub enum Opened {
+    /// No session cookie at all.
+    Absent,
+    /// Session cookies that do not open (tampered, foreign, removed key, duplicated).
+    Invalid,
+    /// A session.
+    Valid {
+        /// How to write it back.
+        handle: Handle,
+        /// The session and its `/session` answer memo.
+        opened: OpenedSession,
+    },
+}
+
+/// The request's cookie session, looked up once in `cache` (exact sealed text) and
+/// opened only when not remembered; an opened cookie is then remembered.
+pub fn open_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&OpenedCache>) -> Opened {
     let base = config.session_cookie_name();
     let present = cookies.iter().any(|(n, _)| is_session_cookie(config, n));
     if !present {
-        return Loaded::Absent;
+        return Opened::Absent;
     }
     if has_duplicates(config, cookies) {
         log::warn!("two session cookies of one name (a cookie set for a parent domain?): treated as no session");
-        return Loaded::Invalid;
+        return Opened::Invalid;
     }
-    let sealed = sealed_text(config, cookies).into_owned();
+    let sealed = sealed_text(config, cookies);
     let handle = Handle {
         kv_id: None,
         stale_key: crate::crypto::seal::kid_of(&sealed) != Some(config.cookie_keys.current().kid()),
     };
-    if let Some(session) = cache.and_then(|c| c.get(&sealed)) {
-        return Loaded::Valid { handle, session: Box::new((*session).clone()) };
+    if let Some(opened) = cache.and_then(|c| c.get(&sealed)) {
+        return Opened::Valid { handle, opened };
     }
     let Some(plain) = open(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &sealed) else {
-        return Loaded::Invalid;
+        return Opened::Invalid;
     };
     match serde_json::from_slice::<Session>(&plain) {
         Ok(session) => {
+            let opened = OpenedSession::new(session);
             if let Some(cache) = cache {
-                cache.put(sealed, std::rc::Rc::new(session.clone()));
+                cache.put(sealed.into_owned(), opened.clone());
             }
-            Loaded::Valid { handle, session: Box::new(session) }
+            Opened::Valid { handle, opened }
         }
-        Err(_) => Loaded::Invalid,
+        Err(_) => Opened::Invalid,
     }
 }
 

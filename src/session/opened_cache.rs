@@ -26,11 +26,32 @@ const HASHED_TAIL: usize = 32;
 struct Remembered {
     /// The whole sealed text.
     sealed: String,
-    /// What it opened to.
-    session: Rc<Session>,
+    /// What it opened to, with its answer memo.
+    opened: OpenedSession,
+}
+
+/// A session opened from a cookie, shared with the isolate's memory of that cookie
+/// (cheap to clone: two reference counts).
+#[derive(Clone)]
+pub struct OpenedSession {
+    /// What the cookie opened to.
+    pub session: Rc<Session>,
     /// The body of the `/session` answer for this session, made the first time it is
     /// asked for (it depends on the session alone).
-    session_answer: OnceCell<Rc<[u8]>>,
+    session_answer: Rc<OnceCell<Rc<[u8]>>>,
+}
+
+impl OpenedSession {
+    /// A freshly opened session, with no answer made yet.
+    pub fn new(session: Session) -> Self {
+        Self { session: Rc::new(session), session_answer: Rc::default() }
+    }
+
+    /// The `/session` answer body, made by `make` the first time it is asked for (for a
+    /// remembered cookie, the first time in the isolate).
+    pub fn session_answer(&self, make: impl FnOnce(&Session) -> Vec<u8>) -> Rc<[u8]> {
+        self.session_answer.get_or_init(|| make(&self.session).into()).clone()
+    }
 }
 
 /// The cache (one per isolate, in `agent::SharedState`).
@@ -47,26 +68,17 @@ impl OpenedCache {
         self.hasher.hash_one(&bytes[bytes.len().saturating_sub(HASHED_TAIL)..])
     }
 
-    /// The session previously opened from exactly `sealed`.
-    pub fn get(&self, sealed: &str) -> Option<Rc<Session>> {
-        self.with_entry(sealed, |entry| entry.session.clone())
-    }
-
-    /// The `/session` answer body remembered for exactly `sealed`, made by `make` from
-    /// its session the first time; `None` when `sealed` is not remembered.
-    pub fn session_answer(&self, sealed: &str, make: impl FnOnce(&Session) -> Vec<u8>) -> Option<Rc<[u8]>> {
-        self.with_entry(sealed, |entry| entry.session_answer.get_or_init(|| make(&entry.session).into()).clone())
-    }
-
-    fn with_entry<T>(&self, sealed: &str, f: impl FnOnce(&Remembered) -> T) -> Option<T> {
+    /// The session previously opened from exactly `sealed` (one hash and one
+    /// constant-time comparison of the whole text).
+    pub fn get(&self, sealed: &str) -> Option<OpenedSession> {
         let entries = self.entries.borrow();
         let entry = entries.get(&self.key(sealed))?;
         // A sealed cookie is a bearer secret: compare in constant time.
-        crate::crypto::ct_eq(entry.sealed.as_bytes(), sealed.as_bytes()).then(|| f(entry))
+        crate::crypto::ct_eq(entry.sealed.as_bytes(), sealed.as_bytes()).then(|| entry.opened.clone())
     }
 
-    /// Remember that `sealed` opened to `session`.
-    pub fn put(&self, sealed: String, session: Rc<Session>) {
+    /// Remember that `sealed` opened to `opened`.
+    pub fn put(&self, sealed: String, opened: OpenedSession) {
         if sealed.len() > MAX_SEALED {
             return;
         }
@@ -75,7 +87,7 @@ impl OpenedCache {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(key, Remembered { sealed, session, session_answer: OnceCell::new() });
+        entries.insert(key, Remembered { sealed, opened });
     }
 }
 
@@ -83,8 +95,8 @@ impl OpenedCache {
 mod tests {
     use super::*;
 
-    fn session(sub: &str) -> Rc<Session> {
-        Rc::new(Session {
+    fn session(sub: &str) -> OpenedSession {
+        OpenedSession::new(Session {
             access_token: "at".into(),
             access_expires_at: 2,
             refresh_token: None,
@@ -105,14 +117,14 @@ mod tests {
         let cache = OpenedCache::default();
         let tail = "T".repeat(HASHED_TAIL);
         cache.put(format!("k1.aaaa{tail}"), session("a"));
-        assert_eq!(cache.get(&format!("k1.aaaa{tail}")).map(|s| s.sub.clone()), Some("a".into()));
+        assert_eq!(cache.get(&format!("k1.aaaa{tail}")).map(|s| s.session.sub.clone()), Some("a".into()));
         // Same hashed tail, different text: a miss, never the other session.
         assert!(cache.get(&format!("k1.bbbb{tail}")).is_none());
         assert!(cache.get("k1.aaaa").is_none());
         assert!(cache.get("").is_none());
         // The newer of two texts with one tail replaces the older.
         cache.put(format!("k1.bbbb{tail}"), session("b"));
-        assert_eq!(cache.get(&format!("k1.bbbb{tail}")).map(|s| s.sub.clone()), Some("b".into()));
+        assert_eq!(cache.get(&format!("k1.bbbb{tail}")).map(|s| s.session.sub.clone()), Some("b".into()));
         assert!(cache.get(&format!("k1.aaaa{tail}")).is_none());
     }
 
@@ -120,18 +132,20 @@ mod tests {
     fn remembers_the_session_answer_per_exact_text() {
         let cache = OpenedCache::default();
         let tail = "T".repeat(HASHED_TAIL);
-        assert!(cache.session_answer("unknown", |_| b"x".to_vec()).is_none());
         cache.put(format!("k1.aaaa{tail}"), session("a"));
-        let made = cache.session_answer(&format!("k1.aaaa{tail}"), |s| s.sub.clone().into_bytes()).unwrap();
-        assert_eq!(&*made, b"a");
-        // Made once: a later call gets the remembered body, not `make`'s.
-        let again = cache.session_answer(&format!("k1.aaaa{tail}"), |_| b"other".to_vec()).unwrap();
-        assert_eq!(&*again, b"a");
-        // Another text with the same tail finds nothing.
-        assert!(cache.session_answer(&format!("k1.bbbb{tail}"), |_| b"b".to_vec()).is_none());
+        let found = cache.get(&format!("k1.aaaa{tail}")).unwrap();
+        assert_eq!(&*found.session_answer(|s| s.sub.clone().into_bytes()), b"a");
+        // Made once: a later lookup gets the remembered body, not `make`'s.
+        let again = cache.get(&format!("k1.aaaa{tail}")).unwrap();
+        assert_eq!(&*again.session_answer(|_| b"other".to_vec()), b"a");
         // A new session for a text starts without an answer.
         cache.put(format!("k1.aaaa{tail}"), session("c"));
-        assert_eq!(&*cache.session_answer(&format!("k1.aaaa{tail}"), |s| s.sub.clone().into_bytes()).unwrap(), b"c");
+        let renewed = cache.get(&format!("k1.aaaa{tail}")).unwrap();
+        assert_eq!(&*renewed.session_answer(|s| s.sub.clone().into_bytes()), b"c");
+        // A session that is not remembered makes its answer once too.
+        let alone = session("d");
+        assert_eq!(&*alone.session_answer(|s| s.sub.clone().into_bytes()), b"d");
+        assert_eq!(&*alone.session_answer(|_| b"other".to_vec()), b"d");
     }
 
     #[test]
