@@ -13,10 +13,8 @@ use super::target_and_kind;
 use crate::config::{Config, RouteToken, SessionStoreKind};
 use crate::lifecycle::SharedState;
 use crate::oidc::dpop::origin_of;
-use crate::session::cookie_store::Opened;
+use crate::session::cookie_store::{self, Opened};
 use crate::session::opened_cache::{OpenedCache, OpenedSession};
-
-use crate::session::cookie_store;
 use crate::web::cookies::cookies_of;
 use crate::web::cors;
 use crate::web::response::HttpRequest;

@@ -46,4 +46,3 @@ if (!only || only.startsWith('webcrypto')) {
     console.log(`${name.padEnd(28)} ${us.toFixed(2).padStart(12)} ${String(n).padStart(10)}`);
   }
 }
-
