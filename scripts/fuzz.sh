@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Property/fuzz targets of every parser of outside input (src/fuzz.rs): each target runs
-# for FUZZ_SECONDS (default 30) on generated input, in a release build, and prints
+# for FUZZ_SECONDS (default 30) on generated input, in a release build with debug
+# assertions and overflow checks on (as cargo-fuzz does: a dependency's debug_assert is a
+# finding; the smoke run in the test profile found one, see src/config), and prints
 # "# fuzz <target>: <cases> cases, 0 failures". A failure stops with proptest's
 # minimised input and a non-zero exit.
 #
@@ -25,7 +27,7 @@ filter="fuzz::"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-FUZZ_SECONDS="$seconds" cargo test "${profile[@]}" --lib -- --nocapture --test-threads=1 \
+FUZZ_SECONDS="$seconds" CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true cargo test "${profile[@]}" --lib -- --nocapture --test-threads=1 \
   ${filter:+"$filter"} ${targets[@]+"${targets[@]/#/fuzz::}"} 2>&1 | tee "$log" | grep -E '^# fuzz|minimal failing input|panicked|^test result' 
 rc=${PIPESTATUS[0]}
 set -e

@@ -420,6 +420,7 @@ fn configuration_values() {
         "none",
         "\u{e9}",
         "%",
+        "%C3%A9",
     ];
     let value = prop_oneof![any::<String>(), from_pieces(PIECES, 12)];
     let overrides = prop::collection::vec((0..SETTINGS.len(), value), 0..6);

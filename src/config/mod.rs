@@ -626,6 +626,14 @@ pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
     if !text.is_ascii() {
         return Err("must be ASCII: write a host name in punycode (xn--…) and percent-encode the path".into());
     }
+    // A percent-encoded host is decoded by the parser and can reach the same mapping
+    // (`https://A%C3%A9`, found by src/fuzz.rs); no real host needs one.
+    if authority_of(text).contains('%') {
+        return Err(
+            "has a percent-encoded host name: write the host plainly (punycode, xn--…, for an international one)"
+                .into(),
+        );
+    }
     let url = url::Url::parse(text).map_err(|e| match e {
         url::ParseError::IdnaError => "has a non-ASCII host name: write it in punycode (xn--…)".to_string(),
         _ => "is not an absolute URL".to_string(),
@@ -640,6 +648,15 @@ pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {
         return Err("must have a host and no credentials or fragment".into());
     }
     Ok(url)
+}
+
+/// The authority of URL text as the parser will read it, generously: after the scheme's
+/// `:` and any slashes or backslashes (and the tabs and newlines the parser drops), up to
+/// the next `/`, `\`, `?` or `#`. Only used to refuse what the parser must not see.
+fn authority_of(text: &str) -> &str {
+    let after_scheme = text.split_once(':').map_or(text, |(_, rest)| rest);
+    let rest = after_scheme.trim_start_matches(['/', '\\', '\t', '\n', '\r']);
+    rest.split(['/', '\\', '?', '#']).next().unwrap_or(rest)
 }
 
 /// An origin (`scheme://host[:port]`), normalised without a trailing slash.

@@ -253,6 +253,13 @@ fn discovery_validation() {
         ProviderMetadata::parse(http_endpoint.as_bytes(), "https://idp.example.com").unwrap_err(),
         DiscoveryError::BadEndpoint("token_endpoint")
     );
+    // A percent-encoded non-ASCII host with an upper-case letter: refused before the URL
+    // parser, whose IDNA stand-in asserts on it in debug builds (found by src/fuzz.rs).
+    let encoded_host = discovery_json().replace("https://idp.example.com/token", "https://A%C3%A9.example/token");
+    assert_eq!(
+        ProviderMetadata::parse(encoded_host.as_bytes(), "https://idp.example.com").unwrap_err(),
+        DiscoveryError::BadEndpoint("token_endpoint")
+    );
     let plain_only = discovery_json().replace(r#"["S256"]"#, r#"["plain"]"#);
     assert_eq!(
         ProviderMetadata::parse(plain_only.as_bytes(), "https://idp.example.com").unwrap_err(),
