@@ -27,7 +27,8 @@ filter="fuzz::"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-FUZZ_SECONDS="$seconds" CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true cargo test "${profile[@]}" --lib -- --nocapture --test-threads=1 \
+FUZZ_SECONDS="$seconds" CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=true CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true \
+  cargo test "${profile[@]}" --lib -- --nocapture --test-threads=1 \
   ${filter:+"$filter"} ${targets[@]+"${targets[@]/#/fuzz::}"} 2>&1 | tee "$log" | grep -E '^# fuzz|minimal failing input|panicked|^test result' 
 rc=${PIPESTATUS[0]}
 set -e

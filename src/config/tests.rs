@@ -230,7 +230,7 @@ fn non_ascii_urls_are_refused_before_parsing() {
     // Percent-encoding in the path, query or after a port stays allowed.
     for ok in ["https://idp.example.com/caf%C3%A9", "https://idp.example.com:8443/a?b=%41", "https://idp.example.com#"]
     {
-        assert!(authority_of(ok).bytes().all(|b| b != b'%'), "{ok}");
+        assert!(!authority_of(ok).contains('%'), "{ok}");
     }
     assert!(check_endpoint_url("https://idp.example.com/caf%C3%A9").is_ok());
     // Punycode, in any case, goes through the ASCII path.
