@@ -14,7 +14,7 @@ function good(issuer) {
   return { OIDC_ISSUER: issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: SECRET, PUBLIC_ORIGIN: BASE, COOKIE_KEYS: newCookieKeys() };
 }
 
-async function expectConfigurationError(bindings, setting, secretText) {
+async function expectConfigurationError(bindings, setting, secretText, reason) {
   const w = await startWorker(bindings);
   try {
     for (const [path, init] of [['/'], ['/auth/session'], ['/auth/login'], ['/auth/logout', { method: 'POST', headers: { 'x-csrf': '1' } }], ['/index.html']]) {
@@ -28,6 +28,7 @@ async function expectConfigurationError(bindings, setting, secretText) {
     const logs = w.logs.join('\n');
     assert.match(logs, new RegExp(`configuration error: ${setting}`), `log names ${setting}: ${logs}`);
     if (secretText) assert.ok(!logs.includes(secretText), 'log does not echo the value');
+    if (reason) assert.match(logs, new RegExp(`configuration error: ${setting}: .*${reason}`), `log gives the reason: ${logs}`);
   } finally {
     await w.close();
   }
@@ -54,6 +55,10 @@ test('malformed settings', async () => {
   await expectConfigurationError({ ...good('http://localhost:9'), POST_LOGOUT_REDIRECT_URI: 'http://app.example.com/bye' }, 'POST_LOGOUT_REDIRECT_URI');
   await expectConfigurationError({ ...good('http://localhost:9'), POST_LOGOUT_REDIRECT_URI: 'javascript:alert(1)' }, 'POST_LOGOUT_REDIRECT_URI');
   await expectConfigurationError({ ...good('http://localhost:9'), HSTS: 'max-age=soon' }, 'HSTS');
+  // A percent-encoded host is refused before the URL parser sees it (the IDNA stand-in
+  // the build carries must not), in the issuer and in an upstream alike.
+  await expectConfigurationError(good('https://A%C3%A9.example'), 'OIDC_ISSUER', undefined, 'percent-encoded host');
+  await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: '[{"prefix":"/api/","upstream":"https://ex%41mple.com/"}]' }, 'API_ROUTES', undefined, 'percent-encoded host');
   // DPoP is not wired yet: refused rather than silently ignored.
   await expectConfigurationError({ ...good('http://localhost:9'), DPOP_KEY: '{"kty":"OKP"}' }, 'DPOP_KEY', '{"kty":"OKP"}');
 });
