@@ -18,7 +18,7 @@
 //! one token-endpoint call at a time.
 
 use super::refresh::{
-    call_token_endpoint, RefreshError, RefreshResult, Refreshed, TokenCall, OBJECT_ANSWER_DEADLINE_MS,
+    call_token_endpoint, Login, RefreshError, RefreshResult, Refreshed, TokenCall, OBJECT_ANSWER_DEADLINE_MS,
 };
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
@@ -89,6 +89,12 @@ pub struct RefreshAsk {
     pub sub: String,
     /// The session's absolute end: the object keeps its state until then.
     pub expires_at: u64,
+    /// The latest time (Unix milliseconds) at which the object may still start on this
+    /// ask: past it the asker has stopped waiting for the acknowledgement and refreshes
+    /// alone, so the object answers [`Answer::Late`] without a token call. `None`: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_by_ms: Option<u64>,
 }
 
 /// What an isolate sends to a login's object.
@@ -122,14 +128,19 @@ pub enum Answer {
     },
     /// The login has ended (or `End` was recorded).
     Ended,
+    /// The ask arrived after its `start_by_ms`: nothing was done, and the asker refreshes
+    /// alone.
+    Late,
 }
 
-/// The isolate's answer from an [`Answer`].
-pub fn refresh_result(answer: Answer) -> RefreshResult {
+/// The isolate's answer from an [`Answer`]; `None` for [`Answer::Late`], which is no
+/// refresh result (the isolate refreshes alone).
+pub fn refresh_result(answer: Answer) -> Option<RefreshResult> {
     match answer {
-        Answer::Tokens { tokens, fresh } => Ok(Refreshed { tokens, fresh }),
-        Answer::Failed { error } => Err(error),
-        Answer::Ended => Err(RefreshError::Ended),
+        Answer::Tokens { tokens, fresh } => Some(Ok(Refreshed { tokens, fresh })),
+        Answer::Failed { error } => Some(Err(error)),
+        Answer::Ended => Some(Err(RefreshError::Ended)),
+        Answer::Late => None,
     }
 }
 
@@ -142,27 +153,56 @@ pub enum CoordinatorError {
     /// The object's answer is not one of [`Answer`].
     #[error("coordinator answer malformed")]
     Malformed,
+    /// The object did not acknowledge the ask in time (out of reach, or stuck before it
+    /// could start on it).
+    #[error("coordinator did not acknowledge within {0} ms")]
+    Unacknowledged(u32),
+    /// The object acknowledged the ask but did not answer in time.
+    #[error("coordinator acknowledged but gave no answer within {0} ms")]
+    Unanswered(u32),
 }
 
-/// The isolate's side: one request to the object named `login`. Callers bound the wait
-/// (a refresh: `refresh::COORDINATOR_WAIT_MS`; an end: [`END_WAIT_MS`]).
+/// An acknowledged ask: the object's answer, still to come.
+pub type PendingAnswer<'a> = LocalFuture<'a, Result<Answer, CoordinatorError>>;
+
+/// The isolate's side: one request to the object named `login`, in two steps. The object
+/// acknowledges an ask at once (the head of its response, sent before any token call),
+/// and answers it when done (the body). Callers bound both waits ([`ask_within`]).
 pub trait Coordinator {
-    /// Send `request` to the object of `login` and read its answer.
+    /// Send `request` to the object of `login`; resolves on its acknowledgement, with the
+    /// answer still to come.
     fn ask<'a>(
         &'a self,
         login: &'a str,
         request: &'a CoordinatorRequest,
-    ) -> LocalFuture<'a, Result<Answer, CoordinatorError>>;
+    ) -> LocalFuture<'a, Result<PendingAnswer<'a>, CoordinatorError>>;
+}
+
+/// Ask the object of `login`, waiting at most `ack_ms` for its acknowledgement and then at
+/// most `answer_ms` for its answer.
+pub async fn ask_within(
+    coordinator: &dyn Coordinator,
+    http: &dyn HttpClient,
+    login: &str,
+    request: &CoordinatorRequest,
+    ack_ms: u32,
+    answer_ms: u32,
+) -> Result<Answer, CoordinatorError> {
+    let pending = race_timeout(coordinator.ask(login, request), http.sleep(ack_ms))
+        .await
+        .ok_or(CoordinatorError::Unacknowledged(ack_ms))??;
+    race_timeout(pending, http.sleep(answer_ms)).await.ok_or(CoordinatorError::Unanswered(answer_ms))?
 }
 
 /// Longest a logout waits for the object to record the end of a login.
 pub const END_WAIT_MS: u32 = 5_000;
 
-/// End a login's object (logout, back-channel logout), waiting at most [`END_WAIT_MS`]. A
-/// failure is logged as a warning: the logout itself goes on.
+/// End a login's object (logout, back-channel logout), waiting at most [`END_WAIT_MS`] in
+/// all. A failure is logged as a warning: the logout itself goes on.
 pub async fn end_login(coordinator: &dyn Coordinator, http: &dyn HttpClient, login: &str, until: u64) {
     let end = CoordinatorRequest::End { until };
-    let outcome = match race_timeout(coordinator.ask(login, &end), http.sleep(END_WAIT_MS)).await {
+    let answered = async { coordinator.ask(login, &end).await?.await };
+    let outcome = match race_timeout(answered, http.sleep(END_WAIT_MS)).await {
         Some(outcome) => outcome,
         None => Err(CoordinatorError::Unreachable(format!("no answer within {END_WAIT_MS} ms"))),
     };
@@ -237,6 +277,11 @@ impl Object {
                 self.store(env, login, &stored).await?;
                 Ok(Answer::Ended)
             }
+            CoordinatorRequest::Refresh(ask) if ask.start_by_ms.is_some_and(|by| env.http.now_ms() > by) => {
+                // The asker no longer waits for this one: it refreshes alone.
+                log::warn!("coordinator: an ask arrived after its start deadline; no refresh made for it");
+                Ok(Answer::Late)
+            }
             CoordinatorRequest::Refresh(ask) => {
                 match race_timeout(self.refresh(env, login, ask), env.http.sleep(OBJECT_ANSWER_DEADLINE_MS)).await {
                     Some(answer) => answer,
@@ -282,7 +327,8 @@ impl Object {
                 nonces: env.nonces,
                 now: env.now,
             };
-            let response = call_token_endpoint(&call, &ask.sub, &refresh_token).await?;
+            let who = Login { sub: &ask.sub, id_token: base.id_token.as_deref() };
+            let response = call_token_endpoint(&call, who, &refresh_token).await?;
             let tokens = response.after(&base);
             if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {
                 // Logged out while the call was in flight.

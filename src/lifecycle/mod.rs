@@ -8,8 +8,10 @@
 //! - a KV record that is missing or unreadable is "not logged in" for that request only:
 //!   401 `unauthorized`, and the cookie is kept;
 //! - best-effort writes (activity, re-seal) never fail a request;
-//! - a refused refresh never deletes a stored record (it may be another request's newer
-//!   one); it ends the session for this browser only.
+//! - a refused refresh (any 4xx but a DPoP nonce challenge) or a refreshed ID token that
+//!   fails its checks ends the session: cookies cleared, and in KV the record deleted when
+//!   it still holds the refused refresh token (a record refreshed elsewhere meanwhile is
+//!   used instead, or left alone).
 
 pub mod coordinator;
 pub mod outcome;

@@ -22,16 +22,35 @@ pub const OBJECT_ANSWER_DEADLINE_MS: u32 = REFRESH_DEADLINE_MS + 500;
 /// Longest a whole refresh may take (discovery, token endpoint, JWKS; each call is also
 /// bounded on its own): past it the refresh counts as "provider unavailable".
 pub const REFRESH_DEADLINE_MS: u32 = 8_000;
-/// Longest an isolate waits for the coordinator's answer before it refreshes by itself.
-/// The object answers within [`OBJECT_ANSWER_DEADLINE_MS`] of receiving an ask (a refresh
-/// still running then is answered "provider unavailable", which the isolate does not
-/// retry alone), so an isolate that gives up was not answered at all: the object was out
-/// of reach or stuck before it could start.
-pub const COORDINATOR_WAIT_MS: u32 = REFRESH_DEADLINE_MS + 2_000;
+/// How long after an isolate sends an ask the object may still start on it
+/// (`start_by_ms`): an ask that reaches it later is answered [`Answer::Late`] with no
+/// token call.
+///
+/// [`Answer::Late`]: super::coordinator::Answer::Late
+pub const COORDINATOR_START_WINDOW_MS: u32 = 1_500;
+/// Longest an isolate waits for the object to acknowledge an ask before it refreshes by
+/// itself: the start window and one second for the acknowledgement to travel back (and
+/// for clocks that differ). An object that is out of reach or hung costs a request this
+/// much at most.
+pub const COORDINATOR_ACK_WAIT_MS: u32 = COORDINATOR_START_WINDOW_MS + 1_000;
+/// Longest an isolate waits for an acknowledged ask's answer. The object answers within
+/// [`OBJECT_ANSWER_DEADLINE_MS`] of acknowledging (a refresh still running then is
+/// answered "provider unavailable", which the isolate does not retry alone), so an isolate
+/// that gives up here was not answered at all, and no call of the object's is left
+/// running: the two never spend one refresh token.
+pub const COORDINATOR_WAIT_MS: u32 = OBJECT_ANSWER_DEADLINE_MS + 1_500;
+// An object out of reach or hung costs at most 3 s; an acknowledged ask is waited for past
+// the object's own deadline (so the object and the isolate never spend one refresh token);
+// the object refuses to start once the isolate may have stopped waiting for it.
+const _: () = assert!(COORDINATOR_ACK_WAIT_MS <= 3_000);
+const _: () = assert!(COORDINATOR_WAIT_MS > OBJECT_ANSWER_DEADLINE_MS);
+const _: () = assert!(COORDINATOR_START_WINDOW_MS < COORDINATOR_ACK_WAIT_MS);
+
 /// A coalescing leader older than this is presumed gone (its request was cancelled) and
 /// the next request of the session takes its place: longer than the longest live leader
-/// (the coordinator's wait, then a refresh of its own).
-pub const LEADER_DEADLINE_MS: u64 = COORDINATOR_WAIT_MS as u64 + REFRESH_DEADLINE_MS as u64 + 1_000;
+/// (the coordinator's two waits, then a refresh of its own).
+pub const LEADER_DEADLINE_MS: u64 =
+    COORDINATOR_ACK_WAIT_MS as u64 + COORDINATOR_WAIT_MS as u64 + REFRESH_DEADLINE_MS as u64 + 1_000;
 
 /// The tokens a successful refresh produced (shared between coalesced requests).
 #[derive(Clone)]
@@ -46,9 +65,12 @@ pub struct Refreshed {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "failure", content = "detail", rename_all = "snake_case")]
 pub enum RefreshError {
-    /// The provider refused the refresh token (`invalid_grant` and the like).
+    /// The provider refused the refresh token: `invalid_grant`, another OAuth error, or
+    /// any 4xx without a readable error body (API.md section 5, "Refresh answers").
     Rejected(String),
-    /// The provider refused the client itself: a configuration problem.
+    /// The provider refused the client itself (`invalid_client` and the like): the
+    /// refresh token is refused all the same, and the deployment's credentials are
+    /// suspect (logged as an error).
     ClientRefused(String),
     /// Network failure, timeout, 5xx.
     Unavailable(String),
@@ -61,12 +83,20 @@ pub enum RefreshError {
 /// The result shared through the per-isolate coalescer.
 pub type RefreshResult = Result<Refreshed, RefreshError>;
 
+impl RefreshError {
+    /// Whether the failure ends the session (401 `session_expired`, cookies cleared, KV
+    /// record deleted): everything but an unreachable provider.
+    pub fn ends_session(&self) -> bool {
+        !matches!(self, Self::Unavailable(_))
+    }
+}
+
 impl From<RefreshError> for BffError {
     fn from(e: RefreshError) -> Self {
         match e {
             RefreshError::Rejected(code) => BffError::SessionExpired(format!("refresh token refused: {code}")),
             RefreshError::ClientRefused(code) => {
-                BffError::Configuration(format!("CLIENT_ID/CLIENT_SECRET: token endpoint refused the client ({code})"))
+                BffError::SessionExpired(format!("token endpoint refused the client: {code}"))
             }
             RefreshError::Unavailable(d) => BffError::IdpUnavailable(d),
             RefreshError::InvalidIdToken(d) => BffError::SessionExpired(format!("refreshed ID token refused: {d}")),
@@ -100,18 +130,35 @@ pub async fn refresh_session(
     }
     match result {
         Ok(refreshed) => Ok((apply(session, &refreshed.tokens), led && refreshed.fresh)),
-        Err(RefreshError::Rejected(code)) => {
-            if let Some(current) = ctx.store.reload(handle, ctx.now).await {
+        Err(e) if e.ends_session() => {
+            let stored = ctx.store.reload(handle, ctx.now).await;
+            if let (RefreshError::Rejected(code), Some(current)) = (&e, &stored) {
                 if current.refresh_token != session.refresh_token
                     && current.check_active(ctx.now, ctx.config.session_idle_timeout).is_ok()
                 {
                     log::info!("refresh token refused ({code}) but the stored session was refreshed elsewhere");
-                    return Ok((current, false));
+                    return Ok((current.clone(), false));
                 }
             }
-            // The record is left alone: it may hold another request's newer tokens. The
-            // session ends for this browser (its cookies are cleared).
-            Err(RefreshError::Rejected(code).into())
+            match &e {
+                RefreshError::ClientRefused(code) => log::error!(
+                    "token endpoint refused the client ({code}): check CLIENT_ID and CLIENT_SECRET or \
+                     CLIENT_PRIVATE_KEY; the session of sub {} ends",
+                    short_id(&session.sub)
+                ),
+                RefreshError::InvalidIdToken(why) => log::error!(
+                    "refreshed ID token refused ({why}): none of the answer's tokens is used; the session of \
+                     sub {} ends",
+                    short_id(&session.sub)
+                ),
+                _ => {}
+            }
+            // KV: a record that still holds the refused refresh token is deleted. One that
+            // holds another (a newer refresh elsewhere) is left alone.
+            if stored.is_some_and(|current| current.refresh_token == session.refresh_token) {
+                ctx.store.delete(Some(handle), &[]).await;
+            }
+            Err(e.into())
         }
         Err(e) => Err(e.into()),
     }
@@ -157,13 +204,15 @@ async fn obtain(ctx: &RequestContext<'_>, session: &Session) -> RefreshResult {
             tokens: TokenSet::of(session),
             sub: session.sub.clone(),
             expires_at: session.expires_at,
+            start_by_ms: Some(ctx.http.now_ms() + u64::from(COORDINATOR_START_WINDOW_MS)),
         });
-        match race_timeout(coordinator.ask(login, &ask), ctx.http.sleep(COORDINATOR_WAIT_MS)).await {
-            Some(Ok(answer)) => return coordinator::refresh_result(answer),
-            Some(Err(e)) => log::warn!("coordinator unavailable ({e}); refreshing in this isolate"),
-            None => {
-                log::warn!("coordinator gave no answer within {COORDINATOR_WAIT_MS} ms; refreshing in this isolate")
-            }
+        let asked =
+            coordinator::ask_within(coordinator, ctx.http, login, &ask, COORDINATOR_ACK_WAIT_MS, COORDINATOR_WAIT_MS)
+                .await;
+        match asked.map(coordinator::refresh_result) {
+            Ok(Some(result)) => return result,
+            Ok(None) => log::warn!("coordinator took the ask too late to start on it; refreshing in this isolate"),
+            Err(e) => log::warn!("{e}; refreshing in this isolate"),
         }
     }
     let refresh_token = session.refresh_token.as_deref().unwrap_or_default();
@@ -176,11 +225,29 @@ async fn obtain(ctx: &RequestContext<'_>, session: &Session) -> RefreshResult {
             nonces: Some(&ctx.shared.dpop_nonces),
             now: ctx.now,
         },
-        &session.sub,
+        Login { sub: &session.sub, id_token: Some(&session.id_token) },
         refresh_token,
     )
     .await?;
     Ok(Refreshed { tokens: refreshed.after(&TokenSet::of(session)), fresh: true })
+}
+
+/// The refresh failure of a token-endpoint error (API.md section 5, "Refresh answers"):
+/// every refusal ends the session, but a DPoP nonce challenge still standing after the
+/// one resend, which says nothing of the refresh token.
+fn refusal(e: TokenError) -> RefreshError {
+    match e {
+        TokenError::Refused(code) if code == "use_dpop_nonce" => {
+            RefreshError::Unavailable("token endpoint asked for a DPoP nonce twice".into())
+        }
+        TokenError::Refused(code)
+            if matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "unsupported_grant_type") =>
+        {
+            RefreshError::ClientRefused(code)
+        }
+        TokenError::Refused(code) => RefreshError::Rejected(code),
+        TokenError::Unavailable(d) => RefreshError::Unavailable(d),
+    }
 }
 
 /// What a token-endpoint refresh needs (an isolate's or the coordinator's).
@@ -223,20 +290,33 @@ impl TokenResponse {
     }
 }
 
+/// Who the login is, as a refreshed ID token must keep it (OIDC Core §12.2).
+#[derive(Clone, Copy)]
+pub struct Login<'a> {
+    /// The login's `sub`.
+    pub sub: &'a str,
+    /// The newest ID token of the login (with `ALLOWED_TENANTS`, its `tid` is kept).
+    pub id_token: Option<&'a str>,
+}
+
 /// Call the token endpoint with `refresh_token` and check a refreshed ID token (same
-/// `iss` and `sub`, OIDC Core §12.2), all within [`REFRESH_DEADLINE_MS`].
+/// `iss`, `sub` and, multi-tenant, `tid` as `login`), all within [`REFRESH_DEADLINE_MS`].
 pub async fn call_token_endpoint(
     call: &TokenCall<'_>,
-    sub: &str,
+    login: Login<'_>,
     refresh_token: &str,
 ) -> Result<TokenResponse, RefreshError> {
-    match race_timeout(token_call(call, sub, refresh_token), call.http.sleep(REFRESH_DEADLINE_MS)).await {
+    match race_timeout(token_call(call, login, refresh_token), call.http.sleep(REFRESH_DEADLINE_MS)).await {
         Some(result) => result,
         None => Err(RefreshError::Unavailable(format!("refresh took longer than {REFRESH_DEADLINE_MS} ms"))),
     }
 }
 
-async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Result<TokenResponse, RefreshError> {
+async fn token_call(
+    call: &TokenCall<'_>,
+    login: Login<'_>,
+    refresh_token: &str,
+) -> Result<TokenResponse, RefreshError> {
     let meta = provider::metadata(call.provider, call.http, call.config, call.now)
         .await
         .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
@@ -247,23 +327,17 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
         nonces: call.nonces,
         now: call.now,
     };
-    let tokens = token::refresh(&client, &meta, refresh_token).await.map_err(|e| match e {
-        TokenError::Refused(code)
-            if matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "unsupported_grant_type") =>
-        {
-            RefreshError::ClientRefused(code)
-        }
-        TokenError::Refused(code) => RefreshError::Rejected(code),
-        TokenError::Unavailable(d) => RefreshError::Unavailable(d),
-    })?;
+    let tokens = token::refresh(&client, &meta, refresh_token).await.map_err(refusal)?;
     if let Some(id_token) = &tokens.id_token {
         // OIDC Core §12.2: same iss and sub; signature and audience as at login.
         let claims = verify_signed(call.provider, call.http, &meta, id_token, call.now)
             .await
             .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
-        // With ALLOWED_TENANTS: the token's own (accepted) tenant's issuer; the same
-        // user's `sub` below keeps it the login's tenant.
+        // With ALLOWED_TENANTS: the token's own (accepted) tenant's issuer.
         let issuer = crate::oidc::tenant::expected_issuer(call.config, &meta.issuer, &claims)
+            .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        // Multi-tenant: the login's tenant, so the login's issuer.
+        crate::oidc::tenant::same_tenant(call.config, login.id_token, &claims)
             .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
         let validated = id_token::validate(
             claims,
@@ -276,11 +350,11 @@ async fn token_call(call: &TokenCall<'_>, sub: &str, refresh_token: &str) -> Res
             },
         )
         .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
-        if validated.sub != sub {
+        if validated.sub != login.sub {
             return Err(RefreshError::InvalidIdToken("sub changed".into()));
         }
     }
-    log::info!("refreshed tokens for sub {}", short_id(sub));
+    log::info!("refreshed tokens for sub {}", short_id(login.sub));
     Ok(TokenResponse {
         access_expires_at: access_token_expiry(&tokens.access_token, tokens.expires_in, call.now),
         access_token: tokens.access_token,

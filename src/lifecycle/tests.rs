@@ -200,18 +200,46 @@ fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
     assert!(ended.headers().get_all("set-cookie").iter().all(|v| v.to_str().unwrap().contains("Max-Age=0")));
 }
 
+/// API.md section 5, "Refresh answers": every refusal ends the session and deletes the
+/// KV record that still holds the refused refresh token; a DPoP nonce asked twice and a
+/// 5xx do not.
 #[test]
-fn a_refused_refresh_never_deletes_the_stored_record() {
-    let f = Kv::new(&[]);
-    f.http.route("/token", 400, json!({ "error": "invalid_grant" }).to_string());
-    let cookie = f.login(&session(NOW + 10, Some("rt-0")));
-    let cookies = parse_cookie_header([cookie.as_str()].into_iter());
-    let store = f.store();
-    let ctx = f.ctx(&store, NOW);
-    let mut call = block_on(open(&ctx, &cookies)).unwrap();
-    let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
-    assert_eq!(e.code(), "session_expired");
-    assert!(f.kv.entries.borrow().keys().any(|k| k.starts_with("session:")), "record left alone");
+fn a_refused_refresh_ends_the_session_and_deletes_its_record() {
+    let refusals: [(u16, &str, &str); 5] = [
+        (400, r#"{"error":"invalid_grant"}"#, "invalid_grant"),
+        (400, "", "status 400"),
+        (401, "", "status 401"),
+        (403, "<html>forbidden</html>", "status 403"),
+        (401, r#"{"error":"invalid_client"}"#, "invalid_client"),
+    ];
+    for (status, body, why) in refusals {
+        let f = Kv::new(&[]);
+        f.http.route("/token", status, body.to_string());
+        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+        let store = f.store();
+        let ctx = f.ctx(&store, NOW);
+        let mut call = block_on(open(&ctx, &cookies)).unwrap();
+        let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
+        assert_eq!(e.code(), "session_expired", "{status} {body:?}");
+        assert!(e.to_string().contains(why), "{e} names {why}");
+        assert!(!f.kv.entries.borrow().keys().any(|k| k.starts_with("session:")), "{status} {body:?}: record deleted");
+        let response = error_response(&ctx, &cookies, &e);
+        assert_eq!(response.status(), 401);
+        assert!(response.headers().get_all("set-cookie").iter().all(|v| v.to_str().unwrap().contains("Max-Age=0")));
+    }
+    for (status, body) in [(503, r#"{"error":"temporarily_unavailable"}"#), (500, ""), (302, "")] {
+        let f = Kv::new(&[]);
+        f.http.route("/token", status, body.to_string());
+        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+        let store = f.store();
+        let ctx = f.ctx(&store, NOW);
+        let mut call = block_on(open(&ctx, &cookies)).unwrap();
+        let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
+        assert_eq!(e.code(), "idp_unavailable", "{status} {body:?}");
+        assert!(f.kv.entries.borrow().keys().any(|k| k.starts_with("session:")), "{status}: record kept");
+    }
 }
 
 #[test]
@@ -312,7 +340,7 @@ impl coordinator::Coordinator for TestCoordinator {
         &'a self,
         _login: &'a str,
         request: &'a CoordinatorRequest,
-    ) -> crate::web::client::LocalFuture<'a, Result<Answer, CoordinatorError>> {
+    ) -> crate::web::client::LocalFuture<'a, Result<coordinator::PendingAnswer<'a>, CoordinatorError>> {
         self.asks.set(self.asks.get() + 1);
         let answer = match (self.fail, request) {
             (true, _) => Err(CoordinatorError::Unreachable("test".into())),
@@ -329,7 +357,9 @@ impl coordinator::Coordinator for TestCoordinator {
             }),
             (false, CoordinatorRequest::End { .. }) => Ok(Answer::Ended),
         };
-        Box::pin(std::future::ready(answer))
+        let acknowledged: Result<coordinator::PendingAnswer<'a>, CoordinatorError> =
+            answer.map(|a| Box::pin(std::future::ready(Ok(a))) as coordinator::PendingAnswer<'a>);
+        Box::pin(std::future::ready(acknowledged))
     }
 }
 
@@ -407,33 +437,75 @@ fn a_failed_request_still_records_activity() {
     assert_eq!(f.stored(&cookie).last_seen, NOW);
 }
 
-/// A coordinator that never answers.
-struct SilentCoordinator;
+/// A coordinator that never answers: it does not even acknowledge an ask (out of reach or
+/// hung), or acknowledges and then never answers.
+struct SilentCoordinator {
+    acknowledges: bool,
+}
 
 impl coordinator::Coordinator for SilentCoordinator {
     fn ask<'a>(
         &'a self,
         _login: &'a str,
         _request: &'a CoordinatorRequest,
-    ) -> crate::web::client::LocalFuture<'a, Result<Answer, CoordinatorError>> {
-        Box::pin(std::future::pending())
+    ) -> crate::web::client::LocalFuture<'a, Result<coordinator::PendingAnswer<'a>, CoordinatorError>> {
+        if self.acknowledges {
+            let never: coordinator::PendingAnswer<'a> = Box::pin(std::future::pending());
+            Box::pin(std::future::ready(Ok(never)))
+        } else {
+            Box::pin(std::future::pending())
+        }
     }
 }
 
 #[test]
 fn waits_on_a_silent_coordinator_are_bounded() {
-    // Ending a login gives up after END_WAIT_MS (the logout goes on).
-    let http = provider();
-    block_on(coordinator::end_login(&SilentCoordinator, &http, "login-1", NOW + 60));
-    assert_eq!(http.now_ms(), u64::from(coordinator::END_WAIT_MS));
-    // A refresh falls back to the isolate after COORDINATOR_WAIT_MS.
+    // Ending a login gives up after END_WAIT_MS in all (the logout goes on).
+    for acknowledges in [false, true] {
+        let http = provider();
+        block_on(coordinator::end_login(&SilentCoordinator { acknowledges }, &http, "login-1", NOW + 60));
+        assert_eq!(http.now_ms(), u64::from(coordinator::END_WAIT_MS));
+    }
+    // A refresh: an object that does not acknowledge costs COORDINATOR_ACK_WAIT_MS; one
+    // that acknowledged is waited for COORDINATOR_WAIT_MS (the bounds are checked at
+    // compile time in `refresh`).
+    for (acknowledges, waited) in [(false, refresh::COORDINATOR_ACK_WAIT_MS), (true, refresh::COORDINATOR_WAIT_MS)] {
+        let f = Cookies::new(&[]);
+        let store = f.store();
+        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+        let silent = SilentCoordinator { acknowledges };
+        let ctx = RequestContext { coordinator: Some(&silent), ..f.ctx(&store, NOW) };
+        let mut call = block_on(open(&ctx, &cookies)).unwrap();
+        block_on(call.refresh_if_due(&ctx)).unwrap();
+        assert_eq!(f.http.count("/token"), 1, "refreshed in the isolate");
+        assert_eq!(f.http.now_ms(), u64::from(waited), "acknowledges: {acknowledges}");
+    }
+}
+
+/// A coordinator whose object answers late asks with `Late`: the isolate refreshes alone.
+struct LateCoordinator;
+
+impl coordinator::Coordinator for LateCoordinator {
+    fn ask<'a>(
+        &'a self,
+        _login: &'a str,
+        _request: &'a CoordinatorRequest,
+    ) -> crate::web::client::LocalFuture<'a, Result<coordinator::PendingAnswer<'a>, CoordinatorError>> {
+        let late: coordinator::PendingAnswer<'a> = Box::pin(std::future::ready(Ok(Answer::Late)));
+        Box::pin(std::future::ready(Ok(late)))
+    }
+}
+
+#[test]
+fn a_late_answer_makes_the_isolate_refresh_alone() {
     let f = Cookies::new(&[]);
     let store = f.store();
     let cookie = f.login(&session(NOW + 10, Some("rt-0")));
     let cookies = parse_cookie_header([cookie.as_str()].into_iter());
-    let ctx = RequestContext { coordinator: Some(&SilentCoordinator), ..f.ctx(&store, NOW) };
+    let ctx = RequestContext { coordinator: Some(&LateCoordinator), ..f.ctx(&store, NOW) };
     let mut call = block_on(open(&ctx, &cookies)).unwrap();
     block_on(call.refresh_if_due(&ctx)).unwrap();
-    assert_eq!(f.http.count("/token"), 1, "refreshed in the isolate");
-    assert!(f.http.now_ms() >= u64::from(refresh::COORDINATOR_WAIT_MS));
+    assert_eq!(f.http.count("/token"), 1);
+    assert_eq!(call.session().refresh_token.as_deref(), Some("rt-1"));
 }

@@ -26,6 +26,9 @@ pub enum TenantError {
     /// The tenant is not in `ALLOWED_TENANTS`.
     #[error("tenant {0} is not in ALLOWED_TENANTS")]
     NotAllowed(String),
+    /// A refreshed ID token names another tenant than the login's.
+    #[error("the refreshed ID token names another tenant than the login's")]
+    Changed,
 }
 
 /// Whether `tenant` is written as a tenant id: a GUID, lowercase
@@ -66,6 +69,29 @@ pub fn expected_issuer<'a>(config: &'a Config, template: &str, claims: &Claims) 
         return Err(TenantError::NotAllowed(tenant.to_string()));
     }
     Ok(Cow::Owned(template.replacen(TENANT_PLACEHOLDER, tenant, 1)))
+}
+
+/// With `ALLOWED_TENANTS`: whether a refreshed ID token's verified `claims` name the
+/// tenant of the login's ID token `login_id_token` (read without a second check: edge-bff
+/// verified it before storing it), so that its issuer, made from that tenant, is the
+/// login's too. Without `ALLOWED_TENANTS` the issuer is fixed and this always holds.
+pub fn same_tenant(config: &Config, login_id_token: Option<&str>, claims: &Claims) -> Result<(), TenantError> {
+    if config.allowed_tenants.is_none() {
+        return Ok(());
+    }
+    let login_tenant = login_id_token.and_then(stored_tenant);
+    let tenant = claims.get("tid").and_then(Value::as_str);
+    match (login_tenant, tenant) {
+        (Some(login), Some(now)) if login == now => Ok(()),
+        _ => Err(TenantError::Changed),
+    }
+}
+
+/// The `tid` of a stored ID token's payload, if it names one.
+fn stored_tenant(id_token: &str) -> Option<String> {
+    let payload = crate::crypto::b64url_decode(id_token.split('.').nth(1)?)?;
+    let claims: Claims = serde_json::from_slice(&payload).ok()?;
+    claims.get("tid").and_then(Value::as_str).map(str::to_string)
 }
 
 /// Whether an authorization response's `iss` (RFC 9207) names the provider: equal to

@@ -143,12 +143,16 @@ fn client(config: &Config, meta: &ProviderMetadata) -> OidcClient {
     client
 }
 
-fn map_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>) -> TokenError {
-    match e {
-        RequestTokenError::ServerResponse(r) => TokenError::Refused(r.error().as_ref().to_string()),
-        RequestTokenError::Request(e) => TokenError::Unavailable(e.to_string()),
-        RequestTokenError::Parse(_, _) => TokenError::Unavailable("response is not a token response".into()),
-        RequestTokenError::Other(m) => TokenError::Unavailable(m),
+/// The error of a failed token request. `status` is the HTTP status of the answer, when
+/// one came: a 4xx whose body is not an OAuth error (Glewlwyd answers a spent refresh
+/// token with `400` and no body) is still a refusal, named by its status.
+fn map_error<E: std::error::Error>(e: RequestTokenError<E, BasicErrorResponse>, status: Option<u16>) -> TokenError {
+    match (e, status) {
+        (RequestTokenError::ServerResponse(r), _) => TokenError::Refused(r.error().as_ref().to_string()),
+        (RequestTokenError::Request(e), _) => TokenError::Unavailable(e.to_string()),
+        (_, Some(status @ 400..=499)) => TokenError::Refused(format!("status {status}")),
+        (RequestTokenError::Parse(_, _), _) => TokenError::Unavailable("response is not a token response".into()),
+        (RequestTokenError::Other(m), _) => TokenError::Unavailable(m),
     }
 }
 
@@ -169,12 +173,13 @@ pub async fn exchange_code(
     code: &str,
     verifier: &str,
 ) -> Result<TokenSet, TokenError> {
+    let http = TokenHttp::new(*call, meta);
     let response = client(call.config, meta)
         .exchange_code(AuthorizationCode::new(code.to_string()))
         .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-        .request_async(&TokenHttp::new(*call, meta))
+        .request_async(&http)
         .await
-        .map_err(map_error)?;
+        .map_err(|e| map_error(e, http.status.get()))?;
     Ok(into_set(response))
 }
 
@@ -188,13 +193,15 @@ pub struct TokenHttp<'a> {
     call: ClientCall<'a>,
     meta: &'a ProviderMetadata,
     nonce: RefCell<Option<String>>,
+    /// The status of the last answer (read when the `oauth2` crate cannot parse it).
+    status: std::cell::Cell<Option<u16>>,
 }
 
 impl<'a> TokenHttp<'a> {
     /// The client for `call`'s token requests to `meta`'s token endpoint.
     pub fn new(call: ClientCall<'a>, meta: &'a ProviderMetadata) -> Self {
         let remembered = call.nonces.and_then(|n| n.get(dpop::origin_of(&meta.token_endpoint)));
-        Self { call, meta, nonce: RefCell::new(remembered) }
+        Self { call, meta, nonce: RefCell::new(remembered), status: std::cell::Cell::new(None) }
     }
 
     /// Keep the token endpoint's new `nonce`, here and in the isolate's memory.
@@ -279,6 +286,7 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
                     self.remember(nonce);
                 }
             }
+            self.status.set(Some(response.status().as_u16()));
             if response.status().is_server_error() {
                 return Err(TransportError::ServerError(response.status().as_u16()));
             }
@@ -293,11 +301,12 @@ pub async fn refresh(
     meta: &ProviderMetadata,
     refresh_token: &str,
 ) -> Result<TokenSet, TokenError> {
+    let http = TokenHttp::new(*call, meta);
     let response = client(call.config, meta)
         .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
-        .request_async(&TokenHttp::new(*call, meta))
+        .request_async(&http)
         .await
-        .map_err(map_error)?;
+        .map_err(|e| map_error(e, http.status.get()))?;
     Ok(into_set(response))
 }
 

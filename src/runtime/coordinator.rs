@@ -5,9 +5,10 @@
 use super::fetch_client::WorkerFetch;
 use super::{isolate, now, IDP_TIMEOUT_MS};
 use crate::lifecycle::coordinator::{
-    Answer, Coordinator, CoordinatorError, CoordinatorRequest, Object, ObjectEnv, ObjectStorage,
+    Coordinator, CoordinatorError, CoordinatorRequest, Object, ObjectEnv, ObjectStorage, PendingAnswer,
 };
 use crate::web::client::LocalFuture;
+use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
 use worker::{
     durable_object, js_sys, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime,
@@ -22,20 +23,20 @@ const STATE_KEY: &str = "state";
 pub struct EdgeBffCoordinator {
     state: State,
     env: Env,
-    object: Object,
+    object: Rc<Object>,
 }
 
 impl DurableObject for EdgeBffCoordinator {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, object: Object::default() }
+        Self { state, env, object: Rc::default() }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         super::logger::init();
         let isolate = isolate(&self.env);
-        let Ok(config) = isolate.config.as_ref() else {
+        if isolate.config.is_err() {
             return Response::error("configuration error", 500);
-        };
+        }
         let login = req.path().rsplit('/').next().unwrap_or_default().to_string();
         let request: CoordinatorRequest = match serde_json::from_str(&req.text().await?) {
             Ok(r) if !login.is_empty() => r,
@@ -49,24 +50,37 @@ impl DurableObject for EdgeBffCoordinator {
         if let Some(ms) = super::test_hooks::coordinator_delay_ms() {
             worker::Delay::from(std::time::Duration::from_millis(ms)).await;
         }
-        let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
+        // The response's head goes out now: it is the acknowledgement the asking isolate
+        // waits for briefly. The answer follows as the body, once the object has made it
+        // (a failure before any token call ends the body with an error, and the isolate
+        // then acts alone).
+        let object = Rc::clone(&self.object);
         let storage = DoStorage(self.state.storage());
-        let env = ObjectEnv {
-            config,
-            provider: &isolate.shared.provider,
-            nonces: Some(&isolate.shared.dpop_nonces),
-            http: &http,
-            signer: &super::signer::WebCryptoSigner,
-            storage: &storage,
-            now: now(),
-        };
-        match self.object.answer(&env, &login, request).await {
-            Ok(answer) => Response::from_json(&answer),
-            Err(e) => {
-                log::error!("{e}");
-                Response::error("coordinator failed", 500)
+        let answer = async move {
+            let Ok(config) = isolate.config.as_ref() else {
+                return Err(worker::Error::RustError("configuration error".into()));
+            };
+            let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
+            let env = ObjectEnv {
+                config,
+                provider: &isolate.shared.provider,
+                nonces: Some(&isolate.shared.dpop_nonces),
+                http: &http,
+                signer: &super::signer::WebCryptoSigner,
+                storage: &storage,
+                now: now(),
+            };
+            match object.answer(&env, &login, request).await {
+                Ok(answer) => serde_json::to_vec(&answer).map_err(|e| worker::Error::RustError(e.to_string())),
+                Err(e) => {
+                    log::error!("{e}");
+                    Err(worker::Error::RustError("coordinator failed".into()))
+                }
             }
-        }
+        };
+        let mut response = Response::from_stream(futures_util::stream::once(answer))?;
+        response.headers_mut().set("content-type", "application/json")?;
+        Ok(response)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -103,7 +117,7 @@ impl Coordinator for WorkerCoordinator {
         &'a self,
         login: &'a str,
         request: &'a CoordinatorRequest,
-    ) -> LocalFuture<'a, Result<Answer, CoordinatorError>> {
+    ) -> LocalFuture<'a, Result<PendingAnswer<'a>, CoordinatorError>> {
         Box::pin(async move {
             let unreachable = |e: worker::Error| CoordinatorError::Unreachable(e.to_string());
             let stub = self.0.get_by_name(login).map_err(unreachable)?;
@@ -112,13 +126,17 @@ impl Coordinator for WorkerCoordinator {
             init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
             let outgoing =
                 Request::new_with_init(&format!("https://coordinator/login/{login}"), &init).map_err(unreachable)?;
+            // Resolves with the response's head: the object's acknowledgement.
             let mut response = stub.fetch_with_request(outgoing).await.map_err(unreachable)?;
             let status = response.status_code();
-            let text = response.text().await.map_err(unreachable)?;
             if status != 200 {
                 return Err(CoordinatorError::Unreachable(format!("status {status}")));
             }
-            serde_json::from_str(&text).map_err(|_| CoordinatorError::Malformed)
+            let answer: PendingAnswer<'a> = Box::pin(async move {
+                let text = response.text().await.map_err(|e| CoordinatorError::Unreachable(e.to_string()))?;
+                serde_json::from_str(&text).map_err(|_| CoordinatorError::Malformed)
+            });
+            Ok(answer)
         })
     }
 }

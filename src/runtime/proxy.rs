@@ -159,7 +159,8 @@ pub async fn forward(
     // From here on every answer goes through `fail` or the success path, both of which
     // carry the cookies of a refresh: refreshed tokens are never dropped.
     if let Some(c) = call.as_mut() {
-        if let Err(e) = c.refresh_if_due(ctx).await {
+        let checked = c.refresh_if_due(ctx).await.and_then(|()| reauthorize(route, c));
+        if let Err(e) = checked {
             return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
         }
     }
@@ -241,7 +242,8 @@ pub async fn forward(
             AfterUpstream::Return => break response,
             AfterUpstream::RefreshAndRetry => {
                 let Some(current) = call.as_mut() else { break response };
-                if let Err(e) = current.refresh(ctx).await {
+                let checked = current.refresh(ctx).await.and_then(|()| reauthorize(route, current));
+                if let Err(e) = checked {
                     return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
                 }
                 retried = true;
@@ -263,6 +265,17 @@ pub async fn forward(
         }
     }
     js::response_from(&upstream, &dropped_response_headers(config), &append).map_err(worker::Error::from)
+}
+
+/// The route's `require` once more after a refresh, which may have brought an ID token
+/// with other claims (a group removed since login): the call is not forwarded with them.
+fn reauthorize(route: &crate::config::ApiRoute, call: &SessionCall) -> std::result::Result<(), BffError> {
+    if !call.refreshed() {
+        return Ok(());
+    }
+    proxy::authorize(route, call.session()).inspect_err(|_| {
+        log::info!("route {} refused: after a refresh the session no longer meets its require", route.prefix);
+    })
 }
 
 /// The error answer of a proxied call: with the session's cookies (a refresh's, activity)

@@ -16,31 +16,35 @@ pub const CHUNK_SIZE: usize = 3800;
 /// Most chunks read or written (about 38 KB; larger sessions need `SESSION_STORE=kv`).
 pub const MAX_CHUNKS: usize = 10;
 
-/// Whether `name` is one of edge-bff's session cookies (the main one or a chunk).
+/// Whether `name` is one of edge-bff's session cookies: the main one, or a chunk named
+/// exactly as edge-bff names them (`.1` to `.10`: no sign, no leading zero), so that no
+/// other spelling of a chunk's number counts as one.
 pub fn is_session_cookie(config: &Config, name: &str) -> bool {
     match config.after_session_cookie_name(name) {
         Some("") => true,
-        Some(rest) => rest.strip_prefix('.').is_some_and(|n| {
-            n.bytes().all(|b| b.is_ascii_digit()) && n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n))
-        }),
+        Some(rest) => rest.strip_prefix('.').is_some_and(is_chunk_number),
         None => false,
     }
 }
 
+/// `1` to [`MAX_CHUNKS`] in edge-bff's own spelling.
+fn is_chunk_number(n: &str) -> bool {
+    !n.starts_with('0')
+        && (1..=2).contains(&n.len())
+        && n.bytes().all(|b| b.is_ascii_digit())
+        && n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n))
+}
+
 /// Whether the request holds two cookies of one session-cookie name (the main one or a
-/// chunk): a tossed cookie beside edge-bff's, so no session (SECURITY.md group 12).
+/// chunk): a tossed cookie beside edge-bff's, so no session (SECURITY.md group 12). Every
+/// cookie of the request is compared, however many there are.
 pub fn has_duplicates(config: &Config, cookies: &[(&str, &str)]) -> bool {
-    let mut names = cookies.iter().map(|(n, _)| *n).filter(|n| is_session_cookie(config, n));
-    let mut seen: [&str; MAX_CHUNKS + 1] = [""; MAX_CHUNKS + 1];
-    let mut count = 0;
-    names.any(|name| {
-        if seen[..count].contains(&name) {
+    let mut seen: Vec<&str> = Vec::new();
+    cookies.iter().map(|(n, _)| *n).filter(|n| is_session_cookie(config, n)).any(|name| {
+        if seen.contains(&name) {
             return true;
         }
-        if count < seen.len() {
-            seen[count] = name;
-            count += 1;
-        }
+        seen.push(name);
         false
     })
 }

@@ -284,7 +284,7 @@ impl SessionStore for KvStore<'_> {
         Box::pin(async move {
             if let Some(id) = handle.and_then(|h| h.kv_id) {
                 if let Err(e) = self.kv.delete(&record_key(&id)).await {
-                    log::error!("{e} (record delete at logout)");
+                    log::error!("{e} (record delete at the end of a session)");
                 }
             }
             cookie_store::clear(self.config, present)

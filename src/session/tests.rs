@@ -134,6 +134,10 @@ fn session_cookie_names() {
         "__Host-bff-session.",
         "__Host-bff-session.+1",
         "__Host-bff-session.01x",
+        "__Host-bff-session.01",
+        "__Host-bff-session.001",
+        "__Host-bff-session.010",
+        "__Host-bff-session.00000000000000000001",
         "__Host-bff-session-1",
         "session",
     ] {
@@ -141,6 +145,31 @@ fn session_cookie_names() {
     }
     let clear = cookie_store::clear(&config, &["__Host-bff-session.2", "x"]);
     assert_eq!(clear.len(), 2);
+}
+
+/// The padding-cookie attack (issue 24): with a prefix lacking `__Host-`, a sibling
+/// subdomain sets chunk-like cookies and its own session cookie before the user's. Neither
+/// padding nor a full set of real chunk names hides the second session cookie.
+#[test]
+fn padding_cookies_do_not_hide_a_second_session_cookie() {
+    let config = config_with(&[("COOKIE_PREFIX", "bff")]);
+    let set = cookie_store::store(&config, &session(10), &[], NOW).unwrap();
+    let header = browser_after(&set);
+    let real = parse_cookie_header([header.as_str()].into_iter());
+    assert!(matches!(cookie_store::load(&config, &real), Loaded::Valid { .. }));
+    let padding: Vec<String> = (1..=11).map(|zeros| format!("bff-session.{}1", "0".repeat(zeros))).collect();
+    let chunks: Vec<String> = (1..=10).map(|n| format!("bff-session.{n}")).collect();
+    for fillers in [&padding, &chunks] {
+        let mut cookies: Vec<(&str, &str)> = fillers.iter().map(|n| (n.as_str(), "x")).collect();
+        cookies.push(("bff-session", "attacker-session"));
+        cookies.extend(real.iter().copied());
+        assert!(cookie_store::has_duplicates(&config, &cookies), "{fillers:?}");
+        assert!(matches!(cookie_store::load(&config, &cookies), Loaded::Invalid), "{fillers:?}");
+    }
+    // Padding alone is no session cookie: the real session still opens beside it.
+    let mut cookies: Vec<(&str, &str)> = padding.iter().map(|n| (n.as_str(), "x")).collect();
+    cookies.extend(real.iter().copied());
+    assert!(matches!(cookie_store::load(&config, &cookies), Loaded::Valid { .. }));
 }
 
 #[test]

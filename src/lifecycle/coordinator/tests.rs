@@ -115,7 +115,7 @@ fn tokens(generation: u64, rt: &str, access_expires_at: u64) -> TokenSet {
 }
 
 fn ask(tokens: TokenSet) -> CoordinatorRequest {
-    CoordinatorRequest::Refresh(RefreshAsk { tokens, sub: "user-1".into(), expires_at: NOW + 3600 })
+    CoordinatorRequest::Refresh(RefreshAsk { tokens, sub: "user-1".into(), expires_at: NOW + 3600, start_by_ms: None })
 }
 
 fn answered_tokens(answer: Answer) -> (TokenSet, bool) {
@@ -279,4 +279,30 @@ fn protocol_round_trips_and_never_shows_tokens_in_debug() {
     assert!(matches!(serde_json::from_str::<Answer>(&text).unwrap(), Answer::Failed { .. }));
     assert!(!format!("{:?}", tokens(1, "rt-secret", NOW)).contains("rt-secret"));
     assert!(!format!("{request:?}").contains("rt-secret"));
+}
+
+#[test]
+fn an_ask_past_its_start_deadline_is_answered_late_without_a_token_call() {
+    let f = Fixture::new();
+    let object = Object::default();
+    let env = f.env(NOW);
+    let late_ask = |start_by_ms| {
+        CoordinatorRequest::Refresh(RefreshAsk {
+            tokens: tokens(0, "rt-0", NOW + 10),
+            sub: "user-1".into(),
+            expires_at: NOW + 3600,
+            start_by_ms: Some(start_by_ms),
+        })
+    };
+    f.http.inner.clock_ms.set(5_000);
+    let answer = block_on(object.answer(&env, LOGIN, late_ask(4_999))).unwrap();
+    assert!(matches!(answer, Answer::Late), "{answer:?}");
+    assert_eq!(f.token_calls(), 0, "no token call for an ask the isolate gave up on");
+    // Within its deadline the same ask is served.
+    let answer = block_on(object.answer(&env, LOGIN, late_ask(5_000))).unwrap();
+    assert_eq!(answered_tokens(answer).0.access_token, "at-new");
+    assert_eq!(f.token_calls(), 1);
+    // The answer crosses the wire and back.
+    let text = serde_json::to_string(&Answer::Late).unwrap();
+    assert!(matches!(serde_json::from_str::<Answer>(&text).unwrap(), Answer::Late));
 }
