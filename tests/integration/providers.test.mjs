@@ -565,6 +565,13 @@ describe('multi-tenant issuers (ALLOWED_TENANTS, Entra ID /organizations)', () =
       const refreshed = await s.w.fetch('/auth/refresh', { method: 'POST', headers: { cookie: jar.header(), 'x-csrf': '1' } });
       assert.equal(refreshed.status, 200, 'a refreshed ID token of the same tenant');
       jar.update(refreshed);
+      // Another (also accepted) tenant's ID token for the same sub: not the login's issuer.
+      const { jar: other } = await loginOnce(s.w);
+      s.idp.scenario.tid = TENANT_B;
+      const moved = await s.w.fetch('/auth/refresh', { method: 'POST', headers: { cookie: other.header(), 'x-csrf': '1' } });
+      assert.equal(moved.status, 401, 'a refreshed ID token of another tenant ends the session');
+      assert.equal((await moved.json()).error, 'session_expired');
+      s.idp.scenario.tid = TENANT_A;
       await sleep(1100);
       const token = await s.idp.logoutToken({ sub: 'user-1', sid: null });
       const out = await s.w.fetch('/auth/backchannel-logout', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });

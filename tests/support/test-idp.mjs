@@ -248,6 +248,12 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
           state.stats.refresh++;
           const mode = idp.scenario.refresh;
           if (mode === 'down') return json(res, 503, { error: 'temporarily_unavailable' });
+          // Glewlwyd's answer to a spent or revoked refresh token: 400 and no body.
+          if (mode === 'empty-400') {
+            res.writeHead(400, { 'content-length': '0' });
+            return res.end();
+          }
+          if (mode === 'invalid-client') return json(res, 401, { error: 'invalid_client' });
           const entry = state.refreshTokens.get(form.get('refresh_token'));
           if (!entry || entry.used || mode === 'reject') return json(res, 400, { error: 'invalid_grant' });
           entry.used = mode === 'rotate';
