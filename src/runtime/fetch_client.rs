@@ -5,13 +5,13 @@
 
 use super::send::{send_bounded, SendFailure};
 use super::{js, now_ms};
-use crate::web::client::{race_timeout, HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError};
+use crate::web::client::{HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError};
 use std::time::Duration;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::{js_sys, Delay};
 
-/// Largest response body read from the identity provider.
+/// Largest response body read from the identity provider (the read stops there).
 pub const MAX_RESPONSE: usize = 1024 * 1024;
 
 /// Outgoing HTTP through the Workers runtime.
@@ -44,22 +44,21 @@ impl HttpClient for WorkerFetch {
                         SendFailure::Network(message) => TransportError::Network(message),
                     }
                 })?;
-            // The body within what is left of the time limit.
+            // The body within what is left of the time limit, and no more of it than
+            // MAX_RESPONSE: the read stops (and the stream is cancelled) at the limit.
             let left = u64::from(timeout_ms).saturating_sub(now_ms().saturating_sub(started));
-            let read = response.array_buffer().map_err(|_| TransportError::Network("body unreadable".into()))?;
-            let bytes = match race_timeout(JsFuture::from(read), Delay::from(Duration::from_millis(left))).await {
-                None => {
-                    if let Some(stream) = response.body() {
-                        let _cancelled = stream.cancel();
-                    }
-                    return Err(TransportError::Timeout(timeout_ms));
+            let left = u32::try_from(left).unwrap_or(timeout_ms);
+            let bytes = match JsFuture::from(js::read_bounded(&response, MAX_RESPONSE as u32, left)).await {
+                Ok(bytes) => js_sys::Uint8Array::new(&bytes).to_vec(),
+                Err(error) => {
+                    let name = error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.name()));
+                    return Err(match name.as_deref() {
+                        Some("BodyTooLarge") => TransportError::TooLarge(MAX_RESPONSE),
+                        Some("UpstreamTimeout") => TransportError::Timeout(timeout_ms),
+                        _ => TransportError::Network("body read failed".into()),
+                    });
                 }
-                Some(Err(_)) => return Err(TransportError::Network("body read failed".into())),
-                Some(Ok(buffer)) => js_sys::Uint8Array::new(&buffer).to_vec(),
             };
-            if bytes.len() > MAX_RESPONSE {
-                return Err(TransportError::TooLarge(MAX_RESPONSE));
-            }
             let block = js::header_block(&response.headers());
             let headers = std::str::from_utf8(&block)
                 .ok()

@@ -88,6 +88,58 @@ export function sendBounded(url, method, headerLines, body, timeoutMs) {
   );
 }
 
+/** The body of a response was larger than the reader allows. */
+class BodyTooLarge extends Error {
+  constructor() {
+    super('response body too large');
+    this.name = 'BodyTooLarge';
+  }
+}
+
+/**
+ * The body of `response` as bytes, read as it streams in: at most `maxBytes` (a larger
+ * declared `Content-Length`, or the first chunk past the limit, stops the read and cancels
+ * the stream: nothing past the limit is buffered) and within `timeoutMs`. Rejects with
+ * `BodyTooLarge` or `UpstreamTimeout`, or the stream's own error.
+ */
+export async function readBounded(response, maxBytes, timeoutMs) {
+  const body = response.body;
+  if (!body) return new Uint8Array(0);
+  const declared = Number(response.headers.get('content-length') ?? '');
+  if (declared > maxBytes) {
+    body.cancel().catch(() => {});
+    throw new BodyTooLarge();
+  }
+  const reader = body.getReader();
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new UpstreamTimeout()), timeoutMs);
+  });
+  const chunks = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), late]);
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) throw new BodyTooLarge();
+      chunks.push(value);
+    }
+  } catch (error) {
+    reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return bytes;
+}
+
 /**
  * The browser's answer from the upstream's `Response`: same status and body stream, its
  * headers without those named in `dropped` (header names, one per line) and with the

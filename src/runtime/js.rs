@@ -23,6 +23,12 @@ extern "C" {
         timeout_ms: u32,
     ) -> js_sys::Promise;
 
+    /// The body of `response`, at most `max_bytes` and within `timeout_ms`, read as it
+    /// streams in (the read stops at the limit); the promise resolves to a `Uint8Array`
+    /// or rejects with `BodyTooLarge`, `UpstreamTimeout` or the stream's error.
+    #[wasm_bindgen(js_name = readBounded)]
+    pub fn read_bounded(response: &web_sys::Response, max_bytes: u32, timeout_ms: u32) -> js_sys::Promise;
+
     /// The upstream's response without the headers named in `dropped` (one name per
     /// line), with header lines appended.
     #[wasm_bindgen(js_name = responseFrom, catch)]

@@ -185,6 +185,24 @@ describe('the coordinator hung or busy', () => {
   });
 });
 
+describe('provider bodies are bounded as they stream in', () => {
+  test('an endless UserInfo body: 502 idp_unavailable at the 1 MiB limit, not at the time limit', async () => {
+    const { idp, w } = await stack();
+    const { jar } = await loginOnce(w);
+    idp.scenario.userinfo = 'endless';
+    const started = performance.now();
+    const res = await w.fetch('/auth/userinfo', { headers: { ...CSRF, cookie: jar.header() } });
+    const took = Math.round(performance.now() - started);
+    assert.equal(res.status, 502);
+    assert.equal((await json(res)).error, 'idp_unavailable');
+    await sleep(200);
+    const sent = idp.state.stats.userinfoBytes;
+    console.log(`# endless UserInfo body: refused after ${took} ms; the provider got ${(sent / 1048576).toFixed(1)} MiB out before the read stopped`);
+    assert.ok(took < 3000, `stopped at the size limit, not the 5 s time limit (${took} ms)`);
+    assert.ok(logLines(w.logs).some((l) => /larger than 1048576 bytes/.test(l.msg)), w.logs.join('\n'));
+  });
+});
+
 describe('padding cookies (COOKIE_PREFIX without __Host-)', () => {
   test('eleven chunk-like cookies do not hide a second session cookie', async () => {
     const { idp, w } = await stack({ COOKIE_PREFIX: 'bff' });

@@ -275,6 +275,20 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
       if (url.pathname === '/userinfo') {
         state.stats.userinfo++;
         if (idp.scenario.userinfo === 'down') return json(res, 500, { error: 'server_error' });
+        if (idp.scenario.userinfo === 'endless') {
+          // A body that never ends (no Content-Length): counts what it could send before
+          // the client went away.
+          res.writeHead(200, { 'content-type': 'application/json' });
+          const chunk = Buffer.alloc(64 * 1024, 0x20);
+          state.stats.userinfoBytes = 0;
+          let open = true;
+          res.on('close', () => { open = false; });
+          while (open) {
+            state.stats.userinfoBytes += chunk.length;
+            if (!res.write(chunk)) await new Promise((r) => { res.once('drain', r); res.once('close', r); });
+          }
+          return;
+        }
         const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
         if (!auth) return json(res, 401, { error: 'invalid_token' });
         return json(res, 200, { sub: 'user-' + (idp.scenario.sub ?? '1'), name: 'Test User', email: 'test@example.com' });
