@@ -82,26 +82,38 @@ describe('a refused refresh ends the session, whatever form the refusal takes (A
   });
 });
 
-describe('a refreshed ID token naming another subject, through the coordinator', () => {
+describe('a refresh answer with an ID token that fails its checks ends the session, none of its tokens used', () => {
+  const defects = [
+    ['another sub', { refreshIdToken: { sub: 'user-2' } }],
+    ['a bad signature', { refreshIdToken: {}, defect: 'bad-signature' }],
+    ['another iss', { refreshIdToken: {}, defect: 'wrong-iss' }],
+  ];
   for (const store of ['cookie', 'kv']) {
-    test(`${store}: 401 session_expired, nothing of the answer stored anywhere`, async () => {
-      const { idp, w } = await stack({ SESSION_STORE: store }, { coordinator: true });
-      const { jar } = await loginOnce(w);
-      const kept = jar.clone();
-      idp.scenario.refreshIdToken = { sub: 'user-2' };
-      const res = await w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
-      assert.equal(res.status, 401);
-      assert.equal((await json(res)).error, 'session_expired');
-      assert.ok(sessionCleared(res));
-      assert.ok(logLines(w.logs).some((l) => l.level === 'error' && /refreshed ID token refused/.test(l.msg)), 'an error line says why');
-      assert.ok(w.logs.some((l) => l.includes('coordinator request: refresh')), 'the refresh went through the coordinator');
-      if (store === 'kv') assert.equal(await sessionRecords(w), 0, 'KV record deleted');
-      // The coordinator did not keep the foreign answer: a kept copy of the cookie is not
-      // handed its tokens (it refreshes from its own, spent, refresh token and is refused).
-      idp.scenario.refreshIdToken = null;
-      const again = await w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: kept.header() } });
-      assert.equal(again.status, 401, 'never the foreign tokens');
-    });
+    for (const coordinator of [false, true]) {
+      for (const [name, scenario] of defects) {
+        test(`${store}, ${coordinator ? 'through the coordinator' : 'without COORDINATOR'}: ${name}`, async () => {
+          const { idp, w } = await stack({ SESSION_STORE: store }, { coordinator });
+          const { jar } = await loginOnce(w);
+          const kept = jar.clone();
+          Object.assign(idp.scenario, scenario);
+          const res = await w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+          assert.equal(res.status, 401);
+          assert.equal((await json(res)).error, 'session_expired');
+          assert.ok(sessionCleared(res));
+          assert.ok(!res.headers.getSetCookie().some((c) => c.startsWith('__Host-bff-session=') && !c.includes('Max-Age=0')), 'no session cookie with the answer\'s tokens');
+          assert.ok(logLines(w.logs).some((l) => l.level === 'error' && /refreshed ID token refused/.test(l.msg)), 'an error line says why');
+          assert.equal(w.logs.some((l) => l.includes('coordinator request: refresh')), coordinator);
+          if (store === 'kv') assert.equal(await sessionRecords(w), 0, 'KV record deleted');
+          // Nothing of the answer was kept anywhere (the coordinator included): a kept
+          // copy of the cookie is never handed its tokens; it refreshes from its own,
+          // spent, refresh token and is refused.
+          idp.scenario.refreshIdToken = null;
+          idp.scenario.defect = null;
+          const again = await w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: kept.header() } });
+          assert.equal(again.status, 401, 'never the refused answer\'s tokens');
+        });
+      }
+    }
   }
 });
 
