@@ -765,7 +765,58 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
             event_stream: r.event_stream,
         });
     }
+    check_require_overlaps(&routes)?;
     Ok(routes)
+}
+
+/// Refuses two routes to one upstream origin where one's upstream path lies within the
+/// other's (on a segment boundary: both end in `/`; compared as [`comparable_path`]) and
+/// either has `require`: the outer
+/// route reaches the inner one's API under its own rules (`/api/` → `https://x/` reaches
+/// `https://x/admin/…` as `/api/admin/…`, past `/admin/`'s `require`), and the inner
+/// route reaches part of the outer one's API past the outer's `require`.
+fn check_require_overlaps(routes: &[ApiRoute]) -> Result<(), ConfigError> {
+    for (i, a) in routes.iter().enumerate() {
+        for (j, b) in routes.iter().enumerate().skip(i + 1) {
+            if a.require.is_none() && b.require.is_none() {
+                continue;
+            }
+            if a.upstream.origin() != b.upstream.origin() {
+                continue;
+            }
+            let (pa, pb) = (comparable_path(&a.upstream), comparable_path(&b.upstream));
+            let (outer, inner) = if pb.starts_with(&pa) {
+                (a, b)
+            } else if pa.starts_with(&pb) {
+                (b, a)
+            } else {
+                continue;
+            };
+            return Err(err(
+                "API_ROUTES",
+                format!(
+                    "routes {} and {} overlap upstream: the upstream of {} lies within the upstream of {} and one of \
+                     them has require, so a call through one prefix would skip the other's require (give them \
+                     separate upstream paths)",
+                    i + 1,
+                    j + 1,
+                    inner.prefix,
+                    outer.prefix
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An upstream's path as an upstream might read it, for [`check_require_overlaps`]:
+/// percent-decoded and in lower case (many servers match paths without regard to case), so
+/// `/Admin/` and `/%61dmin/` count as `/admin/`. It ends in `/` (see `parse_api_routes`).
+fn comparable_path(upstream: &url::Url) -> Vec<u8> {
+    let path = upstream.path();
+    let mut bytes = crate::web::percent::decode(path).unwrap_or_else(|| path.as_bytes().to_vec());
+    bytes.make_ascii_lowercase();
+    bytes
 }
 
 /// Short name of a serde_json error category, so the log never echoes the input.

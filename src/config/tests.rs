@@ -309,3 +309,48 @@ fn log_level_defaults_to_warn() {
     }
     assert_eq!(LogLevel::Info.filter(), log::LevelFilter::Info);
 }
+
+#[test]
+fn routes_whose_upstreams_nest_cannot_carry_require() {
+    let routes = |a: &str, b: &str| format!("[{a},{b}]");
+    let api = r#"{"prefix":"/api/","upstream":"https://x.example/"}"#;
+    let admin = r#"{"prefix":"/admin/","upstream":"https://x.example/admin/","require":{"groups":"admin"}}"#;
+    // `/api/admin/…` would reach https://x.example/admin/… without the admin check: refused,
+    // in either order, and the reason names both prefixes.
+    for text in [routes(api, admin), routes(admin, api)] {
+        let e = with(&[("API_ROUTES", &text)]).unwrap_err();
+        assert_eq!(e.setting, "API_ROUTES", "{text}");
+        assert!(e.reason.contains("/api/") && e.reason.contains("/admin/"), "{}", e.reason);
+        assert!(e.reason.contains("require"), "{}", e.reason);
+    }
+    // The outer route's require is skipped through the inner route just as well.
+    let outer_guarded = r#"{"prefix":"/api/","upstream":"https://x.example/v1/","require":{"tier":1}}"#;
+    let inner_open = r#"{"prefix":"/reports/","upstream":"https://x.example/v1/reports/"}"#;
+    assert_eq!(with(&[("API_ROUTES", &routes(outer_guarded, inner_open))]).unwrap_err().setting, "API_ROUTES");
+    // The same upstream twice, a default port written out, another case or a percent-encoded
+    // letter are the same place.
+    for other in [
+        r#"{"prefix":"/b/","upstream":"https://x.example/admin"}"#,
+        r#"{"prefix":"/b/","upstream":"https://X.example:443/"}"#,
+        r#"{"prefix":"/b/","upstream":"https://x.example/Admin/sub/"}"#,
+        r#"{"prefix":"/b/","upstream":"https://x.example/%61dmin/"}"#,
+    ] {
+        let e = with(&[("API_ROUTES", &routes(admin, other))]).unwrap_err();
+        assert_eq!(e.setting, "API_ROUTES", "{other}");
+    }
+    // Allowed: no require on either, another host, port or scheme, or paths that only
+    // share a beginning that is not a whole segment.
+    for (a, b) in [
+        (api, r#"{"prefix":"/admin/","upstream":"https://x.example/admin/"}"#),
+        (r#"{"prefix":"/api/","upstream":"https://y.example/"}"#, admin),
+        (r#"{"prefix":"/api/","upstream":"https://x.example:8443/"}"#, admin),
+        (r#"{"prefix":"/api/","upstream":"https://x.example/adm/"}"#, admin),
+        (r#"{"prefix":"/api/","upstream":"https://x.example/administration/"}"#, admin),
+    ] {
+        let text = routes(a, b);
+        assert_eq!(with(&[("API_ROUTES", &text)]).unwrap().api_routes.len(), 2, "{text}");
+    }
+    let local = r#"[{"prefix":"/a/","upstream":"http://localhost:9/","require":{"g":"x"}},
+        {"prefix":"/b/","upstream":"http://127.0.0.1:9/x/"}]"#;
+    assert!(with(&[("API_ROUTES", local)]).is_ok(), "localhost and 127.0.0.1 are different hosts");
+}

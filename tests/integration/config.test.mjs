@@ -63,6 +63,15 @@ test('malformed settings', async () => {
   await expectConfigurationError({ ...good('http://localhost:9'), DPOP_KEY: '{"kty":"OKP"}' }, 'DPOP_KEY', '{"kty":"OKP"}');
 });
 
+test('a route with require whose upstream another route reaches is a configuration error naming both prefixes', async () => {
+  // /api/admin/… would reach https://x.example/admin/… past /admin/'s require.
+  const routes = [
+    { prefix: '/api/', upstream: 'https://x.example/' },
+    { prefix: '/admin/', upstream: 'https://x.example/admin/', require: { groups: 'admin' } },
+  ];
+  await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: JSON.stringify(routes) }, 'API_ROUTES', undefined, 'the upstream of /admin/ lies within the upstream of /api/');
+});
+
 test('TOML-typed values (numbers, arrays) are accepted', async () => {
   const idp = await startProvider({ clientSecret: SECRET });
   const w = await startWorker({ ...good(idp.issuer), SESSION_MAX_AGE: 3600, SCOPES: ['openid', 'email'], API_ROUTES: [{ prefix: '/api/', upstream: 'http://127.0.0.1:9/' }] });
