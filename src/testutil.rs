@@ -113,22 +113,9 @@ impl TestKeys {
 
     /// The private JWK of the key for `alg` (`RS256`, `PS256`, `ES256`, `EdDSA`) with `kid`.
     pub fn private_jwk(&self, alg: &str, kid: &str) -> serde_json::Value {
-        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
         let b = crate::crypto::b64url;
         match alg {
-            "RS256" | "PS256" => {
-                let mut key = self.rsa.clone();
-                key.precompute().expect("precompute");
-                let primes = key.primes();
-                let qi = key.qinv().expect("qinv").to_biguint().expect("positive qinv");
-                serde_json::json!({
-                    "kty": "RSA", "kid": kid, "alg": alg,
-                    "n": b(&key.n().to_bytes_be()), "e": b(&key.e().to_bytes_be()), "d": b(&key.d().to_bytes_be()),
-                    "p": b(&primes[0].to_bytes_be()), "q": b(&primes[1].to_bytes_be()),
-                    "dp": b(&key.dp().expect("dp").to_bytes_be()), "dq": b(&key.dq().expect("dq").to_bytes_be()),
-                    "qi": b(&qi.to_bytes_be()),
-                })
-            }
+            "RS256" | "PS256" => rsa_private_jwk(&self.rsa, alg, kid),
             "ES256" => {
                 let mut jwk = self.ec_public_jwk();
                 jwk["d"] = b(&self.ec.to_bytes()).into();
@@ -190,6 +177,29 @@ impl TestKeys {
         };
         self.sign_with_header(&serde_json::json!({ "alg": alg, "kid": kid, "typ": "JWT" }), claims, b"")
     }
+}
+
+/// A second RSA key, unrelated to [`TestKeys`]' (for key pairs that do not match).
+pub fn other_rsa_key() -> rsa::RsaPrivateKey {
+    use rsa::pkcs8::DecodePrivateKey;
+    rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("oidc/testdata/rs2048-b-test-only.pem")).expect("test RSA key")
+}
+
+/// The private JWK of an RSA `key` with every CRT member, `alg` and `kid`.
+pub fn rsa_private_jwk(key: &rsa::RsaPrivateKey, alg: &str, kid: &str) -> serde_json::Value {
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let b = crate::crypto::b64url;
+    let mut key = key.clone();
+    key.precompute().expect("precompute");
+    let primes = key.primes();
+    let qi = key.qinv().expect("qinv").to_biguint().expect("positive qinv");
+    serde_json::json!({
+        "kty": "RSA", "kid": kid, "alg": alg,
+        "n": b(&key.n().to_bytes_be()), "e": b(&key.e().to_bytes_be()), "d": b(&key.d().to_bytes_be()),
+        "p": b(&primes[0].to_bytes_be()), "q": b(&primes[1].to_bytes_be()),
+        "dp": b(&key.dp().expect("dp").to_bytes_be()), "dq": b(&key.dq().expect("dq").to_bytes_be()),
+        "qi": b(&qi.to_bytes_be()),
+    })
 }
 
 /// HMAC-SHA256 (RFC 2104), to forge HS256 tokens in tests.

@@ -354,3 +354,26 @@ fn routes_whose_upstreams_nest_cannot_carry_require() {
         {"prefix":"/b/","upstream":"http://127.0.0.1:9/x/"}]"#;
     assert!(with(&[("API_ROUTES", local)]).is_ok(), "localhost and 127.0.0.1 are different hosts");
 }
+
+#[test]
+fn rsa_client_keys_must_be_one_key_pair() {
+    use crate::testutil::{other_rsa_key, rsa_private_jwk, TestKeys};
+    let good = TestKeys::new().private_jwk("RS256", "r");
+    let other = rsa_private_jwk(&other_rsa_key(), "RS256", "r");
+    let mut mismatched = good.clone();
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        mismatched[member] = other[member].clone();
+    }
+    let mut empty_n = good.clone();
+    empty_n["n"] = "".into();
+    for (jwk, why) in [(&mismatched, "not one key pair"), (&empty_n, "not a usable private key")] {
+        let text = jwk.to_string();
+        let e = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &text)])
+            .unwrap_err();
+        assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
+        assert!(e.reason.contains(why), "{}", e.reason);
+        assert!(!e.to_string().contains(other["d"].as_str().unwrap()));
+    }
+    let good = good.to_string();
+    assert!(with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &good)]).is_ok());
+}

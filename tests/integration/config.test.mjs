@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
 import { startProvider } from '../support/idp.mjs';
 import { startTestProvider } from '../support/test-idp.mjs';
 import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
@@ -70,6 +71,14 @@ test('a route with require whose upstream another route reaches is a configurati
     { prefix: '/admin/', upstream: 'https://x.example/admin/', require: { groups: 'admin' } },
   ];
   await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: JSON.stringify(routes) }, 'API_ROUTES', undefined, 'the upstream of /admin/ lies within the upstream of /api/');
+});
+
+test('CLIENT_PRIVATE_KEY: an RSA key whose public members are another key\'s is a configuration error', async () => {
+  const rsaJwk = () => ({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256' });
+  const [a, b] = [rsaJwk(), rsaJwk()];
+  // Every member present and well-formed, but n and e belong to one key, the rest to another.
+  const mismatched = { ...b, n: a.n, e: a.e };
+  await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt', CLIENT_PRIVATE_KEY: JSON.stringify(mismatched) }, 'CLIENT_PRIVATE_KEY', b.d, 'not one key pair');
 });
 
 test('TOML-typed values (numbers, arrays) are accepted', async () => {
