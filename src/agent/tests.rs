@@ -368,6 +368,40 @@ fn login_sends_step_up_parameters_and_remembers_them() {
     assert_eq!(f.run(bad, NOW).status(), 400);
 }
 
+#[test]
+fn a_parameter_given_twice_reaches_the_provider_once_with_its_first_value() {
+    let f = Fixture::new();
+    let prompts = |url: &str| -> Vec<String> {
+        let url = url::Url::parse(url).unwrap();
+        url.query_pairs().filter(|(k, _)| k == "prompt").map(|(_, v)| v.into_owned()).collect()
+    };
+    let request =
+        http::Request::get("https://app.example.com/auth/login?prompt=login&prompt=none").body(Vec::new()).unwrap();
+    let response = f.run(request, NOW);
+    assert_eq!(response.status(), 302);
+    assert_eq!(prompts(location(&response)), ["login"]);
+    // The JSON variant: an object with a name twice keeps the first (a map kept the last).
+    let request = http::Request::post("https://app.example.com/auth/login/start")
+        .header("x-csrf", "1")
+        .header("content-type", "application/json")
+        .body(br#"{"params":{"prompt":"login","max_age":"60","prompt":"none","max_age":"0"}}"#.to_vec())
+        .unwrap();
+    let response = f.run(request, NOW);
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    let url = body["authorization_url"].as_str().unwrap();
+    assert_eq!(prompts(url), ["login"]);
+    assert!(url.contains("max_age=60") && !url.contains("max_age=0"), "{url}");
+    // Values must still be strings, and every name allowed.
+    for bad in [r#"{"params":{"prompt":1}}"#, r#"{"params":{"prompt":"login","evil":"x"}}"#, r#"{"params":[]}"#] {
+        let request = http::Request::post("https://app.example.com/auth/login/start")
+            .header("x-csrf", "1")
+            .body(bad.as_bytes().to_vec())
+            .unwrap();
+        assert_eq!(f.run(request, NOW).status(), 400, "{bad}");
+    }
+}
+
 /// The `Cookie` header carrying `session` sealed under `config`'s keys.
 fn session_cookie_header(config: &crate::config::Config, session: &crate::session::Session) -> String {
     let set = crate::session::cookie_store::store(config, session, &[], NOW).unwrap();

@@ -230,7 +230,9 @@ pub const DEFAULT_HSTS: &str = "max-age=63072000";
 /// Default `SESSION_MAX_AGE` (8 h).
 pub const DEFAULT_SESSION_MAX_AGE: u64 = 28_800;
 
-/// Parameters edge-bff itself sets on the authorization request; never caller-supplied.
+/// Parameters edge-bff itself sets on the authorization request (or, `client_secret`,
+/// on the pushed one); never caller-supplied. Every `client_assertion*` name too, see
+/// [`is_reserved_auth_param`].
 const RESERVED_AUTH_PARAMS: &[&str] = &[
     "response_type",
     "client_id",
@@ -244,7 +246,17 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "request",
     "request_uri",
     "dpop_jkt",
+    "client_secret",
 ];
+
+/// Whether `name` may be neither fixed (`AUTH_PARAMS`) nor passed by a caller
+/// (`ALLOWED_AUTH_PARAMS`): a parameter edge-bff sets itself, or client authentication
+/// (`client_secret`, `client_assertion`, `client_assertion_type` and any other
+/// `client_assertion*`), which a pushed authorization request carries beside the
+/// authorization parameters and which must come from `CLIENT_AUTH` alone.
+fn is_reserved_auth_param(name: &str) -> bool {
+    RESERVED_AUTH_PARAMS.contains(&name) || name.starts_with("client_assertion")
+}
 
 /// Longest `AUTH_PARAMS` value (the whole setting), in bytes.
 const MAX_AUTH_PARAMS: usize = 2048;
@@ -468,7 +480,7 @@ impl Config {
 
         let allowed_auth_params = list(get("ALLOWED_AUTH_PARAMS").as_deref().unwrap_or(DEFAULT_AUTH_PARAMS))
             .map_err(|r| err("ALLOWED_AUTH_PARAMS", r))?;
-        if let Some(p) = allowed_auth_params.iter().find(|p| RESERVED_AUTH_PARAMS.contains(&p.as_str())) {
+        if let Some(p) = allowed_auth_params.iter().find(|p| is_reserved_auth_param(p)) {
             return Err(err("ALLOWED_AUTH_PARAMS", format!("{p} is set by edge-bff and cannot be allowed")));
         }
 
@@ -560,7 +572,7 @@ fn parse_auth_params(text: &str, allowed: &[String]) -> Result<Vec<(String, Stri
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
             return Err("a parameter name is empty or not letters, digits, _ - .".into());
         }
-        if RESERVED_AUTH_PARAMS.contains(&name.as_ref()) {
+        if is_reserved_auth_param(&name) {
             return Err(format!("{name} is set by edge-bff itself"));
         }
         if allowed.iter().any(|a| *a == name) {

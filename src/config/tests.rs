@@ -279,6 +279,21 @@ fn auth_params_are_form_encoded_and_never_compete() {
 }
 
 #[test]
+fn client_authentication_is_never_an_authorization_parameter() {
+    // A pushed authorization request carries them beside the parameters: they come from
+    // CLIENT_AUTH alone, neither fixed nor passed by a caller.
+    for name in ["client_secret", "client_assertion", "client_assertion_type", "client_assertion_jwt"] {
+        let e = with(&[("AUTH_PARAMS", &format!("{name}=x"))]).unwrap_err();
+        assert_eq!(e.setting, "AUTH_PARAMS", "{name}");
+        assert!(e.reason.contains("set by edge-bff"), "{name}: {}", e.reason);
+        let e = with(&[("ALLOWED_AUTH_PARAMS", &format!("prompt {name}"))]).unwrap_err();
+        assert_eq!(e.setting, "ALLOWED_AUTH_PARAMS", "{name}");
+    }
+    // Names that only begin alike are others' parameters.
+    assert!(with(&[("AUTH_PARAMS", "client_secrets=x&client_assertio=y")]).is_ok());
+}
+
+#[test]
 fn private_key_jwt_needs_a_key_and_no_secret() {
     let e = with(&[("CLIENT_AUTH", "private_key_jwt")]).unwrap_err();
     assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");

@@ -81,6 +81,12 @@ test('CLIENT_PRIVATE_KEY: an RSA key whose public members are another key\'s is 
   await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt', CLIENT_PRIVATE_KEY: JSON.stringify(mismatched) }, 'CLIENT_PRIVATE_KEY', b.d, 'not one key pair');
 });
 
+test('client authentication parameters can be neither fixed nor allowed to callers', async () => {
+  await expectConfigurationError({ ...good('http://localhost:9'), AUTH_PARAMS: 'client_secret=not-the-secret' }, 'AUTH_PARAMS', 'not-the-secret', 'client_secret is set by edge-bff');
+  await expectConfigurationError({ ...good('http://localhost:9'), AUTH_PARAMS: 'client_assertion_type=x' }, 'AUTH_PARAMS', undefined, 'client_assertion_type is set by edge-bff');
+  await expectConfigurationError({ ...good('http://localhost:9'), ALLOWED_AUTH_PARAMS: 'prompt client_assertion' }, 'ALLOWED_AUTH_PARAMS', undefined, 'client_assertion is set by edge-bff');
+});
+
 test('TOML-typed values (numbers, arrays) are accepted', async () => {
   const idp = await startProvider({ clientSecret: SECRET });
   const w = await startWorker({ ...good(idp.issuer), SESSION_MAX_AGE: 3600, SCOPES: ['openid', 'email'], API_ROUTES: [{ prefix: '/api/', upstream: 'http://127.0.0.1:9/' }] });
