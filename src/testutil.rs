@@ -231,6 +231,9 @@ pub struct FakeHttp {
     pub response_headers: std::cell::RefCell<HashMap<String, Vec<(String, String)>>>,
     /// The clock `now_ms` reads.
     pub clock_ms: std::cell::Cell<u64>,
+    /// How many polls each answer takes after its request is recorded (0: at once), so
+    /// that concurrent requests are in flight together.
+    pub send_polls: std::cell::Cell<u32>,
 }
 
 impl FakeHttp {
@@ -298,7 +301,16 @@ impl crate::web::client::HttpClient for FakeHttp {
                 .map_err(|e| crate::web::client::TransportError::Network(e.to_string())),
             None => Err(crate::web::client::TransportError::Network(format!("no route {path}"))),
         };
-        Box::pin(std::future::ready(answer))
+        let mut answer = Some(answer);
+        let mut polls_left = self.send_polls.get();
+        Box::pin(std::future::poll_fn(move |cx| {
+            if polls_left == 0 {
+                return Poll::Ready(answer.take().expect("polled after completion"));
+            }
+            polls_left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }))
     }
 }
 
