@@ -56,7 +56,7 @@ CLIENT_ID=edge-bff-dev
 CLIENT_SECRET=edge-bff-dev-secret
 PUBLIC_ORIGIN=$ORIGIN
 COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
-API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/"},{"prefix":"/admin/","upstream":"http://127.0.0.1:$API_PORT/admin/","require":{"groups":"admin"}},{"prefix":"/events/","upstream":"http://127.0.0.1:$API_PORT/events/","event_stream":true},{"prefix":"/ws/","upstream":"http://127.0.0.1:$API_PORT/ws/","websocket":true}]
+API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/api/"},{"prefix":"/admin/","upstream":"http://127.0.0.1:$API_PORT/admin/","require":{"groups":"admin"}},{"prefix":"/events/","upstream":"http://127.0.0.1:$API_PORT/events/","event_stream":true},{"prefix":"/ws/","upstream":"http://127.0.0.1:$API_PORT/ws/","websocket":true}]
 SESSION_STORE=$SESSION_STORE
 LOG_LEVEL=info
 EOF

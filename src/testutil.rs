@@ -113,22 +113,9 @@ impl TestKeys {
 
     /// The private JWK of the key for `alg` (`RS256`, `PS256`, `ES256`, `EdDSA`) with `kid`.
     pub fn private_jwk(&self, alg: &str, kid: &str) -> serde_json::Value {
-        use rsa::traits::{PrivateKeyParts, PublicKeyParts};
         let b = crate::crypto::b64url;
         match alg {
-            "RS256" | "PS256" => {
-                let mut key = self.rsa.clone();
-                key.precompute().expect("precompute");
-                let primes = key.primes();
-                let qi = key.qinv().expect("qinv").to_biguint().expect("positive qinv");
-                serde_json::json!({
-                    "kty": "RSA", "kid": kid, "alg": alg,
-                    "n": b(&key.n().to_bytes_be()), "e": b(&key.e().to_bytes_be()), "d": b(&key.d().to_bytes_be()),
-                    "p": b(&primes[0].to_bytes_be()), "q": b(&primes[1].to_bytes_be()),
-                    "dp": b(&key.dp().expect("dp").to_bytes_be()), "dq": b(&key.dq().expect("dq").to_bytes_be()),
-                    "qi": b(&qi.to_bytes_be()),
-                })
-            }
+            "RS256" | "PS256" => rsa_private_jwk(&self.rsa, alg, kid),
             "ES256" => {
                 let mut jwk = self.ec_public_jwk();
                 jwk["d"] = b(&self.ec.to_bytes()).into();
@@ -192,6 +179,29 @@ impl TestKeys {
     }
 }
 
+/// A second RSA key, unrelated to [`TestKeys`]' (for key pairs that do not match).
+pub fn other_rsa_key() -> rsa::RsaPrivateKey {
+    use rsa::pkcs8::DecodePrivateKey;
+    rsa::RsaPrivateKey::from_pkcs8_pem(include_str!("oidc/testdata/rs2048-b-test-only.pem")).expect("test RSA key")
+}
+
+/// The private JWK of an RSA `key` with every CRT member, `alg` and `kid`.
+pub fn rsa_private_jwk(key: &rsa::RsaPrivateKey, alg: &str, kid: &str) -> serde_json::Value {
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
+    let b = crate::crypto::b64url;
+    let mut key = key.clone();
+    key.precompute().expect("precompute");
+    let primes = key.primes();
+    let qi = key.qinv().expect("qinv").to_biguint().expect("positive qinv");
+    serde_json::json!({
+        "kty": "RSA", "kid": kid, "alg": alg,
+        "n": b(&key.n().to_bytes_be()), "e": b(&key.e().to_bytes_be()), "d": b(&key.d().to_bytes_be()),
+        "p": b(&primes[0].to_bytes_be()), "q": b(&primes[1].to_bytes_be()),
+        "dp": b(&key.dp().expect("dp").to_bytes_be()), "dq": b(&key.dq().expect("dq").to_bytes_be()),
+        "qi": b(&qi.to_bytes_be()),
+    })
+}
+
 /// HMAC-SHA256 (RFC 2104), to forge HS256 tokens in tests.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     use sha2::{Digest, Sha256};
@@ -221,6 +231,9 @@ pub struct FakeHttp {
     pub response_headers: std::cell::RefCell<HashMap<String, Vec<(String, String)>>>,
     /// The clock `now_ms` reads.
     pub clock_ms: std::cell::Cell<u64>,
+    /// How many polls each answer takes after its request is recorded (0: at once), so
+    /// that concurrent requests are in flight together.
+    pub send_polls: std::cell::Cell<u32>,
 }
 
 impl FakeHttp {
@@ -288,7 +301,16 @@ impl crate::web::client::HttpClient for FakeHttp {
                 .map_err(|e| crate::web::client::TransportError::Network(e.to_string())),
             None => Err(crate::web::client::TransportError::Network(format!("no route {path}"))),
         };
-        Box::pin(std::future::ready(answer))
+        let mut answer = Some(answer);
+        let mut polls_left = self.send_polls.get();
+        Box::pin(std::future::poll_fn(move |cx| {
+            if polls_left == 0 {
+                return Poll::Ready(answer.take().expect("polled after completion"));
+            }
+            polls_left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }))
     }
 }
 

@@ -1,14 +1,15 @@
 //! `GET {AUTH_PATH}/health` (API.md section 3, v2), for uptime monitors: 200
 //! `{"status":"ok"}` when the configuration is valid and the provider's discovery document
-//! can be had now; 503 `{"status":"unavailable","reason":…}` otherwise. The discovery
-//! document is fetched on every call rather than read from the isolate's cache, so a
-//! provider that went down shows at once and one that came back at the next check. The
-//! answer names only the reason (`configuration` or `provider`), never the provider's
-//! text; the detail goes to the log.
+//! can be had; 503 `{"status":"unavailable","reason":…}` otherwise. The answer comes from
+//! the isolate's provider cache ([`discovery_health`]): the outcome of a discovery fetch
+//! at most 10 s old, never a stale document kept through an outage, so a provider that
+//! went down shows within 10 s and one that came back likewise, while a burst of checks
+//! (each answer is `no-store`) costs the provider one fetch per isolate. The answer names
+//! only the reason (`configuration` or `provider`), never the provider's text; the detail
+//! goes to the log.
 
 use super::RequestContext;
-use crate::oidc::discovery::{discovery_url, ProviderMetadata};
-use crate::oidc::provider::get_document;
+use crate::oidc::provider::discovery_health;
 use crate::web::response::{json_response, HttpResponse};
 use http::StatusCode;
 
@@ -31,12 +32,7 @@ fn unavailable(reason: &str) -> HttpResponse {
 
 /// Answer `/health`.
 pub async fn handle(ctx: &RequestContext<'_>) -> HttpResponse {
-    let config = ctx.config;
-    let fetched = get_document(ctx.http, &discovery_url(&config.issuer)).await.and_then(|body| {
-        ProviderMetadata::parse_for(&body, &config.issuer, config.allowed_tenants.is_some())
-            .map_err(|e| crate::oidc::provider::ProviderError::Misconfigured(e.to_string()))
-    });
-    match fetched {
+    match discovery_health(ctx.provider(), ctx.http, ctx.config, ctx.now).await {
         Ok(_) => {
             let mut response = json_response(StatusCode::OK, &serde_json::json!({ "status": "ok" }));
             response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));

@@ -11,7 +11,7 @@ use crate::web::csrf::require as require_csrf;
 use crate::web::query::parse_query;
 use crate::web::response::{add_set_cookies, json_response, redirect, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 /// Why a login could not begin.
 #[derive(Debug)]
@@ -90,7 +90,36 @@ struct StartBody {
     #[serde(default)]
     return_to: Option<String>,
     #[serde(default)]
-    params: Option<BTreeMap<String, String>>,
+    params: Option<StartParams>,
+}
+
+/// `params` of `/login/start`: a JSON object of strings, in order. A name given twice
+/// keeps its first value, as a repeated query parameter of `GET /login` does
+/// ([`allowed_params`]); a map would keep the last.
+#[derive(Default)]
+struct StartParams(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for StartParams {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = StartParams;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of strings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<StartParams, A::Error> {
+                let mut seen = BTreeSet::new();
+                let mut pairs = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, String>()? {
+                    if seen.insert(name.clone()) {
+                        pairs.push((name, value));
+                    }
+                }
+                Ok(StartParams(pairs))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 /// `POST /login/start` with `{"return_to"?, "params"?}`: 200 `{"authorization_url"}`.
@@ -102,8 +131,8 @@ pub async fn start_json(ctx: &RequestContext<'_>, request: &HttpRequest) -> Resu
         serde_json::from_slice(request.body())
             .map_err(|_| BffError::InvalidRequest("login/start body is not {return_to?, params?}".into()))?
     };
-    let params = body.params.unwrap_or_default();
-    if let Some(bad) = params.keys().find(|k| !ctx.config.allowed_auth_params.contains(k)) {
+    let params = body.params.unwrap_or_default().0;
+    if let Some((bad, _)) = params.iter().find(|(k, _)| !ctx.config.allowed_auth_params.contains(k)) {
         return Err(BffError::InvalidRequest(format!("parameter {bad:.40} is not in ALLOWED_AUTH_PARAMS")));
     }
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -368,6 +368,113 @@ fn login_sends_step_up_parameters_and_remembers_them() {
     assert_eq!(f.run(bad, NOW).status(), 400);
 }
 
+#[test]
+fn a_parameter_given_twice_reaches_the_provider_once_with_its_first_value() {
+    let f = Fixture::new();
+    let prompts = |url: &str| -> Vec<String> {
+        let url = url::Url::parse(url).unwrap();
+        url.query_pairs().filter(|(k, _)| k == "prompt").map(|(_, v)| v.into_owned()).collect()
+    };
+    let request =
+        http::Request::get("https://app.example.com/auth/login?prompt=login&prompt=none").body(Vec::new()).unwrap();
+    let response = f.run(request, NOW);
+    assert_eq!(response.status(), 302);
+    assert_eq!(prompts(location(&response)), ["login"]);
+    // The JSON variant: an object with a name twice keeps the first (a map kept the last).
+    let request = http::Request::post("https://app.example.com/auth/login/start")
+        .header("x-csrf", "1")
+        .header("content-type", "application/json")
+        .body(br#"{"params":{"prompt":"login","max_age":"60","prompt":"none","max_age":"0"}}"#.to_vec())
+        .unwrap();
+    let response = f.run(request, NOW);
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    let url = body["authorization_url"].as_str().unwrap();
+    assert_eq!(prompts(url), ["login"]);
+    assert!(url.contains("max_age=60") && !url.contains("max_age=0"), "{url}");
+    // Values must still be strings, and every name allowed.
+    for bad in [r#"{"params":{"prompt":1}}"#, r#"{"params":{"prompt":"login","evil":"x"}}"#, r#"{"params":[]}"#] {
+        let request = http::Request::post("https://app.example.com/auth/login/start")
+            .header("x-csrf", "1")
+            .body(bad.as_bytes().to_vec())
+            .unwrap();
+        assert_eq!(f.run(request, NOW).status(), 400, "{bad}");
+    }
+}
+
+/// `n` concurrent `GET /auth/health` at `now`: their statuses.
+fn health_burst(f: &Fixture, n: usize, now: u64) -> Vec<u16> {
+    let store = CookieStore { config: &f.config, deny_list: None, cache: None };
+    let ctx = f.ctx(&store, now);
+    let requests: Vec<HttpRequest> =
+        (0..n).map(|_| http::Request::get("https://app.example.com/auth/health").body(Vec::new()).unwrap()).collect();
+    let answers = block_on(futures_util::future::join_all(requests.iter().map(|r| handle(&ctx, r, "/health"))));
+    answers.iter().map(|r| r.status().as_u16()).collect()
+}
+
+const DISCOVERY: &str = "/.well-known/openid-configuration";
+
+#[test]
+fn health_checks_make_one_discovery_fetch_per_interval_however_many_arrive() {
+    use crate::oidc::provider::HEALTH_INTERVAL_MS;
+    let f = Fixture::new();
+    // Each answer takes a few polls: the checks of a burst are in flight together.
+    f.http.send_polls.set(5);
+    assert_eq!(health_burst(&f, 20, NOW), vec![200; 20]);
+    assert_eq!(f.http.count(DISCOVERY), 1, "a burst shares one fetch");
+    assert_eq!(health_burst(&f, 20, NOW), vec![200; 20]);
+    assert_eq!(f.http.count(DISCOVERY), 1, "and its outcome answers for the interval");
+    // The login uses the document the check brought.
+    assert_eq!(
+        f.run(http::Request::get("https://app.example.com/auth/login").body(Vec::new()).unwrap(), NOW).status(),
+        302
+    );
+    assert_eq!(f.http.count(DISCOVERY), 1);
+
+    // The provider goes down: seen at the first check after the interval, by one fetch.
+    f.http.route(DISCOVERY, 500, "down");
+    f.http.clock_ms.set(f.http.clock_ms.get() + HEALTH_INTERVAL_MS);
+    assert_eq!(health_burst(&f, 20, NOW + 10), vec![503; 20]);
+    assert_eq!(f.http.count(DISCOVERY), 2);
+    // The isolate's cached document (kept for logins through an outage) never answers a
+    // check; the failure is not fetched again within the interval either.
+    f.http.route(DISCOVERY, 200, discovery_json());
+    assert_eq!(health_burst(&f, 5, NOW + 10), vec![503; 5]);
+    assert_eq!(f.http.count(DISCOVERY), 2);
+    // Back: seen at the first check after the interval.
+    f.http.clock_ms.set(f.http.clock_ms.get() + HEALTH_INTERVAL_MS);
+    assert_eq!(health_burst(&f, 20, NOW + 20), vec![200; 20]);
+    assert_eq!(f.http.count(DISCOVERY), 3);
+}
+
+#[test]
+fn a_logins_discovery_fetch_answers_health_and_a_dropped_check_releases_the_others() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.run(http::Request::get("https://app.example.com/auth/login").body(Vec::new()).unwrap(), NOW).status(),
+        302
+    );
+    assert_eq!(health_burst(&f, 3, NOW), vec![200; 3]);
+    assert_eq!(f.http.count(DISCOVERY), 1, "the login's fetch is a check");
+
+    // A check whose request goes away while it fetches: the next one fetches at once
+    // rather than waiting out the interval.
+    let f = Fixture::new();
+    f.http.send_polls.set(1_000);
+    let store = CookieStore { config: &f.config, deny_list: None, cache: None };
+    let ctx = f.ctx(&store, NOW);
+    let request = http::Request::get("https://app.example.com/auth/health").body(Vec::new()).unwrap();
+    {
+        use std::future::Future;
+        let mut first = Box::pin(handle(&ctx, &request, "/health"));
+        assert!(first.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())).is_pending());
+    }
+    f.http.send_polls.set(0);
+    assert_eq!(health_burst(&f, 1, NOW), vec![200]);
+    assert_eq!(f.http.count(DISCOVERY), 2);
+    assert!(f.http.clock_ms.get() < 100, "no wait for the dropped check: {} ms", f.http.clock_ms.get());
+}
+
 /// The `Cookie` header carrying `session` sealed under `config`'s keys.
 fn session_cookie_header(config: &crate::config::Config, session: &crate::session::Session) -> String {
     let set = crate::session::cookie_store::store(config, session, &[], NOW).unwrap();

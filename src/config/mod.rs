@@ -230,7 +230,9 @@ pub const DEFAULT_HSTS: &str = "max-age=63072000";
 /// Default `SESSION_MAX_AGE` (8 h).
 pub const DEFAULT_SESSION_MAX_AGE: u64 = 28_800;
 
-/// Parameters edge-bff itself sets on the authorization request; never caller-supplied.
+/// Parameters edge-bff itself sets on the authorization request (or, `client_secret`,
+/// on the pushed one); never caller-supplied. Every `client_assertion*` name too, see
+/// [`is_reserved_auth_param`].
 const RESERVED_AUTH_PARAMS: &[&str] = &[
     "response_type",
     "client_id",
@@ -244,7 +246,17 @@ const RESERVED_AUTH_PARAMS: &[&str] = &[
     "request",
     "request_uri",
     "dpop_jkt",
+    "client_secret",
 ];
+
+/// Whether `name` may be neither fixed (`AUTH_PARAMS`) nor passed by a caller
+/// (`ALLOWED_AUTH_PARAMS`): a parameter edge-bff sets itself, or client authentication
+/// (`client_secret`, `client_assertion`, `client_assertion_type` and any other
+/// `client_assertion*`), which a pushed authorization request carries beside the
+/// authorization parameters and which must come from `CLIENT_AUTH` alone.
+fn is_reserved_auth_param(name: &str) -> bool {
+    RESERVED_AUTH_PARAMS.contains(&name) || name.starts_with("client_assertion")
+}
 
 /// Longest `AUTH_PARAMS` value (the whole setting), in bytes.
 const MAX_AUTH_PARAMS: usize = 2048;
@@ -468,7 +480,7 @@ impl Config {
 
         let allowed_auth_params = list(get("ALLOWED_AUTH_PARAMS").as_deref().unwrap_or(DEFAULT_AUTH_PARAMS))
             .map_err(|r| err("ALLOWED_AUTH_PARAMS", r))?;
-        if let Some(p) = allowed_auth_params.iter().find(|p| RESERVED_AUTH_PARAMS.contains(&p.as_str())) {
+        if let Some(p) = allowed_auth_params.iter().find(|p| is_reserved_auth_param(p)) {
             return Err(err("ALLOWED_AUTH_PARAMS", format!("{p} is set by edge-bff and cannot be allowed")));
         }
 
@@ -560,7 +572,7 @@ fn parse_auth_params(text: &str, allowed: &[String]) -> Result<Vec<(String, Stri
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
             return Err("a parameter name is empty or not letters, digits, _ - .".into());
         }
-        if RESERVED_AUTH_PARAMS.contains(&name.as_ref()) {
+        if is_reserved_auth_param(&name) {
             return Err(format!("{name} is set by edge-bff itself"));
         }
         if allowed.iter().any(|a| *a == name) {
@@ -765,7 +777,58 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
             event_stream: r.event_stream,
         });
     }
+    check_require_overlaps(&routes)?;
     Ok(routes)
+}
+
+/// Refuses two routes to one upstream origin where one's upstream path lies within the
+/// other's (on a segment boundary: both end in `/`; compared as [`comparable_path`]) and
+/// either has `require`: the outer
+/// route reaches the inner one's API under its own rules (`/api/` → `https://x/` reaches
+/// `https://x/admin/…` as `/api/admin/…`, past `/admin/`'s `require`), and the inner
+/// route reaches part of the outer one's API past the outer's `require`.
+fn check_require_overlaps(routes: &[ApiRoute]) -> Result<(), ConfigError> {
+    for (i, a) in routes.iter().enumerate() {
+        for (j, b) in routes.iter().enumerate().skip(i + 1) {
+            if a.require.is_none() && b.require.is_none() {
+                continue;
+            }
+            if a.upstream.origin() != b.upstream.origin() {
+                continue;
+            }
+            let (pa, pb) = (comparable_path(&a.upstream), comparable_path(&b.upstream));
+            let (outer, inner) = if pb.starts_with(&pa) {
+                (a, b)
+            } else if pa.starts_with(&pb) {
+                (b, a)
+            } else {
+                continue;
+            };
+            return Err(err(
+                "API_ROUTES",
+                format!(
+                    "routes {} and {} overlap upstream: the upstream of {} lies within the upstream of {} and one of \
+                     them has require, so a call through one prefix would skip the other's require (give them \
+                     separate upstream paths)",
+                    i + 1,
+                    j + 1,
+                    inner.prefix,
+                    outer.prefix
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An upstream's path as an upstream might read it, for [`check_require_overlaps`]:
+/// percent-decoded and in lower case (many servers match paths without regard to case), so
+/// `/Admin/` and `/%61dmin/` count as `/admin/`. It ends in `/` (see `parse_api_routes`).
+fn comparable_path(upstream: &url::Url) -> Vec<u8> {
+    let path = upstream.path();
+    let mut bytes = crate::web::percent::decode(path).unwrap_or_else(|| path.as_bytes().to_vec());
+    bytes.make_ascii_lowercase();
+    bytes
 }
 
 /// Short name of a serde_json error category, so the log never echoes the input.

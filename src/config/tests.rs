@@ -279,6 +279,21 @@ fn auth_params_are_form_encoded_and_never_compete() {
 }
 
 #[test]
+fn client_authentication_is_never_an_authorization_parameter() {
+    // A pushed authorization request carries them beside the parameters: they come from
+    // CLIENT_AUTH alone, neither fixed nor passed by a caller.
+    for name in ["client_secret", "client_assertion", "client_assertion_type", "client_assertion_jwt"] {
+        let e = with(&[("AUTH_PARAMS", &format!("{name}=x"))]).unwrap_err();
+        assert_eq!(e.setting, "AUTH_PARAMS", "{name}");
+        assert!(e.reason.contains("set by edge-bff"), "{name}: {}", e.reason);
+        let e = with(&[("ALLOWED_AUTH_PARAMS", &format!("prompt {name}"))]).unwrap_err();
+        assert_eq!(e.setting, "ALLOWED_AUTH_PARAMS", "{name}");
+    }
+    // Names that only begin alike are others' parameters.
+    assert!(with(&[("AUTH_PARAMS", "client_secrets=x&client_assertio=y")]).is_ok());
+}
+
+#[test]
 fn private_key_jwt_needs_a_key_and_no_secret() {
     let e = with(&[("CLIENT_AUTH", "private_key_jwt")]).unwrap_err();
     assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
@@ -308,4 +323,72 @@ fn log_level_defaults_to_warn() {
         assert_eq!(config_with(&[("LOG_LEVEL", text)]).log_level, level, "{text}");
     }
     assert_eq!(LogLevel::Info.filter(), log::LevelFilter::Info);
+}
+
+#[test]
+fn routes_whose_upstreams_nest_cannot_carry_require() {
+    let routes = |a: &str, b: &str| format!("[{a},{b}]");
+    let api = r#"{"prefix":"/api/","upstream":"https://x.example/"}"#;
+    let admin = r#"{"prefix":"/admin/","upstream":"https://x.example/admin/","require":{"groups":"admin"}}"#;
+    // `/api/admin/…` would reach https://x.example/admin/… without the admin check: refused,
+    // in either order, and the reason names both prefixes.
+    for text in [routes(api, admin), routes(admin, api)] {
+        let e = with(&[("API_ROUTES", &text)]).unwrap_err();
+        assert_eq!(e.setting, "API_ROUTES", "{text}");
+        assert!(e.reason.contains("/api/") && e.reason.contains("/admin/"), "{}", e.reason);
+        assert!(e.reason.contains("require"), "{}", e.reason);
+    }
+    // The outer route's require is skipped through the inner route just as well.
+    let outer_guarded = r#"{"prefix":"/api/","upstream":"https://x.example/v1/","require":{"tier":1}}"#;
+    let inner_open = r#"{"prefix":"/reports/","upstream":"https://x.example/v1/reports/"}"#;
+    assert_eq!(with(&[("API_ROUTES", &routes(outer_guarded, inner_open))]).unwrap_err().setting, "API_ROUTES");
+    // The same upstream twice, a default port written out, another case or a percent-encoded
+    // letter are the same place.
+    for other in [
+        r#"{"prefix":"/b/","upstream":"https://x.example/admin"}"#,
+        r#"{"prefix":"/b/","upstream":"https://X.example:443/"}"#,
+        r#"{"prefix":"/b/","upstream":"https://x.example/Admin/sub/"}"#,
+        r#"{"prefix":"/b/","upstream":"https://x.example/%61dmin/"}"#,
+    ] {
+        let e = with(&[("API_ROUTES", &routes(admin, other))]).unwrap_err();
+        assert_eq!(e.setting, "API_ROUTES", "{other}");
+    }
+    // Allowed: no require on either, another host, port or scheme, or paths that only
+    // share a beginning that is not a whole segment.
+    for (a, b) in [
+        (api, r#"{"prefix":"/admin/","upstream":"https://x.example/admin/"}"#),
+        (r#"{"prefix":"/api/","upstream":"https://y.example/"}"#, admin),
+        (r#"{"prefix":"/api/","upstream":"https://x.example:8443/"}"#, admin),
+        (r#"{"prefix":"/api/","upstream":"https://x.example/adm/"}"#, admin),
+        (r#"{"prefix":"/api/","upstream":"https://x.example/administration/"}"#, admin),
+    ] {
+        let text = routes(a, b);
+        assert_eq!(with(&[("API_ROUTES", &text)]).unwrap().api_routes.len(), 2, "{text}");
+    }
+    let local = r#"[{"prefix":"/a/","upstream":"http://localhost:9/","require":{"g":"x"}},
+        {"prefix":"/b/","upstream":"http://127.0.0.1:9/x/"}]"#;
+    assert!(with(&[("API_ROUTES", local)]).is_ok(), "localhost and 127.0.0.1 are different hosts");
+}
+
+#[test]
+fn rsa_client_keys_must_be_one_key_pair() {
+    use crate::testutil::{other_rsa_key, rsa_private_jwk, TestKeys};
+    let good = TestKeys::new().private_jwk("RS256", "r");
+    let other = rsa_private_jwk(&other_rsa_key(), "RS256", "r");
+    let mut mismatched = good.clone();
+    for member in ["d", "p", "q", "dp", "dq", "qi"] {
+        mismatched[member] = other[member].clone();
+    }
+    let mut empty_n = good.clone();
+    empty_n["n"] = "".into();
+    for (jwk, why) in [(&mismatched, "not one key pair"), (&empty_n, "not a usable private key")] {
+        let text = jwk.to_string();
+        let e = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &text)])
+            .unwrap_err();
+        assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
+        assert!(e.reason.contains(why), "{}", e.reason);
+        assert!(!e.to_string().contains(other["d"].as_str().unwrap()));
+    }
+    let good = good.to_string();
+    assert!(with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &good)]).is_ok());
 }

@@ -31,6 +31,10 @@ pub enum KeyError {
     /// The key does not fit its `alg` (type, curve, missing private members, RSA < 2048).
     #[error("key {0}: not a usable private key for its alg")]
     Material(usize),
+    /// The members are not one key pair: the public members do not belong to the private
+    /// ones (or, RSA, the primes, exponents and CRT members do not agree).
+    #[error("key {0}: its public and private members are not one key pair")]
+    Pair(usize),
 }
 
 /// A private signing key: its `kid`, `alg`, the private JWK (for the signer) and its
@@ -149,7 +153,10 @@ pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<Private
             .and_then(SigningAlg::from_name)
             .filter(|a| algs.contains(a))
             .ok_or(KeyError::Alg(n, allowed))?;
-        check_material(&jwk, alg).ok_or(KeyError::Material(n))?;
+        check_material(&jwk, alg).map_err(|defect| match defect {
+            Defect::Material => KeyError::Material(n),
+            Defect::Pair => KeyError::Pair(n),
+        })?;
         let mut public: Map<String, Value> = jwk
             .iter()
             .filter(|(k, _)| !PRIVATE_MEMBERS.contains(&k.as_str()))
@@ -169,35 +176,91 @@ pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<Private
     Ok(keys)
 }
 
+/// What [`check_material`] found wrong with a key.
+enum Defect {
+    /// Wrong type or curve, a member missing or undecodable, RSA too small or too large.
+    Material,
+    /// The members do not make one key pair.
+    Pair,
+}
+
+/// Largest RSA modulus accepted (bits): a bound on the arithmetic of [`check_rsa_pair`],
+/// far above any key in use (OpenSSL's own limit is the same).
+const MAX_RSA_BITS: usize = 16_384;
+
 /// Whether `jwk` is a private key for `alg`: the right type and curve, every member the
-/// algorithm needs, decodable, and (RSA) a modulus of at least 2048 bits.
-fn check_material(jwk: &Map<String, Value>, alg: SigningAlg) -> Option<()> {
+/// algorithm needs, decodable, (RSA) a modulus of 2048 to 16384 bits, and public members
+/// that belong to the private ones.
+fn check_material(jwk: &Map<String, Value>, alg: SigningAlg) -> Result<(), Defect> {
     let text = |name: &str| jwk.get(name).and_then(Value::as_str);
-    let bytes = |name: &str| text(name).and_then(b64url_decode);
+    let bytes = |name: &str| text(name).and_then(b64url_decode).ok_or(Defect::Material);
+    let expect = |holds: bool, defect: Defect| if holds { Ok(()) } else { Err(defect) };
     match alg {
         SigningAlg::Rs256 | SigningAlg::Ps256 => {
-            (text("kty")? == "RSA").then_some(())?;
-            let n = bytes("n")?;
-            for member in ["e", "d", "p", "q", "dp", "dq", "qi"] {
-                bytes(member).filter(|b| !b.is_empty())?;
+            expect(text("kty") == Some("RSA"), Defect::Material)?;
+            let mut members = Vec::with_capacity(8);
+            for member in ["n", "e", "d", "p", "q", "dp", "dq", "qi"] {
+                let value = bytes(member)?;
+                expect(!value.is_empty(), Defect::Material)?;
+                members.push(rsa::BigUint::from_bytes_be(&value));
             }
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
-            (bits >= crate::oidc::jwk::MIN_RSA_BITS).then_some(())
+            check_rsa_pair(&members)
         }
         SigningAlg::Es256 => {
-            (text("kty")? == "EC" && text("crv")? == "P-256").then_some(())?;
-            let d = bytes("d").filter(|d| d.len() == 32)?;
-            let key = p256::ecdsa::SigningKey::from_slice(&d).ok()?;
+            expect(text("kty") == Some("EC") && text("crv") == Some("P-256"), Defect::Material)?;
+            let d = bytes("d")?;
+            expect(d.len() == 32, Defect::Material)?;
+            let key = p256::ecdsa::SigningKey::from_slice(&d).map_err(|_| Defect::Material)?;
             let point = key.verifying_key().to_encoded_point(false);
-            let (x, y): (&[u8], &[u8]) = (point.x()?, point.y()?);
-            (x == bytes("x")?.as_slice() && y == bytes("y")?.as_slice()).then_some(())
+            let (x, y): (&[u8], &[u8]) = (point.x().ok_or(Defect::Material)?, point.y().ok_or(Defect::Material)?);
+            expect(x == bytes("x")?.as_slice() && y == bytes("y")?.as_slice(), Defect::Pair)
         }
         SigningAlg::EdDsa => {
-            (text("kty")? == "OKP" && text("crv")? == "Ed25519").then_some(())?;
-            let d: [u8; 32] = bytes("d")?.try_into().ok()?;
+            expect(text("kty") == Some("OKP") && text("crv") == Some("Ed25519"), Defect::Material)?;
+            let d: [u8; 32] = bytes("d")?.try_into().map_err(|_| Defect::Material)?;
             let key = ed25519_dalek::SigningKey::from_bytes(&d);
-            (key.verifying_key().as_bytes().as_slice() == bytes("x")?.as_slice()).then_some(())
+            expect(key.verifying_key().as_bytes().as_slice() == bytes("x")?.as_slice(), Defect::Pair)
         }
+    }
+}
+
+/// Whether the RSA members `[n, e, d, p, q, dp, dq, qi]` (each non-empty) are one key pair
+/// that signs what its public half verifies: a modulus of [`crate::oidc::jwk::MIN_RSA_BITS`]
+/// to [`MAX_RSA_BITS`] bits (counted on the number, so leading zero bytes count for
+/// nothing), every other member no longer than it, an odd public exponent with
+/// 3 ≤ e < n, n = p·q, d·e ≡ 1 modulo p−1 and q−1 (d inverts e modulo λ(n)), and the CRT
+/// members WebCrypto signs with agreeing: dp·e ≡ 1 mod p−1, dq·e ≡ 1 mod q−1,
+/// qi·q ≡ 1 mod p. Primality is not tested: this catches keys assembled wrongly (the
+/// halves or CRT members of two keys), not factors made composite on purpose. Arithmetic
+/// on secret values, once per isolate at configuration time; signing is WebCrypto's.
+fn check_rsa_pair(members: &[rsa::BigUint]) -> Result<(), Defect> {
+    let [n, e, d, p, q, dp, dq, qi] = members else {
+        return Err(Defect::Material);
+    };
+    let bits = n.bits();
+    if !(crate::oidc::jwk::MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits)
+        || [e, d, p, q, dp, dq, qi].iter().any(|m| m.bits() > bits)
+    {
+        return Err(Defect::Material);
+    }
+    let one = rsa::BigUint::from(1u8);
+    let two = rsa::BigUint::from(2u8);
+    // p, q ≥ 2 first: p − 1 and q − 1 are then no underflow and no division by zero.
+    if *e < rsa::BigUint::from(3u8) || e >= n || e % &two != one || *p < two || *q < two {
+        return Err(Defect::Pair);
+    }
+    let (p1, q1) = (p - &one, q - &one);
+    let de = d * e;
+    let pair = &(p * q) == n
+        && &de % &p1 == one
+        && &de % &q1 == one
+        && (dp * e) % &p1 == one
+        && (dq * e) % &q1 == one
+        && (qi * q) % p == one;
+    if pair {
+        Ok(())
+    } else {
+        Err(Defect::Pair)
     }
 }
 
@@ -382,7 +445,7 @@ mod tests {
             (without("d"), KeyError::Material(1)),
             (with("crv", "P-384".into()), KeyError::Material(1)),
             (with("alg", "EdDSA".into()), KeyError::Material(1)),
-            (mismatched.to_string(), KeyError::Material(1)),
+            (mismatched.to_string(), KeyError::Pair(1)),
             (serde_json::json!({"keys": [ec, ec]}).to_string(), KeyError::Kid(2)),
         ] {
             let e = parse_private_keys(&text, ALL).unwrap_err();
@@ -395,5 +458,62 @@ mod tests {
             parse_private_keys(&rsa, &[SigningAlg::Es256, SigningAlg::EdDsa]).unwrap_err(),
             KeyError::Alg(1, "ES256, EdDSA")
         );
+    }
+
+    #[test]
+    fn rsa_keys_are_checked_as_one_pair() {
+        use crate::testutil::{other_rsa_key, rsa_private_jwk};
+        let b = crate::crypto::b64url;
+        let good = TestKeys::new().private_jwk("RS256", "r");
+        let other = rsa_private_jwk(&other_rsa_key(), "RS256", "r");
+        assert!(parse_private_keys(&good.to_string(), ALL).is_ok());
+        assert!(parse_private_keys(&other.to_string(), ALL).is_ok());
+        let with = |changes: &[(&str, Value)]| {
+            let mut k = good.clone();
+            for (member, value) in changes {
+                k[*member] = value.clone();
+            }
+            k.to_string()
+        };
+        let from_other = |members: &[&str]| -> Vec<(&'static str, Value)> {
+            ["n", "e", "d", "p", "q", "dp", "dq", "qi"]
+                .into_iter()
+                .filter(|m| members.contains(m))
+                .map(|m| (m, other[m].clone()))
+                .collect()
+        };
+        let n = b64url_decode(good["n"].as_str().unwrap()).unwrap();
+        let zero_padded = |pad: usize| b(&[vec![0u8; pad], n.clone()].concat());
+        let small = b(&[0u8; 257]);
+        for (text, expected) in [
+            // An empty modulus once underflowed the bit count (a panic in debug builds, a
+            // huge "size" that passed the 2048-bit rule in release builds).
+            (with(&[("n", "".into())]), KeyError::Material(1)),
+            // Bits are counted on the number: 257 zero bytes are not a 2048-bit modulus.
+            (with(&[("n", small.into())]), KeyError::Material(1)),
+            (with(&[("e", "".into())]), KeyError::Material(1)),
+            // The public half of one key with the private members of another.
+            (with(&from_other(&["n", "e"])), KeyError::Pair(1)),
+            (with(&from_other(&["d", "p", "q", "dp", "dq", "qi"])), KeyError::Pair(1)),
+            // Each member that WebCrypto signs with must agree with the rest.
+            (with(&from_other(&["d"])), KeyError::Pair(1)),
+            (with(&from_other(&["p", "q"])), KeyError::Pair(1)),
+            (with(&from_other(&["dp"])), KeyError::Pair(1)),
+            (with(&from_other(&["dq"])), KeyError::Pair(1)),
+            (with(&from_other(&["qi"])), KeyError::Pair(1)),
+            (with(&[("p", good["q"].clone()), ("q", good["p"].clone())]), KeyError::Pair(1)),
+            // Degenerate values are refused, never divided by.
+            (with(&[("p", "AQ".into())]), KeyError::Pair(1)),
+            (with(&[("q", "AA".into())]), KeyError::Pair(1)),
+            (with(&[("e", "AQ".into()), ("d", "AQ".into())]), KeyError::Pair(1)),
+            (with(&[("e", "AQAA".into())]), KeyError::Pair(1)),
+            (with(&[("d", b(&[0xff; 300]).into())]), KeyError::Material(1)),
+        ] {
+            let e = parse_private_keys(&text, ALL).unwrap_err();
+            assert_eq!(e, expected, "{text}");
+            assert!(!e.to_string().contains(good["d"].as_str().unwrap()));
+        }
+        // Leading zero bytes change nothing about a good key.
+        assert!(parse_private_keys(&with(&[("n", zero_padded(3).into())]), ALL).is_ok());
     }
 }

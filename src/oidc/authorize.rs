@@ -118,15 +118,30 @@ fn has_encoded_separator(path: &str) -> bool {
     escaped_bytes(path.as_bytes()).any(|b| b == b'/' || b == b'\\' || is_control(b))
 }
 
-/// Extra parameters a caller may pass, filtered by `ALLOWED_AUTH_PARAMS`.
+/// Longest value of a parameter a caller passes, in bytes.
+pub const MAX_PARAM_VALUE: usize = 256;
+
+/// Extra parameters a caller may pass, filtered by `ALLOWED_AUTH_PARAMS`, in order. A
+/// name given several times counts once, with its first value: a provider may read either
+/// of two (`prompt=login&prompt=none`), and the ID token is checked against the
+/// `acr_values` and `max_age` kept here ([`requested_of`]), so only one is sent. A first
+/// value longer than [`MAX_PARAM_VALUE`] drops the name (its repeats are not used either).
 pub fn allowed_params<'a>(
     config: &Config,
     candidates: impl Iterator<Item = (&'a str, &'a str)>,
 ) -> Vec<(String, String)> {
-    candidates
-        .filter(|(k, v)| config.allowed_auth_params.iter().any(|a| a == k) && v.len() <= 256)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    let mut seen: Vec<&str> = Vec::new();
+    let mut kept = Vec::new();
+    for (name, value) in candidates {
+        if !config.allowed_auth_params.iter().any(|a| a == name) || seen.contains(&name) {
+            continue;
+        }
+        seen.push(name);
+        if value.len() <= MAX_PARAM_VALUE {
+            kept.push((name.to_string(), value.to_string()));
+        }
+    }
+    kept
 }
 
 /// The authorization request's parameters for `login` (RFC 6749 §4.1.1, PKCE S256,
@@ -264,6 +279,24 @@ mod tests {
         }
         assert_eq!(sanitize_return_to(&c, None), "/");
         assert_eq!(sanitize_return_to(&c, Some(&format!("/{}", "a".repeat(MAX_RETURN_TO)))), "/");
+    }
+
+    #[test]
+    fn a_repeated_parameter_keeps_its_first_value() {
+        let c = config_with(&[]);
+        let query = crate::web::query::parse_query(Some(
+            "prompt=login&max_age=300&prompt=none&evil=1&max_age=0&login_hint=a&prompt=consent",
+        ));
+        let kept = allowed_params(&c, query.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let expected = [("prompt", "login"), ("max_age", "300"), ("login_hint", "a")];
+        assert_eq!(kept, expected.map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(requested_of(&kept).unwrap().max_age, Some(300), "what is checked is what is sent");
+        // A first value that is too long drops the name; a later one does not stand in.
+        let long = "x".repeat(MAX_PARAM_VALUE + 1);
+        let kept = allowed_params(&c, [("login_hint", long.as_str()), ("login_hint", "b")].into_iter());
+        assert!(kept.is_empty(), "{kept:?}");
+        let fits = "x".repeat(MAX_PARAM_VALUE);
+        assert_eq!(allowed_params(&c, [("login_hint", fits.as_str())].into_iter()).len(), 1);
     }
 
     #[test]

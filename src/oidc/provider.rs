@@ -17,6 +17,9 @@ pub const JWKS_TTL: u64 = 3600;
 pub const JWKS_REFETCH_INTERVAL: u64 = 10;
 /// Largest metadata or JWKS document accepted.
 pub const MAX_DOCUMENT: usize = 256 * 1024;
+/// How long the outcome of a discovery fetch answers `/health`, in milliseconds: at most
+/// one discovery fetch per this interval per isolate, however many checks arrive.
+pub const HEALTH_INTERVAL_MS: u64 = 10_000;
 
 /// Why the provider could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +37,14 @@ struct Cached<T> {
     fetched_at: u64,
 }
 
+/// The discovery fetch `/health` answers from.
+enum DiscoveryCheck {
+    /// A check is fetching: which one, and since when (ms).
+    Running { check: u64, since_ms: u64 },
+    /// The last fetch's outcome and when it started (ms).
+    Done { outcome: Result<(), ProviderError>, started_ms: u64 },
+}
+
 /// Per-isolate cache of metadata and keys.
 #[derive(Default)]
 pub struct ProviderCache {
@@ -42,6 +53,10 @@ pub struct ProviderCache {
     last_forced_jwks: Option<u64>,
     /// Sticky: once the discovery document names another issuer, every request fails.
     misconfigured: Option<String>,
+    /// The last discovery fetch (by `/health` or for a login), for `/health`.
+    discovery_check: Option<DiscoveryCheck>,
+    /// The number of the next `/health` check that fetches.
+    next_check: u64,
 }
 
 /// GET `url` and return the body of a 200 response.
@@ -67,7 +82,6 @@ pub async fn metadata(
     config: &crate::config::Config,
     now: u64,
 ) -> Result<Rc<ProviderMetadata>, ProviderError> {
-    let issuer = config.issuer.as_str();
     let stale = {
         let c = cache.borrow();
         if let Some(reason) = &c.misconfigured {
@@ -79,27 +93,128 @@ pub async fn metadata(
             None => None,
         }
     };
-    let fetched = get_document(http, &discovery_url(issuer)).await.and_then(|body| {
-        ProviderMetadata::parse_for(&body, issuer, config.allowed_tenants.is_some()).map_err(|e| match e {
-            DiscoveryError::IssuerMismatch | DiscoveryError::BadEndpoint(_) | DiscoveryError::NoPkceS256 => {
-                ProviderError::Misconfigured(e.to_string())
-            }
-            DiscoveryError::Malformed => ProviderError::Unavailable(e.to_string()),
-        })
-    });
+    let started_ms = http.now_ms();
+    let fetched = discover(http, config).await;
     let mut c = cache.borrow_mut();
-    match fetched {
-        Ok(meta) => {
-            let value = Rc::new(meta);
-            c.metadata = Some(Cached { value: value.clone(), fetched_at: now });
-            Ok(value)
-        }
-        Err(ProviderError::Misconfigured(reason)) => {
-            c.misconfigured = Some(reason.clone());
-            Err(ProviderError::Misconfigured(reason))
-        }
+    // What `/health` reports next, unless a check of its own is fetching.
+    if !matches!(c.discovery_check, Some(DiscoveryCheck::Running { .. })) {
+        let outcome = fetched.as_ref().map(|_| ()).map_err(Clone::clone);
+        c.discovery_check = Some(DiscoveryCheck::Done { outcome, started_ms });
+    }
+    match c.store_discovered(fetched, now) {
         // A failed refresh keeps serving the last good document.
-        Err(e) => stale.ok_or(e),
+        Err(ProviderError::Unavailable(e)) => stale.ok_or(ProviderError::Unavailable(e)),
+        stored => stored,
+    }
+}
+
+/// Fetch and check the discovery document.
+async fn discover(http: &dyn HttpClient, config: &crate::config::Config) -> Result<ProviderMetadata, ProviderError> {
+    let issuer = config.issuer.as_str();
+    let body = get_document(http, &discovery_url(issuer)).await?;
+    ProviderMetadata::parse_for(&body, issuer, config.allowed_tenants.is_some()).map_err(|e| match e {
+        DiscoveryError::IssuerMismatch | DiscoveryError::BadEndpoint(_) | DiscoveryError::NoPkceS256 => {
+            ProviderError::Misconfigured(e.to_string())
+        }
+        DiscoveryError::Malformed => ProviderError::Unavailable(e.to_string()),
+    })
+}
+
+impl ProviderCache {
+    /// Keep what a discovery fetch brought: a good document is the cached metadata from
+    /// `now`; a document that contradicts the configuration makes the isolate refuse the
+    /// provider from then on; a failure changes nothing.
+    fn store_discovered(
+        &mut self,
+        fetched: Result<ProviderMetadata, ProviderError>,
+        now: u64,
+    ) -> Result<Rc<ProviderMetadata>, ProviderError> {
+        match fetched {
+            Ok(meta) => {
+                let value = Rc::new(meta);
+                self.metadata = Some(Cached { value: value.clone(), fetched_at: now });
+                Ok(value)
+            }
+            Err(ProviderError::Misconfigured(reason)) => {
+                self.misconfigured = Some(reason.clone());
+                Err(ProviderError::Misconfigured(reason))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether the provider's discovery document can be had, as `/health` reports it (API.md
+/// section 3): the outcome of a discovery fetch that started less than
+/// [`HEALTH_INTERVAL_MS`] ago (this check's, an earlier one's, or a login's), else of a
+/// fresh fetch. At most one check fetches at a time and at most one per interval: the
+/// others wait for it, looking on their own timer as [`crate::session::coalesce`]'s
+/// waiters do, and share its outcome; a check that fetches for longer than the interval
+/// (its request was cancelled) is taken over. So a burst of checks costs one fetch, an
+/// outage shows within the interval and its end likewise. Unlike [`metadata`], a stale
+/// document never answers: a failed fetch is a failed check. A good document also
+/// renews the cached metadata; one that contradicts the configuration is refused from
+/// then on, as for a login.
+pub async fn discovery_health(
+    cache: &RefCell<ProviderCache>,
+    http: &dyn HttpClient,
+    config: &crate::config::Config,
+    now: u64,
+) -> Result<(), ProviderError> {
+    let mut waited = false;
+    let (check, started_ms) = loop {
+        let now_ms = http.now_ms();
+        {
+            let mut c = cache.borrow_mut();
+            if let Some(reason) = &c.misconfigured {
+                return Err(ProviderError::Misconfigured(reason.clone()));
+            }
+            match &c.discovery_check {
+                Some(DiscoveryCheck::Done { outcome, started_ms })
+                    if waited || now_ms.saturating_sub(*started_ms) < HEALTH_INTERVAL_MS =>
+                {
+                    return outcome.clone();
+                }
+                Some(DiscoveryCheck::Running { since_ms, .. })
+                    if now_ms.saturating_sub(*since_ms) < HEALTH_INTERVAL_MS => {}
+                _ => {
+                    let check = c.next_check;
+                    c.next_check += 1;
+                    c.discovery_check = Some(DiscoveryCheck::Running { check, since_ms: now_ms });
+                    break (check, now_ms);
+                }
+            }
+        }
+        http.sleep(crate::session::coalesce::WAIT_TICK_MS).await;
+        waited = true;
+    };
+    let mut guard = CheckGuard { cache, check, finished: false };
+    let fetched = discover(http, config).await;
+    guard.finished = true;
+    let mut c = cache.borrow_mut();
+    let outcome = c.store_discovered(fetched, now).map(|_| ());
+    c.discovery_check = Some(DiscoveryCheck::Done { outcome: outcome.clone(), started_ms });
+    outcome
+}
+
+/// Releases the waiters of a `/health` check whose future is dropped unfinished: the
+/// next of them fetches.
+struct CheckGuard<'a> {
+    cache: &'a RefCell<ProviderCache>,
+    check: u64,
+    finished: bool,
+}
+
+impl Drop for CheckGuard<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Ok(mut c) = self.cache.try_borrow_mut() {
+            if matches!(c.discovery_check, Some(DiscoveryCheck::Running { check, .. }) if check == self.check) {
+                c.discovery_check = None;
+            }
+        }
     }
 }
 

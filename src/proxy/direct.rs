@@ -20,8 +20,8 @@ use crate::web::cors;
 use crate::web::response::HttpRequest;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// A proxied call decided without I/O, ready to send.
-#[derive(Debug)]
+/// A proxied call decided without I/O, ready to send. `Debug` shows no token: the target
+/// without its query, header names without values, and whether a proof is to be signed.
 pub struct DirectCall {
     /// The upstream URL.
     pub target: String,
@@ -35,6 +35,25 @@ pub struct DirectCall {
     /// For a DPoP-bound token: the signing input of the call's proof, which the runtime
     /// signs with `DPOP_KEY` and sends as the `DPoP` header.
     pub dpop_proof_input: Option<String>,
+}
+
+impl std::fmt::Debug for DirectCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |headers: &mut dyn Iterator<Item = &HeaderName>| -> Vec<String> {
+            headers.map(|n| n.as_str().to_string()).collect()
+        };
+        let target = match self.target.split_once('?') {
+            Some((before, _)) => format!("{before}?[redacted]"),
+            None => self.target.clone(),
+        };
+        f.debug_struct("DirectCall")
+            .field("target", &target)
+            .field("headers", &names(&mut self.headers.keys()))
+            .field("response_headers", &names(&mut self.response_headers.iter().map(|(n, _)| n)))
+            .field("carries_token", &self.carries_token)
+            .field("dpop_proof", &self.dpop_proof_input.is_some())
+            .finish()
+    }
 }
 
 /// The direct call for a request to API route `index` with `rest` after its prefix, or
@@ -183,6 +202,27 @@ mod tests {
         let forwarding = Forwarding::of(&c, &head, Some("at-secret-value"), false);
         assert_eq!(call.headers, upstream_request_headers(&c, head.headers(), forwarding));
         assert!(call.response_headers.iter().all(|(n, _)| n != "access-control-allow-origin"));
+    }
+
+    #[test]
+    fn debug_shows_no_token_cookie_query_or_proof() {
+        let jwk = crate::testutil::TestKeys::new().private_jwk("ES256", "dpop-k1").to_string();
+        for (c, dpop) in [(config(&[]), false), (config(&[("DPOP_KEY", &jwk)]), true)] {
+            let cookie = cookie_header(&c, &Session { dpop, ..session(NOW + 300) });
+            let head = request("GET", "/api/things/7?code=query-secret", &[("cookie", &cookie), ("x-csrf", "1")]);
+            let call = decide(&c, &head, false).expect("direct");
+            assert!(call.headers["authorization"].to_str().unwrap().ends_with("at-secret-value"));
+            let text = format!("{call:?} {call:#?}");
+            for secret in ["at-secret-value", "theme=dark", "query-secret", &crate::oidc::dpop::ath("at-secret-value")]
+            {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            if let Some(input) = &call.dpop_proof_input {
+                assert!(!text.contains(input.split('.').nth(1).unwrap()), "{text}");
+            }
+            assert!(text.contains("https://api.internal/v1/things/7?[redacted]") && text.contains("authorization"));
+            assert!(text.contains(&format!("dpop_proof: {dpop}")), "{text}");
+        }
     }
 
     #[test]

@@ -33,8 +33,9 @@ pub fn is_bff_cookie(config: &Config, name: &str) -> bool {
 const CLIENT_FORWARDING: &[&str] =
     &["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "x-cluster-client-ip"];
 
-/// What the proxy adds to the upstream request.
-#[derive(Debug, Clone, Copy)]
+/// What the proxy adds to the upstream request. `Debug` shows whether there is an access
+/// token, never the token.
+#[derive(Clone, Copy)]
 pub struct Forwarding<'a> {
     /// The access token, for routes with `token: access`.
     pub access_token: Option<&'a str>,
@@ -47,6 +48,18 @@ pub struct Forwarding<'a> {
     pub proto: &'a str,
     /// The public host, for `X-Forwarded-Host`.
     pub host: &'a str,
+}
+
+impl std::fmt::Debug for Forwarding<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("access_token", &self.access_token.map(|_| "[redacted]"))
+            .field("dpop", &self.dpop)
+            .field("client_ip", &self.client_ip)
+            .field("proto", &self.proto)
+            .field("host", &self.host)
+            .finish()
+    }
 }
 
 impl<'a> Forwarding<'a> {
@@ -188,6 +201,23 @@ mod tests {
             h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    #[test]
+    fn debug_never_shows_the_access_token() {
+        let token = "at-secret-token-value";
+        for dpop in [false, true] {
+            let forwarding = Forwarding {
+                access_token: Some(token),
+                dpop,
+                client_ip: None,
+                proto: "https",
+                host: "app.example.com",
+            };
+            let text = format!("{forwarding:?} {forwarding:#?}");
+            assert!(!text.contains(token), "{text}");
+            assert!(text.contains("[redacted]") && text.contains("app.example.com"), "{text}");
+        }
     }
 
     #[test]

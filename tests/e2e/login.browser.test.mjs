@@ -30,7 +30,7 @@ before(async () => {
       PUBLIC_ORIGIN: origin,
       COOKIE_KEYS: newCookieKeys(),
       API_ROUTES: JSON.stringify([
-        { prefix: '/api/', upstream: `http://127.0.0.1:${api.port}/` },
+        { prefix: '/api/', upstream: `http://127.0.0.1:${api.port}/api/` },
         { prefix: '/admin/', upstream: `http://127.0.0.1:${api.port}/admin/`, require: { groups: 'admin' } },
         { prefix: '/events/', upstream: `http://127.0.0.1:${api.port}/events/`, event_stream: true },
         { prefix: '/ws/', upstream: `http://127.0.0.1:${api.port}/ws/`, websocket: true },

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { generateKeyPairSync } from 'node:crypto';
 import { startProvider } from '../support/idp.mjs';
 import { startTestProvider } from '../support/test-idp.mjs';
 import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
@@ -61,6 +62,29 @@ test('malformed settings', async () => {
   await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: '[{"prefix":"/api/","upstream":"https://ex%41mple.com/"}]' }, 'API_ROUTES', undefined, 'percent-encoded host');
   // DPoP is not wired yet: refused rather than silently ignored.
   await expectConfigurationError({ ...good('http://localhost:9'), DPOP_KEY: '{"kty":"OKP"}' }, 'DPOP_KEY', '{"kty":"OKP"}');
+});
+
+test('a route with require whose upstream another route reaches is a configuration error naming both prefixes', async () => {
+  // /api/admin/… would reach https://x.example/admin/… past /admin/'s require.
+  const routes = [
+    { prefix: '/api/', upstream: 'https://x.example/' },
+    { prefix: '/admin/', upstream: 'https://x.example/admin/', require: { groups: 'admin' } },
+  ];
+  await expectConfigurationError({ ...good('http://localhost:9'), API_ROUTES: JSON.stringify(routes) }, 'API_ROUTES', undefined, 'the upstream of /admin/ lies within the upstream of /api/');
+});
+
+test('CLIENT_PRIVATE_KEY: an RSA key whose public members are another key\'s is a configuration error', async () => {
+  const rsaJwk = () => ({ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256' });
+  const [a, b] = [rsaJwk(), rsaJwk()];
+  // Every member present and well-formed, but n and e belong to one key, the rest to another.
+  const mismatched = { ...b, n: a.n, e: a.e };
+  await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt', CLIENT_PRIVATE_KEY: JSON.stringify(mismatched) }, 'CLIENT_PRIVATE_KEY', b.d, 'not one key pair');
+});
+
+test('client authentication parameters can be neither fixed nor allowed to callers', async () => {
+  await expectConfigurationError({ ...good('http://localhost:9'), AUTH_PARAMS: 'client_secret=not-the-secret' }, 'AUTH_PARAMS', 'not-the-secret', 'client_secret is set by edge-bff');
+  await expectConfigurationError({ ...good('http://localhost:9'), AUTH_PARAMS: 'client_assertion_type=x' }, 'AUTH_PARAMS', undefined, 'client_assertion_type is set by edge-bff');
+  await expectConfigurationError({ ...good('http://localhost:9'), ALLOWED_AUTH_PARAMS: 'prompt client_assertion' }, 'ALLOWED_AUTH_PARAMS', undefined, 'client_assertion is set by edge-bff');
 });
 
 test('TOML-typed values (numbers, arrays) are accepted', async () => {

@@ -1,7 +1,8 @@
 // GET {AUTH_PATH}/health (API.md section 3, v2) against the built Worker: 200 when the
 // configuration is valid and the provider's discovery can be had; 503 with the reason
-// (`configuration`, `provider`) otherwise, never the provider's text; a provider that
-// comes back is reported at the next check.
+// (`configuration`, `provider`) otherwise, never the provider's text. An isolate fetches
+// discovery for it at most once per 10 s (HEALTH_INTERVAL_MS), however many checks
+// arrive: a provider that goes down, or comes back, is reported within that interval.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -33,19 +34,52 @@ test('ok with the real provider; POST is 405', async () => {
   }
 });
 
-test('a provider that goes down is reported at once, and one that comes back at the next check', async () => {
+/** The interval within which an isolate answers checks from one discovery fetch. */
+const INTERVAL_MS = 10_000;
+const sleepUntil = (t) => new Promise((r) => setTimeout(r, Math.max(0, t - Date.now())));
+
+test('a burst of checks costs the provider one discovery fetch, and the interval none more', async () => {
+  const idp = await startTestProvider({ redirectOrigin: BASE });
+  // Each discovery answer takes a while: the burst's checks are in flight together.
+  idp.scenario.discoveryDelayMs = 300;
+  const w = await startWorker(bindings(idp.issuer, { CLIENT_ID: idp.clientId }));
+  try {
+    const ok = { status: 200, body: { status: 'ok' } };
+    assert.deepEqual(await Promise.all(Array.from({ length: 20 }, () => health(w))), Array(20).fill(ok));
+    assert.equal(idp.stats.discovery, 1, 'one fetch for 20 concurrent checks');
+    assert.deepEqual(await Promise.all(Array.from({ length: 20 }, () => health(w))), Array(20).fill(ok));
+    assert.equal(idp.stats.discovery, 1, 'none more within the interval');
+    // The check's document serves the login too.
+    assert.equal((await w.fetch('/auth/login')).status, 302);
+    assert.equal(idp.stats.discovery, 1);
+  } finally {
+    await w.close();
+    await idp.close();
+  }
+});
+
+test('a provider that goes down is reported within the interval, and one that comes back likewise', async () => {
   const port = await freePort();
   let idp = await startTestProvider({ port, redirectOrigin: BASE });
   const w = await startWorker(bindings(idp.issuer, { CLIENT_ID: idp.clientId }));
   try {
+    const checked = Date.now();
     assert.equal((await health(w)).status, 200);
-    // A login caches the provider's metadata; the health check does not rely on it.
+    // A login caches the provider's metadata (kept through an outage); health does not
+    // answer from it.
     assert.equal((await w.fetch('/auth/login')).status, 302);
     await idp.close();
+    assert.equal((await health(w)).status, 200, 'within the interval the last fetch answers');
+    await sleepUntil(checked + INTERVAL_MS + 300);
+    const failed = Date.now();
     assert.deepEqual(await health(w), { status: 503, body: { status: 'unavailable', reason: 'provider' } });
     assert.match(w.logs.join('\n'), /health: provider discovery unavailable/);
     idp = await startTestProvider({ port, redirectOrigin: BASE });
-    assert.deepEqual(await health(w), { status: 200, body: { status: 'ok' } }, 'no negative cache');
+    assert.equal((await health(w)).status, 503, 'within the interval the failed fetch answers');
+    assert.equal(idp.stats.discovery, 0, 'and the provider is not asked');
+    await sleepUntil(failed + INTERVAL_MS + 300);
+    assert.deepEqual(await health(w), { status: 200, body: { status: 'ok' } }, 'back after the interval');
+    assert.equal(idp.stats.discovery, 1);
   } finally {
     await w.close();
     await idp.close();

@@ -64,6 +64,22 @@ describe('GET /auth/login', () => {
     assert.notEqual(again.get('code_challenge'), q.get('code_challenge'));
   });
 
+  test('a parameter given twice reaches the provider once, with its first value (query and /login/start)', async () => {
+    const res = await w.fetch('/auth/login?prompt=login&prompt=none&max_age=300&max_age=0');
+    assert.equal(res.status, 302);
+    const q = new URL(res.headers.get('location')).searchParams;
+    assert.deepEqual(q.getAll('prompt'), ['login']);
+    assert.deepEqual(q.getAll('max_age'), ['300']);
+    // A JSON object with a name twice (JSON.stringify cannot write one).
+    const start = await w.fetch('/auth/login/start', {
+      method: 'POST',
+      headers: { 'x-csrf': '1', 'content-type': 'application/json', origin: BASE },
+      body: '{"params":{"prompt":"login","prompt":"none"}}',
+    });
+    assert.equal(start.status, 200);
+    assert.deepEqual(new URL((await json(start)).authorization_url).searchParams.getAll('prompt'), ['login']);
+  });
+
   test('sets the login cookie with every attribute and a sealed value', async () => {
     const res = await w.fetch('/auth/login');
     const cookies = res.headers.getSetCookie().map(parseSetCookie);

@@ -38,7 +38,7 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
     published: [keys.RS256.jwk, keys.PS256.jwk, keys.ES256.jwk, keys.EdDSA.jwk],
     codes: new Map(),
     refreshTokens: new Map(), // token → { sub, used }
-    stats: { jwks: 0, token: 0, refresh: 0, revoke: [], userinfo: 0 },
+    stats: { discovery: 0, jwks: 0, token: 0, refresh: 0, revoke: [], userinfo: 0 },
   };
 
   const server = http.createServer();
@@ -53,7 +53,8 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
     clientId,
     clientSecret,
     stats: state.stats,
-    /** ID token defect and signing algorithm for the next code exchange. */
+    /** ID token defect and signing algorithm for the next code exchange (and other
+     * behaviour: `discoveryDelayMs` holds each discovery answer that long). */
     scenario: { alg: 'RS256', defect: null, accessTtl: 3600, refresh: 'rotate', tokenDelayMs: 0 },
     /** Publish the rotated key (kid rsa-2) and sign with it from now on. */
     rotateKeys() {
@@ -188,6 +189,8 @@ export async function startTestProvider({ clientId = 'edge-bff', clientSecret = 
     try {
       const discovery = multiTenant ? '/organizations/v2.0/.well-known/openid-configuration' : '/.well-known/openid-configuration';
       if (url.pathname === discovery) {
+        state.stats.discovery++;
+        if (idp.scenario.discoveryDelayMs) await new Promise((r) => setTimeout(r, idp.scenario.discoveryDelayMs));
         return json(res, 200, {
           issuer: multiTenant ? `${issuer}/{tenantid}/v2.0` : issuer,
           authorization_endpoint: `${issuer}/authorize`,
