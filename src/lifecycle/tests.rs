@@ -205,6 +205,21 @@ fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
 /// 5xx do not.
 #[test]
 fn a_refused_refresh_ends_the_session_and_deletes_its_record() {
+    // A KV session whose token is due, refreshed against a token endpoint answering
+    // `status` with `body`: the error, its response, and whether the record is still there.
+    let refresh_answered = |status: u16, body: &str| {
+        let f = Kv::new(&[]);
+        f.http.route("/token", status, body.to_string());
+        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
+        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
+        let store = f.store();
+        let ctx = f.ctx(&store, NOW);
+        let mut call = block_on(open(&ctx, &cookies)).unwrap();
+        let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
+        let response = error_response(&ctx, &cookies, &e);
+        let kept = f.kv.entries.borrow().keys().any(|k| k.starts_with("session:"));
+        (e, response, kept)
+    };
     let refusals: [(u16, &str, &str); 5] = [
         (400, r#"{"error":"invalid_grant"}"#, "invalid_grant"),
         (400, "", "status 400"),
@@ -213,32 +228,17 @@ fn a_refused_refresh_ends_the_session_and_deletes_its_record() {
         (401, r#"{"error":"invalid_client"}"#, "invalid_client"),
     ];
     for (status, body, why) in refusals {
-        let f = Kv::new(&[]);
-        f.http.route("/token", status, body.to_string());
-        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
-        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
-        let store = f.store();
-        let ctx = f.ctx(&store, NOW);
-        let mut call = block_on(open(&ctx, &cookies)).unwrap();
-        let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
+        let (e, response, kept) = refresh_answered(status, body);
         assert_eq!(e.code(), "session_expired", "{status} {body:?}");
         assert!(e.to_string().contains(why), "{e} names {why}");
-        assert!(!f.kv.entries.borrow().keys().any(|k| k.starts_with("session:")), "{status} {body:?}: record deleted");
-        let response = error_response(&ctx, &cookies, &e);
+        assert!(!kept, "{status} {body:?}: record deleted");
         assert_eq!(response.status(), 401);
         assert!(response.headers().get_all("set-cookie").iter().all(|v| v.to_str().unwrap().contains("Max-Age=0")));
     }
     for (status, body) in [(503, r#"{"error":"temporarily_unavailable"}"#), (500, ""), (302, "")] {
-        let f = Kv::new(&[]);
-        f.http.route("/token", status, body.to_string());
-        let cookie = f.login(&session(NOW + 10, Some("rt-0")));
-        let cookies = parse_cookie_header([cookie.as_str()].into_iter());
-        let store = f.store();
-        let ctx = f.ctx(&store, NOW);
-        let mut call = block_on(open(&ctx, &cookies)).unwrap();
-        let e = block_on(call.refresh_if_due(&ctx)).unwrap_err();
+        let (e, _, kept) = refresh_answered(status, body);
         assert_eq!(e.code(), "idp_unavailable", "{status} {body:?}");
-        assert!(f.kv.entries.borrow().keys().any(|k| k.starts_with("session:")), "{status}: record kept");
+        assert!(kept, "{status}: record kept");
     }
 }
 

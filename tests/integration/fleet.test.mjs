@@ -15,6 +15,8 @@ import { login, loginOnce } from '../support/login.mjs';
 
 const CSRF = { 'x-csrf': '1' };
 const json = async (res) => JSON.parse(await res.text());
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const logLines = (logs) => logs.map((l) => { try { return JSON.parse(l); } catch { return null; } }).filter(Boolean);
 const cleanup = [];
 after(async () => {
   for (const c of cleanup.reverse()) await c();
@@ -175,4 +177,75 @@ describe('the coordinator', () => {
       console.log(`# ${name} coordinator: refreshed alone after ${took} ms`);
     });
   }
+});
+
+describe('the coordinator hung or busy (issue 24)', () => {
+  const refreshTime = async (fleet, i, jar) => {
+    const started = performance.now();
+    const res = await fleet.on(i).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+    const ms = Math.round(performance.now() - started);
+    assert.equal(res.status, 200, 'never an error by itself');
+    jar.update(res);
+    return ms;
+  };
+
+  test('hung (the object never acknowledges): at most 3 s added, one token call, measured', async () => {
+    // Baseline: the same refresh without a coordinator, median of 3.
+    const plain = await testIdpFleet({}, { coordinator: false, isolates: 1 });
+    const { jar: plainJar } = await loginOnce(plain.fleet.on(0));
+    const baseline = [];
+    for (let i = 0; i < 3; i++) baseline.push(await refreshTime(plain.fleet, 0, plainJar));
+    baseline.sort((a, b) => a - b);
+    // The real object, hung before it can acknowledge (test hook), in the isolate that
+    // hosts it (w0); the request enters by w1.
+    const { idp, fleet } = await testIdpFleet();
+    const { jar } = await loginOnce(fleet.on(1));
+    assert.equal((await fleet.on(0).fetch('/__edge-bff-test/coordinator-delay?ms=4000')).status, 200);
+    const hung = await refreshTime(fleet, 1, jar);
+    const added = hung - baseline[1];
+    console.log(`# hung coordinator: refresh ${hung} ms against ${baseline[1]} ms without a coordinator (median of ${baseline.join('/')}): ${added} ms added`);
+    assert.ok(added <= 3000, `a hung coordinator adds at most 3 s (added ${added} ms)`);
+    assert.ok(hung >= 2400, `the isolate waited for the acknowledgement first (${hung} ms)`);
+    assert.equal(idp.stats.refresh, 1);
+    // Whatever the object does once its delay ends, it makes no token call for an ask the
+    // isolate gave up on: one refresh token, spent once.
+    await sleep(3000);
+    assert.equal(idp.stats.refresh, 1, 'no second token call by the late object');
+    assert.ok(logLines(fleet.logs).some((l) => l.level === 'warn' && /did not acknowledge within 2500 ms/.test(l.msg)));
+  });
+
+  test('an ask that reaches the object after its start deadline is answered late, with no token call', async () => {
+    const { idp, fleet } = await testIdpFleet();
+    const ns = await fleet.mf.getDurableObjectNamespace('COORDINATOR', 'w0');
+    const ask = (startBy) => ns.get(ns.idFromName('login-late')).fetch('https://coordinator/login/login-late', {
+      method: 'POST',
+      body: JSON.stringify({
+        op: 'refresh', tokens: { at: 'x', ate: 0, rt: 'not-a-refresh-token', g: 0 }, sub: 'user-1',
+        expires_at: Math.floor(Date.now() / 1000) + 3600, start_by_ms: startBy,
+      }),
+    });
+    const late = await ask(Date.now() - 1);
+    assert.equal(late.status, 200);
+    assert.deepEqual(await late.json(), { outcome: 'late' });
+    assert.equal(idp.stats.refresh, 0, 'no token call');
+    // The control: within its deadline the same ask reaches the provider (which refuses
+    // the made-up token).
+    const inTime = await ask(Date.now() + 60000);
+    assert.deepEqual(await inTime.json(), { outcome: 'failed', error: { failure: 'rejected', detail: 'invalid_grant' } });
+    assert.equal(idp.stats.refresh, 1);
+  });
+
+  test('busy (its provider takes 4 s, longer than the 2.5 s acknowledgement wait): one token call for 8 requests over 2 isolates', async () => {
+    const { idp, fleet } = await testIdpFleet({ SESSION_STORE: 'kv' });
+    const { jar } = await loginOnce(fleet.on(0));
+    idp.scenario.tokenDelayMs = 4000;
+    const started = performance.now();
+    const responses = await Promise.all(Array.from({ length: 8 }, (_, i) => fleet.on(i).fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } })));
+    const took = Math.round(performance.now() - started);
+    const statuses = await Promise.all(responses.map(async (r) => (r.status === 200 ? 200 : `${r.status} ${(await json(r)).error}`)));
+    console.log(`# busy coordinator: 8 refreshes answered in ${took} ms, ${idp.stats.refresh} token call(s)`);
+    assert.deepEqual(statuses, Array(8).fill(200));
+    assert.equal(idp.stats.refresh, 1, 'one token call: no isolate gave up and spent the token again');
+    assert.ok(took >= 4000, `${took} ms`);
+  });
 });
