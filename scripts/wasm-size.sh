@@ -21,7 +21,13 @@ WASM="$ROOT/build/index_bg.wasm"
 # Lowered 2026-11-28 (issue 16): the standard library built with the crate, panics
 # trapping at once (-Cpanic=immediate-abort, no location strings): measured 342,798.
 # Budget = that + 1 %.
-BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-346226}
+# Raised 2026-12-07 (issue 24, reliability round 3) from 346,226: 42eaa47 measured 343,218;
+# the RSA key-pair check of CLIENT_PRIVATE_KEY (big-number arithmetic at configuration
+# time), /health served from the provider cache, the v3 refresh-refusal rules (KV record
+# delete, tenant pin, require after a refresh), the coordinator's two-step ask and
+# redacted Debug brought it to 347,080 (the acknowledged answer is made in glue.js rather
+# than with worker's Rust streams: 820 bytes less). Budget = that + 1 %.
+BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-350551}
 [ -f "$WASM" ] || { echo "wasm-size: $WASM missing; run scripts/build.sh" >&2; exit 1; }
 raw=$(stat -c %s "$WASM")
 gz=$(gzip -9 -c "$WASM" | wc -c)

@@ -83,8 +83,8 @@ struct Header {
     crit: Option<serde_json::Value>,
 }
 
-/// A parsed, not yet verified, compact JWS.
-#[derive(Debug)]
+/// A parsed, not yet verified, compact JWS. Its `Debug` shows the header's `alg` and
+/// `kid` only: the token itself is a credential (an ID or logout token).
 pub struct UntrustedJws<'a> {
     signing_input: &'a str,
     signature: Vec<u8>,
@@ -95,6 +95,12 @@ pub struct UntrustedJws<'a> {
 
 /// Claims of a verified token (a JSON object).
 pub type Claims = serde_json::Map<String, serde_json::Value>;
+
+impl std::fmt::Debug for UntrustedJws<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UntrustedJws").field("alg", &self.alg).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
 
 impl<'a> UntrustedJws<'a> {
     /// Parse `token` without trusting it.

@@ -599,3 +599,17 @@ fn the_token_endpoints_nonce_is_kept_for_the_isolates_next_requests() {
     assert_eq!(second["nonce"], "next-1", "a later request starts with the remembered nonce");
     assert_eq!(http.count("/token"), 2, "no challenge round trip");
 }
+
+/// Tokens are credentials: the `Debug` of what holds one never shows it.
+#[test]
+fn debug_never_shows_a_token() {
+    use base64::Engine;
+    let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let token = format!("{}.{}.c2lnbmF0dXJl", b64(r#"{"alg":"RS256","kid":"k1"}"#), b64(r#"{"sub":"secret-sub"}"#));
+    let jws = super::jws::UntrustedJws::parse(&token).unwrap();
+    let shown = format!("{jws:?}");
+    assert!(shown.contains("k1") && !shown.contains("c2lnbmF0dXJl") && !shown.contains(&token[..20]), "{shown}");
+    let field = super::token::IdTokenField { id_token: Some(token.clone()) };
+    let shown = format!("{field:?}");
+    assert!(shown.contains("[redacted]") && !shown.contains(&token[..20]), "{shown}");
+}

@@ -19,12 +19,20 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 
-/// The `id_token` member OIDC adds to the token response.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// The `id_token` member OIDC adds to the token response (its `Debug` says only whether
+/// there is one).
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct IdTokenField {
     /// The ID token, when the provider sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+}
+
+impl std::fmt::Debug for IdTokenField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = self.id_token.as_ref().map(|_| "[redacted]");
+        f.debug_struct("IdTokenField").field("id_token", &shown).finish()
+    }
 }
 
 impl ExtraTokenFields for IdTokenField {}

@@ -10,6 +10,7 @@ use crate::lifecycle::coordinator::{
 use crate::web::client::LocalFuture;
 use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen_futures::future_to_promise;
 use worker::{
     durable_object, js_sys, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime,
     State, Storage,
@@ -53,12 +54,12 @@ impl DurableObject for EdgeBffCoordinator {
         // The response's head goes out now: it is the acknowledgement the asking isolate
         // waits for briefly. The answer follows as the body, once the object has made it
         // (a failure before any token call ends the body with an error, and the isolate
-        // then acts alone).
+        // then acts alone). The work starts at once, whether or not the body is read.
         let object = Rc::clone(&self.object);
         let storage = DoStorage(self.state.storage());
         let answer = async move {
             let Ok(config) = isolate.config.as_ref() else {
-                return Err(worker::Error::RustError("configuration error".into()));
+                return Err(JsValue::from_str("configuration error"));
             };
             let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
             let env = ObjectEnv {
@@ -70,17 +71,13 @@ impl DurableObject for EdgeBffCoordinator {
                 storage: &storage,
                 now: now(),
             };
-            match object.answer(&env, &login, request).await {
-                Ok(answer) => serde_json::to_vec(&answer).map_err(|e| worker::Error::RustError(e.to_string())),
-                Err(e) => {
-                    log::error!("{e}");
-                    Err(worker::Error::RustError("coordinator failed".into()))
-                }
+            let answered = object.answer(&env, &login, request).await.map_err(|e| log::error!("{e}"));
+            match answered.ok().and_then(|answer| serde_json::to_vec(&answer).ok()) {
+                Some(bytes) => Ok(JsValue::from(js_sys::Uint8Array::from(bytes.as_slice()))),
+                None => Err(JsValue::from_str("coordinator failed")),
             }
         };
-        let mut response = Response::from_stream(futures_util::stream::once(answer))?;
-        response.headers_mut().set("content-type", "application/json")?;
-        Ok(response)
+        Ok(Response::from(super::js::acknowledged_response(&future_to_promise(answer))))
     }
 
     async fn alarm(&self) -> worker::Result<Response> {

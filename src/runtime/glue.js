@@ -177,6 +177,27 @@ function answerHeaders(block) {
   return headers;
 }
 
+/**
+ * The coordinator's answer to an ask (src/runtime/coordinator.rs): a 200 JSON response
+ * returned at once, so its head is the acknowledgement, with the bytes `answer` (a
+ * promise of a `Uint8Array`) as its body once they are made; a rejected `answer` errors
+ * the body.
+ */
+export function acknowledgedResponse(answer) {
+  const body = new ReadableStream({
+    start(controller) {
+      return answer.then(
+        (bytes) => {
+          controller.enqueue(bytes);
+          controller.close();
+        },
+        (error) => controller.error(error),
+      );
+    },
+  });
+  return new Response(body, { headers: { 'content-type': 'application/json' } });
+}
+
 /** A response with `status`, the header lines of `block` and the bytes `body` (copied). */
 export function newResponse(status, block, body) {
   // A null-body status (204, 304) must not carry a body, even an empty one.

@@ -29,6 +29,11 @@ extern "C" {
     #[wasm_bindgen(js_name = readBounded)]
     pub fn read_bounded(response: &web_sys::Response, max_bytes: u32, timeout_ms: u32) -> js_sys::Promise;
 
+    /// A 200 JSON response returned at once, whose body is the bytes `answer` resolves to
+    /// (the coordinator's acknowledgement, then its answer).
+    #[wasm_bindgen(js_name = acknowledgedResponse)]
+    pub fn acknowledged_response(answer: &js_sys::Promise) -> web_sys::Response;
+
     /// The upstream's response without the headers named in `dropped` (one name per
     /// line), with header lines appended.
     #[wasm_bindgen(js_name = responseFrom, catch)]

@@ -8,13 +8,23 @@ use crate::config::Config;
 use crate::error::BffError;
 use crate::web::client::LocalFuture;
 
-/// What a store remembers about a loaded session to write it back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a store remembers about a loaded session to write it back. Its `Debug` hides the
+/// KV session id, which opens the session like the cookie does.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Handle {
     /// KV mode: the random session id in the cookie.
     pub(crate) kv_id: Option<[u8; 32]>,
     /// The cookie was sealed under an older key (re-seal on the next write).
     pub(crate) stale_key: bool,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("kv_id", &self.kv_id.map(|_| "[redacted]"))
+            .field("stale_key", &self.stale_key)
+            .finish()
+    }
 }
 
 impl Handle {

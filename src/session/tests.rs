@@ -204,3 +204,12 @@ fn user_claims_hide_private_members_and_debug_hides_tokens() {
     let debug = format!("{s:?}");
     assert!(!debug.contains("at-secret-value") && !debug.contains("rt-secret-value"));
 }
+
+/// The KV session id opens the session like the cookie: `Debug` of a handle hides it.
+#[test]
+fn debug_of_a_handle_hides_the_session_id() {
+    let handle = super::store::Handle { kv_id: Some([0xab; 32]), stale_key: true };
+    let shown = format!("{handle:?}");
+    assert!(shown.contains("[redacted]") && shown.contains("stale_key: true"), "{shown}");
+    assert!(!shown.contains("171"), "no byte of the id: {shown}");
+}
