@@ -178,7 +178,7 @@ pub struct Config {
     /// issuer is compared exactly.
     pub allowed_tenants: Option<TenantRule>,
     /// `DPOP_KEY`: the key DPoP proofs are signed with (RFC 9449); `None`: no DPoP.
-    pub dpop_key: Option<crate::oidc::dpop::DpopKey>,
+    pub dpop_key: Option<crate::crypto::dpop_key::DpopKey>,
     /// `CLIENT_ASSERTION_AUDIENCE`.
     pub client_assertion_audience: AssertionAudience,
     /// `PAR`.
@@ -379,7 +379,7 @@ impl Config {
             Some("*") => Some(TenantRule::Any),
             Some(list) => {
                 let tenants: Vec<String> = list.split_whitespace().map(str::to_string).collect();
-                if tenants.len() > 1000 || !tenants.iter().all(|t| crate::oidc::tenant::is_tenant_id(t)) {
+                if tenants.len() > 1000 || !tenants.iter().all(|t| is_tenant_id(t)) {
                     return Err(err(
                         "ALLOWED_TENANTS",
                         "must be * or up to 1000 space-separated tenant ids (lowercase GUIDs)",
@@ -395,7 +395,7 @@ impl Config {
                 if keys.len() != 1 {
                     return Err(err("DPOP_KEY", "must be one private JWK, not a set"));
                 }
-                Some(crate::oidc::dpop::DpopKey::new(keys.remove(0)))
+                Some(crate::crypto::dpop_key::DpopKey::new(keys.remove(0)))
             }
             None => None,
         };
@@ -493,7 +493,7 @@ impl Config {
         }
 
         let content_security_policy = match get("CONTENT_SECURITY_POLICY") {
-            None => Some(crate::web::security_headers::DEFAULT_CSP.to_string()),
+            None => Some(DEFAULT_CSP.to_string()),
             Some(v) if v == "off" => None,
             Some(v) if v.bytes().all(|b| (0x20..0x7f).contains(&b)) => Some(v),
             Some(_) => return Err(err("CONTENT_SECURITY_POLICY", "must be printable ASCII on one line, or off")),
@@ -845,6 +845,22 @@ impl ClassifyName for serde_json::Error {
             serde_json::error::Category::Eof => "truncated",
         }
     }
+}
+
+/// The default `CONTENT_SECURITY_POLICY` of HTML assets: same-origin everything, no inline
+/// script, no plugins, no framing.
+pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Whether `tenant` is written as a tenant id: a GUID, lowercase
+/// (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
+pub fn is_tenant_id(tenant: &str) -> bool {
+    let b = tenant.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Cryptography: the cookie key ring, AES-256-GCM sealing, edge-bff's own signing keys,
 //! randomness and constant-time comparison.
 
+pub mod dpop_key;
 pub mod keys;
 pub mod random;
 pub mod seal;

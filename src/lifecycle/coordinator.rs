@@ -2,10 +2,10 @@
 //! refresh of that login goes, so that any number of isolates and locations spend each
 //! refresh token once.
 //!
-//! This module holds what is not Worker glue: the protocol between an isolate and an
-//! object ([`CoordinatorRequest`], [`Answer`]), the isolate's side as a trait
-//! ([`Coordinator`]), and the object's whole logic ([`Object`]) over a storage trait
-//! ([`ObjectStorage`]), so both are tested natively. `runtime::coordinator` binds them to
+//! This module holds what is not Worker glue: the object's whole logic ([`Object`]) over a
+//! storage trait ([`ObjectStorage`]), and the end of a login ([`end_login`]); the protocol
+//! between an isolate and an object is [`super::protocol`] (re-exported here for the
+//! glue), so both sides are tested natively. `runtime::coordinator` binds them to
 //! the `COORDINATOR` namespace and to `EdgeBffCoordinator`'s storage.
 //!
 //! The object keeps the login's newest token set, sealed (key purpose
@@ -17,182 +17,19 @@
 //! unreachable), refreshes from its own. Refreshes of one base are coalesced: at most
 //! one token-endpoint call at a time.
 
-use super::refresh::{
-    call_token_endpoint, Login, RefreshError, RefreshResult, Refreshed, TokenCall, OBJECT_ANSWER_DEADLINE_MS,
+pub use super::protocol::{
+    ask_within, refresh_result, Answer, Coordinator, CoordinatorError, CoordinatorRequest, PendingAnswer, RefreshAsk,
+    TokenSet,
 };
+use super::protocol::{RefreshError, RefreshResult, Refreshed, OBJECT_ANSWER_DEADLINE_MS, REFRESH_DEADLINE_MS};
+use super::token_call::{call_token_endpoint, Login, TokenCall};
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
 use crate::oidc::provider::ProviderCache;
 use crate::session::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
-use crate::session::{refresh_margin_reached, Session};
 use crate::web::client::{race_timeout, HttpClient, LocalFuture};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-
-/// A login's token set as the coordinator keeps and hands it out.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TokenSet {
-    /// Access token.
-    #[serde(rename = "at")]
-    pub access_token: String,
-    /// When it expires (Unix seconds).
-    #[serde(rename = "ate")]
-    pub access_expires_at: u64,
-    /// Refresh token.
-    #[serde(rename = "rt", default, skip_serializing_if = "Option::is_none")]
-    pub refresh_token: Option<String>,
-    /// The newest ID token, if a refresh brought one.
-    #[serde(rename = "it", default, skip_serializing_if = "Option::is_none")]
-    pub id_token: Option<String>,
-    /// Refreshes since login.
-    #[serde(rename = "g")]
-    pub generation: u64,
-    /// The access token is DPoP-bound.
-    #[serde(rename = "dp", default)]
-    pub dpop: bool,
-}
-
-impl std::fmt::Debug for TokenSet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSet")
-            .field("access_expires_at", &self.access_expires_at)
-            .field("generation", &self.generation)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TokenSet {
-    /// The token set of a session.
-    pub fn of(session: &Session) -> Self {
-        Self {
-            access_token: session.access_token.clone(),
-            access_expires_at: session.access_expires_at,
-            refresh_token: session.refresh_token.clone(),
-            id_token: Some(session.id_token.clone()),
-            generation: session.generation,
-            dpop: session.dpop,
-        }
-    }
-
-    fn due(&self, now: u64) -> bool {
-        refresh_margin_reached(self.access_expires_at, now)
-    }
-}
-
-/// A refresh asked of a login's coordinator.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RefreshAsk {
-    /// The asking session's tokens (its generation says how new its cookie is; whatever
-    /// made the session ask, the answer depends on that alone).
-    pub tokens: TokenSet,
-    /// The login's `sub` (a refreshed ID token must keep it).
-    pub sub: String,
-    /// The session's absolute end: the object keeps its state until then.
-    pub expires_at: u64,
-    /// The latest time (Unix milliseconds) at which the object may still start on this
-    /// ask: past it the asker has stopped waiting for the acknowledgement and refreshes
-    /// alone, so the object answers [`Answer::Late`] without a token call. `None`: no
-    /// limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_by_ms: Option<u64>,
-}
-
-/// What an isolate sends to a login's object.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum CoordinatorRequest {
-    /// New tokens for a session of the login.
-    Refresh(RefreshAsk),
-    /// Logout or back-channel logout: no cookie of the login refreshes again.
-    End {
-        /// Until when to remember it (the session's end, or now + `SESSION_MAX_AGE`).
-        until: u64,
-    },
-}
-
-/// The object's answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Answer {
-    /// The newest tokens; `fresh` when this request's refresh made the token call.
-    Tokens {
-        /// The token set.
-        tokens: TokenSet,
-        /// This ask caused the token call.
-        fresh: bool,
-    },
-    /// The refresh failed (the provider's answer, shared with coalesced asks).
-    Failed {
-        /// Why.
-        error: RefreshError,
-    },
-    /// The login has ended (or `End` was recorded).
-    Ended,
-    /// The ask arrived after its `start_by_ms`: nothing was done, and the asker refreshes
-    /// alone.
-    Late,
-}
-
-/// The isolate's answer from an [`Answer`]; `None` for [`Answer::Late`], which is no
-/// refresh result (the isolate refreshes alone).
-pub fn refresh_result(answer: Answer) -> Option<RefreshResult> {
-    match answer {
-        Answer::Tokens { tokens, fresh } => Some(Ok(Refreshed { tokens, fresh })),
-        Answer::Failed { error } => Some(Err(error)),
-        Answer::Ended => Some(Err(RefreshError::Ended)),
-        Answer::Late => None,
-    }
-}
-
-/// Why the coordinator could not be asked (the isolate then acts alone).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CoordinatorError {
-    /// The binding, the stub or the request failed, or the object answered an error.
-    #[error("coordinator unreachable: {0}")]
-    Unreachable(String),
-    /// The object's answer is not one of [`Answer`].
-    #[error("coordinator answer malformed")]
-    Malformed,
-    /// The object did not acknowledge the ask in time (out of reach, or stuck before it
-    /// could start on it).
-    #[error("coordinator did not acknowledge within {0} ms")]
-    Unacknowledged(u32),
-    /// The object acknowledged the ask but did not answer in time.
-    #[error("coordinator acknowledged but gave no answer within {0} ms")]
-    Unanswered(u32),
-}
-
-/// An acknowledged ask: the object's answer, still to come.
-pub type PendingAnswer<'a> = LocalFuture<'a, Result<Answer, CoordinatorError>>;
-
-/// The isolate's side: one request to the object named `login`, in two steps. The object
-/// acknowledges an ask at once (the head of its response, sent before any token call),
-/// and answers it when done (the body). Callers bound both waits ([`ask_within`]).
-pub trait Coordinator {
-    /// Send `request` to the object of `login`; resolves on its acknowledgement, with the
-    /// answer still to come.
-    fn ask<'a>(
-        &'a self,
-        login: &'a str,
-        request: &'a CoordinatorRequest,
-    ) -> LocalFuture<'a, Result<PendingAnswer<'a>, CoordinatorError>>;
-}
-
-/// Ask the object of `login`, waiting at most `ack_ms` for its acknowledgement and then at
-/// most `answer_ms` for its answer.
-pub async fn ask_within(
-    coordinator: &dyn Coordinator,
-    http: &dyn HttpClient,
-    login: &str,
-    request: &CoordinatorRequest,
-    ack_ms: u32,
-    answer_ms: u32,
-) -> Result<Answer, CoordinatorError> {
-    let pending = race_timeout(coordinator.ask(login, request), http.sleep(ack_ms))
-        .await
-        .ok_or(CoordinatorError::Unacknowledged(ack_ms))??;
-    race_timeout(pending, http.sleep(answer_ms)).await.ok_or(CoordinatorError::Unanswered(answer_ms))?
-}
 
 /// Longest a logout waits for the object to record the end of a login.
 pub const END_WAIT_MS: u32 = 5_000;
@@ -316,7 +153,7 @@ impl Object {
         let timing = Timing {
             clock: || env.http.now_ms(),
             tick: || env.http.sleep(WAIT_TICK_MS),
-            leader_deadline_ms: u64::from(super::refresh::REFRESH_DEADLINE_MS) + 1_000,
+            leader_deadline_ms: u64::from(REFRESH_DEADLINE_MS) + 1_000,
         };
         let work = || async {
             let call = TokenCall {

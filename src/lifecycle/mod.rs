@@ -15,7 +15,9 @@
 
 pub mod coordinator;
 pub mod outcome;
+pub mod protocol;
 pub mod refresh;
+pub mod token_call;
 
 use crate::config::Config;
 use crate::error::BffError;
@@ -42,7 +44,7 @@ pub struct SharedState {
     /// Provider metadata and keys.
     pub provider: RefCell<ProviderCache>,
     /// Refreshes in flight and recently finished, by refresh-token hash.
-    pub refreshes: Coalescer<refresh::RefreshResult>,
+    pub refreshes: Coalescer<protocol::RefreshResult>,
     /// Recently opened session cookies.
     pub opened: crate::session::opened_cache::OpenedCache,
     /// The DPoP nonces resource servers (APIs, the provider's UserInfo) last gave.

@@ -469,7 +469,7 @@ fn waits_on_a_silent_coordinator_are_bounded() {
     // A refresh: an object that does not acknowledge costs COORDINATOR_ACK_WAIT_MS; one
     // that acknowledged is waited for COORDINATOR_WAIT_MS (the bounds are checked at
     // compile time in `refresh`).
-    for (acknowledges, waited) in [(false, refresh::COORDINATOR_ACK_WAIT_MS), (true, refresh::COORDINATOR_WAIT_MS)] {
+    for (acknowledges, waited) in [(false, protocol::COORDINATOR_ACK_WAIT_MS), (true, protocol::COORDINATOR_WAIT_MS)] {
         let f = Cookies::new(&[]);
         let store = f.store();
         let cookie = f.login(&session(NOW + 10, Some("rt-0")));

@@ -229,7 +229,7 @@ pub async fn push_authorization_request(
         request_uri: String,
     }
     if !(200..300).contains(&status) {
-        let code = crate::oidc::token::error_code(response.body()).unwrap_or_default();
+        let code = crate::oidc::oauth_error::error_code(response.body()).unwrap_or_default();
         return Err(ParError(format!("status {status} {code}")));
     }
     let pushed: Pushed =

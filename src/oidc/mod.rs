@@ -7,6 +7,7 @@ pub mod dpop;
 pub mod id_token;
 pub mod jwk;
 pub mod jws;
+pub mod oauth_error;
 pub mod provider;
 pub mod tenant;
 pub mod token;

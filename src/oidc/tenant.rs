@@ -10,7 +10,7 @@
 //! Without `ALLOWED_TENANTS` the issuer is compared exactly, as API.md says.
 
 use super::jws::Claims;
-use crate::config::{Config, TenantRule};
+use crate::config::{is_tenant_id, Config, TenantRule};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -29,17 +29,6 @@ pub enum TenantError {
     /// A refreshed ID token names another tenant than the login's.
     #[error("the refreshed ID token names another tenant than the login's")]
     Changed,
-}
-
-/// Whether `tenant` is written as a tenant id: a GUID, lowercase
-/// (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`).
-pub fn is_tenant_id(tenant: &str) -> bool {
-    let b = tenant.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
-        })
 }
 
 /// Whether the discovery document's `discovered` issuer fits `configured`: equal, or, when

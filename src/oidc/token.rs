@@ -7,6 +7,7 @@ use super::discovery::ProviderMetadata;
 use crate::config::{AssertionAudience, ClientAuth, Config};
 use crate::crypto::signing::{sign_jwt, Signer};
 use crate::oidc::dpop::{self, DpopKey, NonceMemory};
+use crate::oidc::oauth_error::error_code;
 use crate::web::client::{HttpClient, LocalFuture, TransportError};
 use oauth2::basic::{
     BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse, BasicTokenType,
@@ -316,13 +317,6 @@ pub async fn refresh(
         .await
         .map_err(|e| map_error(e, http.status.get()))?;
     Ok(into_set(response))
-}
-
-/// The OAuth `error` code of a JSON error body (RFC 6749 section 5.2), at most 40
-/// characters (it reaches the log); `None` when the body is not one.
-pub fn error_code(body: &[u8]) -> Option<String> {
-    let value = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    Some(value.get("error")?.as_str()?.chars().take(40).collect())
 }
 
 /// Add the client's authentication to a hand-built form request to `endpoint`, as

@@ -21,10 +21,6 @@ pub fn add_to(config: &Config, response: &mut HttpResponse) {
     }
 }
 
-/// The default policy: same-origin everything, no inline script, no plugins, no framing.
-pub const DEFAULT_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
-
 /// Headers to add to an asset response of `content_type`.
 pub fn for_asset(config: &Config, content_type: Option<&str>) -> Vec<(HeaderName, HeaderValue)> {
     let mut out = vec![(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"))];
@@ -45,6 +41,7 @@ pub fn for_asset(config: &Config, content_type: Option<&str>) -> Vec<(HeaderName
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DEFAULT_CSP;
     use crate::testutil::config_with;
 
     #[test]

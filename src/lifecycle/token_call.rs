@@ -1,0 +1,145 @@
+//! One refresh at the token endpoint, for an isolate or a login's object: the call
+//! (bounded by [`REFRESH_DEADLINE_MS`]), the provider's refusals sorted as API.md section 5
+//! says, and the checks of a refreshed ID token (OIDC Core §12.2).
+
+use super::protocol::{RefreshError, TokenSet, REFRESH_DEADLINE_MS};
+use super::short_id;
+use crate::config::Config;
+use crate::oidc::id_token::{self, Expectations};
+use crate::oidc::provider::{self, verify_signed, ProviderCache};
+use crate::oidc::token::{self, TokenError};
+use crate::session::access_token_expiry;
+use crate::web::client::{race_timeout, HttpClient};
+use std::cell::RefCell;
+
+/// The refresh failure of a token-endpoint error (API.md section 5, "Refresh answers"):
+/// every refusal ends the session, but a DPoP nonce challenge still standing after the
+/// one resend, which says nothing of the refresh token.
+fn refusal(e: TokenError) -> RefreshError {
+    match e {
+        TokenError::Refused(code) if code == "use_dpop_nonce" => {
+            RefreshError::Unavailable("token endpoint asked for a DPoP nonce twice".into())
+        }
+        TokenError::Refused(code)
+            if matches!(code.as_str(), "invalid_client" | "unauthorized_client" | "unsupported_grant_type") =>
+        {
+            RefreshError::ClientRefused(code)
+        }
+        TokenError::Refused(code) => RefreshError::Rejected(code),
+        TokenError::Unavailable(d) => RefreshError::Unavailable(d),
+    }
+}
+
+/// What a token-endpoint refresh needs (an isolate's or the coordinator's).
+pub struct TokenCall<'a> {
+    /// Client settings.
+    pub config: &'a Config,
+    /// Provider metadata and keys.
+    pub provider: &'a RefCell<ProviderCache>,
+    /// Outgoing HTTP.
+    pub http: &'a dyn HttpClient,
+    /// Signs client assertions and DPoP proofs.
+    pub signer: &'a dyn crate::crypto::signing::Signer,
+    /// The isolate's DPoP nonces (the token endpoint's), when there is an isolate state.
+    pub nonces: Option<&'a crate::oidc::dpop::NonceMemory>,
+    /// Current Unix time in seconds.
+    pub now: u64,
+}
+
+/// The answer of the token endpoint to a refresh.
+pub struct TokenResponse {
+    access_token: String,
+    access_expires_at: u64,
+    refresh_token: Option<String>,
+    id_token: Option<String>,
+    dpop: bool,
+}
+
+impl TokenResponse {
+    /// The token set that follows `base`: one generation on, the refresh token and ID
+    /// token kept when the provider sent no new ones.
+    pub fn after(self, base: &TokenSet) -> TokenSet {
+        TokenSet {
+            access_token: self.access_token,
+            access_expires_at: self.access_expires_at,
+            refresh_token: self.refresh_token.or_else(|| base.refresh_token.clone()),
+            id_token: self.id_token.or_else(|| base.id_token.clone()),
+            generation: base.generation + 1,
+            dpop: self.dpop,
+        }
+    }
+}
+
+/// Who the login is, as a refreshed ID token must keep it (OIDC Core §12.2).
+#[derive(Clone, Copy)]
+pub struct Login<'a> {
+    /// The login's `sub`.
+    pub sub: &'a str,
+    /// The newest ID token of the login (with `ALLOWED_TENANTS`, its `tid` is kept).
+    pub id_token: Option<&'a str>,
+}
+
+/// Call the token endpoint with `refresh_token` and check a refreshed ID token (same
+/// `iss`, `sub` and, multi-tenant, `tid` as `login`), all within [`REFRESH_DEADLINE_MS`].
+pub async fn call_token_endpoint(
+    call: &TokenCall<'_>,
+    login: Login<'_>,
+    refresh_token: &str,
+) -> Result<TokenResponse, RefreshError> {
+    match race_timeout(token_call(call, login, refresh_token), call.http.sleep(REFRESH_DEADLINE_MS)).await {
+        Some(result) => result,
+        None => Err(RefreshError::Unavailable(format!("refresh took longer than {REFRESH_DEADLINE_MS} ms"))),
+    }
+}
+
+async fn token_call(
+    call: &TokenCall<'_>,
+    login: Login<'_>,
+    refresh_token: &str,
+) -> Result<TokenResponse, RefreshError> {
+    let meta = provider::metadata(call.provider, call.http, call.config, call.now)
+        .await
+        .map_err(|e| RefreshError::Unavailable(e.to_string()))?;
+    let client = token::ClientCall {
+        config: call.config,
+        http: call.http,
+        signer: call.signer,
+        nonces: call.nonces,
+        now: call.now,
+    };
+    let tokens = token::refresh(&client, &meta, refresh_token).await.map_err(refusal)?;
+    if let Some(id_token) = &tokens.id_token {
+        // OIDC Core §12.2: same iss and sub; signature and audience as at login.
+        let claims = verify_signed(call.provider, call.http, &meta, id_token, call.now)
+            .await
+            .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        // With ALLOWED_TENANTS: the token's own (accepted) tenant's issuer.
+        let issuer = crate::oidc::tenant::expected_issuer(call.config, &meta.issuer, &claims)
+            .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        // Multi-tenant: the login's tenant, so the login's issuer.
+        crate::oidc::tenant::same_tenant(call.config, login.id_token, &claims)
+            .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        let validated = id_token::validate(
+            claims,
+            Expectations {
+                issuer: &issuer,
+                client_id: &call.config.client_id,
+                nonce: None,
+                now: call.now,
+                requested: None,
+            },
+        )
+        .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
+        if validated.sub != login.sub {
+            return Err(RefreshError::InvalidIdToken("sub changed".into()));
+        }
+    }
+    log::info!("refreshed tokens for sub {}", short_id(login.sub));
+    Ok(TokenResponse {
+        access_expires_at: access_token_expiry(&tokens.access_token, tokens.expires_in, call.now),
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+        id_token: tokens.id_token,
+        dpop: tokens.dpop,
+    })
+}
