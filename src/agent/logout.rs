@@ -26,8 +26,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
         Loaded::Absent | Loaded::Invalid => (None, None),
     };
     if let Some(coordinator) = ctx.coordinator {
-        let login =
-            session.as_ref().and_then(|s| s.login.clone()).or_else(|| handle.as_ref().and_then(|h| h.kv_login()));
+        let login = session
+            .as_ref()
+            .and_then(|s| s.login.clone())
+            .or_else(|| handle.as_ref().and_then(crate::session::kv_store::login_of_handle));
         if let Some(login) = login {
             let until = session.as_ref().map_or(ctx.now + ctx.config.session_max_age, |s| s.expires_at);
             coordinator::end_login(coordinator, ctx.http, &login, until).await;

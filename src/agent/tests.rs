@@ -4,7 +4,8 @@ use super::*;
 use crate::crypto::{seal, Purpose};
 use crate::lifecycle::SharedState;
 use crate::oidc::authorize::LoginState;
-use crate::session::store::{CookieStore, SessionStore};
+use crate::session::cookie_store::CookieStore;
+use crate::session::store::SessionStore;
 use crate::testutil::{block_on, config_with, discovery_json, FakeHttp, TestKeys};
 use serde_json::json;
 

@@ -25,7 +25,7 @@ use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::provider::{self, ProviderCache, ProviderError};
 use crate::session::coalesce::Coalescer;
 use crate::session::cookie_store;
-use crate::session::kv_store::KvBackend;
+use crate::session::kv::KvBackend;
 use crate::session::store::{Handle, Loaded, Missing, SessionStore};
 use crate::session::{Inactive, Session};
 use crate::web::client::HttpClient;

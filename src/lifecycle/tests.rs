@@ -3,8 +3,9 @@
 
 use super::coordinator::{Answer, CoordinatorError, CoordinatorRequest, TokenSet};
 use super::*;
-use crate::session::kv_store::{KvStore, MemoryKv};
-use crate::session::store::CookieStore;
+use crate::session::cookie_store::CookieStore;
+use crate::session::kv::MemoryKv;
+use crate::session::kv_store::KvStore;
 use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
 use crate::web::cookies::parse_cookie_header;
 use serde_json::json;

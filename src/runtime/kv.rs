@@ -1,6 +1,6 @@
 //! [`KvBackend`] on the Workers KV binding `SESSIONS`.
 
-use crate::session::kv_store::{KvBackend, KvError};
+use crate::session::kv::{KvBackend, KvError};
 use crate::web::client::LocalFuture;
 
 /// The `SESSIONS` namespace.

@@ -2,12 +2,15 @@
 //! `{prefix}-session.1`, `.2`, … when the sealed text passes [`CHUNK_SIZE`] bytes.
 //! Every write also clears the session cookies it no longer uses.
 
+use super::deny_list::is_denied;
+use super::kv::KvBackend;
 use super::opened_cache::{OpenedCache, OpenedSession};
-use super::store::{Handle, Loaded};
+use super::store::{Handle, Loaded, SessionStore};
 use super::Session;
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
 use crate::error::BffError;
+use crate::web::client::LocalFuture;
 use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
 use std::rc::Rc;
 
@@ -188,4 +191,56 @@ pub fn clear(config: &Config, present: &[&str]) -> Vec<String> {
         }
     }
     headers
+}
+/// Cookie mode: the whole session sealed into cookies (this module).
+pub struct CookieStore<'a> {
+    /// Keys and cookie names.
+    pub config: &'a Config,
+    /// Optional deny-list of back-channel-logged-out `sid`s (when KV is bound).
+    pub deny_list: Option<&'a dyn KvBackend>,
+    /// Per-isolate memory of opened cookies (saves AES-GCM and JSON per request).
+    pub cache: Option<&'a OpenedCache>,
+}
+
+impl SessionStore for CookieStore<'_> {
+    fn load<'a>(&'a self, cookies: &'a [(&'a str, &'a str)], _now: u64) -> LocalFuture<'a, Loaded> {
+        Box::pin(async move {
+            let loaded = load_cached(self.config, cookies, self.cache);
+            if let (Some(kv), Loaded::Valid { session, .. }) = (self.deny_list, &loaded) {
+                if is_denied(kv, session).await {
+                    log::info!("session ended by back-channel logout (deny-list)");
+                    return Loaded::Invalid;
+                }
+            }
+            loaded
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        session: &'a Session,
+        present: &'a [&'a str],
+        now: u64,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
+        Box::pin(async move { store(self.config, session, present, now) })
+    }
+
+    fn update<'a>(
+        &'a self,
+        session: &'a Session,
+        _handle: &'a Handle,
+        present: &'a [&'a str],
+        now: u64,
+        _leader: bool,
+    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
+        Box::pin(async move { store(self.config, session, present, now) })
+    }
+
+    fn delete<'a>(&'a self, _handle: Option<&'a Handle>, present: &'a [&'a str]) -> LocalFuture<'a, Vec<String>> {
+        Box::pin(async move { clear(self.config, present) })
+    }
+
+    fn reload<'a>(&'a self, _handle: &'a Handle, _now: u64) -> LocalFuture<'a, Option<Session>> {
+        Box::pin(async { None })
+    }
 }

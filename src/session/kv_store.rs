@@ -5,6 +5,7 @@
 //! `idx:sid:<hash>:<record hash>` and `idx:sub:<hash>:<record hash>` let back-channel
 //! logout find every session of a `sid` or `sub` with a prefix listing.
 
+use super::kv::{hash_hex, KvBackend, KvError, KV_MIN_TTL};
 use super::store::{Handle, Loaded, Missing, SessionStore};
 use super::{cookie_store, Session};
 use crate::config::Config;
@@ -12,38 +13,6 @@ use crate::crypto::{open, random_bytes, seal, Purpose};
 use crate::error::BffError;
 use crate::web::client::LocalFuture;
 use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
-use sha2::{Digest, Sha256};
-
-/// KV's smallest `expirationTtl`.
-pub const KV_MIN_TTL: u64 = 60;
-/// Edge cache time of deny-list reads (how long a back-channel logout may take to reach
-/// every location in cookie mode).
-pub const DENY_LIST_CACHE_TTL: u64 = 60;
-
-/// Why a KV operation failed (detail for the log).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("KV: {0}")]
-pub struct KvError(pub String);
-
-/// The few Workers KV operations edge-bff needs; in-memory in native tests.
-pub trait KvBackend {
-    /// The value under `key`; `cache_ttl` lets the edge cache it that many seconds.
-    fn get<'a>(&'a self, key: &'a str, cache_ttl: Option<u64>) -> LocalFuture<'a, Result<Option<Vec<u8>>, KvError>>;
-    /// Store `value` under `key`, expiring after `ttl` seconds (at least 60).
-    fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: u64) -> LocalFuture<'a, Result<(), KvError>>;
-    /// Delete `key` (no error if absent).
-    fn delete<'a>(&'a self, key: &'a str) -> LocalFuture<'a, Result<(), KvError>>;
-    /// Keys starting with `prefix` (at most 1000).
-    fn list<'a>(&'a self, prefix: &'a str) -> LocalFuture<'a, Result<Vec<String>, KvError>>;
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn hash_hex(text: &[u8]) -> String {
-    hex(&Sha256::digest(text))
-}
 
 /// The KV key of the record of session id `id`.
 pub fn record_key(id: &[u8; 32]) -> String {
@@ -58,10 +27,6 @@ fn sub_prefix(sub: &str) -> String {
     format!("idx:sub:{}:", hash_hex(sub.as_bytes()))
 }
 
-fn deny_key(kind: &str, value: &str) -> String {
-    format!("deny:{kind}:{}", hash_hex(value.as_bytes()))
-}
-
 /// The coordinator name of the login of KV session `id` (API.md section 8): derived from
 /// the id, so a logout whose record is missing, and a back-channel logout that finds the
 /// record through its index, still name the login.
@@ -69,64 +34,15 @@ pub fn login_of_record(id: &[u8; 32]) -> String {
     login_of_record_hash(&hash_hex(id))
 }
 
+/// The coordinator name of the login of the KV session a request's `handle` names, known
+/// even when its record is missing (`None` in cookie mode).
+pub fn login_of_handle(handle: &Handle) -> Option<String> {
+    handle.kv_id.as_ref().map(login_of_record)
+}
+
 fn login_of_record_hash(record_hash: &str) -> String {
     let short: String = record_hash.chars().take(32).collect();
     format!("kv-{short}")
-}
-
-/// Whether a back-channel logout covers `session` in cookie mode: a deny entry for its
-/// `sid` or its `sub` whose logout token was issued at or after the session's login
-/// (sessions created after the logout are unaffected). A KV failure counts as "not
-/// denied" (logged): the deny-list narrows sessions, it never breaks them.
-pub async fn is_denied(kv: &dyn KvBackend, session: &super::Session) -> bool {
-    let sub_key = deny_key("sub", &session.sub);
-    let sid_key = session.sid.as_deref().map(|sid| deny_key("sid", sid));
-    let sub_read = kv.get(&sub_key, Some(DENY_LIST_CACHE_TTL));
-    let (by_sub, by_sid) = match &sid_key {
-        Some(key) => {
-            let (a, b) = futures_util::future::join(sub_read, kv.get(key, Some(DENY_LIST_CACHE_TTL))).await;
-            (a, Some(b))
-        }
-        None => (sub_read.await, None),
-    };
-    [Some(by_sub), by_sid].into_iter().flatten().any(|read| match read {
-        Ok(Some(value)) => denies(&value, session.created_at),
-        Ok(None) => false,
-        Err(e) => {
-            log::error!("{e} (deny-list read)");
-            false
-        }
-    })
-}
-
-/// The `iat` bound of a deny entry's value (`iat:<logout token iat>`); `None` for the
-/// entries of edge-bff before v2, which held `1` and denied every session.
-fn deny_bound(value: &[u8]) -> Option<u64> {
-    std::str::from_utf8(value).ok()?.strip_prefix("iat:")?.parse().ok()
-}
-
-/// Whether a deny entry's value covers a session created at `created_at`.
-fn denies(value: &[u8], created_at: u64) -> bool {
-    deny_bound(value).is_none_or(|iat| created_at <= iat)
-}
-
-/// Put a back-channel logout on the cookie-mode deny-list for `ttl` seconds
-/// (`SESSION_MAX_AGE`): by `sid` when the logout token has one, else by `sub`, covering
-/// sessions created up to the token's `iat`.
-pub async fn deny(kv: &dyn KvBackend, sid: Option<&str>, sub: Option<&str>, iat: u64, ttl: u64) -> Result<(), KvError> {
-    let key = match (sid, sub) {
-        (Some(sid), _) => deny_key("sid", sid),
-        (None, Some(sub)) => deny_key("sub", sub),
-        (None, None) => return Ok(()),
-    };
-    // A later logout token already recorded keeps its (higher) bound: an older token
-    // arriving late, or replayed, never lets sessions in again.
-    if let Some(recorded) = kv.get(&key, None).await?.as_deref().and_then(deny_bound) {
-        if recorded >= iat {
-            return Ok(());
-        }
-    }
-    kv.put(&key, format!("iat:{iat}").into_bytes(), ttl.max(KV_MIN_TTL)).await
 }
 
 /// End every KV session with this `sid` (if given) or else of this `sub`: every record the
@@ -296,56 +212,5 @@ impl SessionStore for KvStore<'_> {
             let id = handle.kv_id?;
             self.read(&id).await.ok().flatten()
         })
-    }
-}
-
-/// An in-memory [`KvBackend`] with KV's TTL rule, for native tests.
-#[cfg(test)]
-#[derive(Default)]
-pub struct MemoryKv {
-    /// key → (value, expires at)
-    pub entries: std::cell::RefCell<std::collections::BTreeMap<String, (Vec<u8>, u64)>>,
-    /// Writes seen, by key.
-    pub writes: std::cell::RefCell<Vec<String>>,
-    /// The clock used for expiry.
-    pub now: std::cell::Cell<u64>,
-    /// How many of the next writes fail (KV's one-write-per-second limit, an outage);
-    /// `u32::MAX` for all of them.
-    pub failing_writes: std::cell::Cell<u32>,
-}
-
-#[cfg(test)]
-impl KvBackend for MemoryKv {
-    fn get<'a>(&'a self, key: &'a str, _cache_ttl: Option<u64>) -> LocalFuture<'a, Result<Option<Vec<u8>>, KvError>> {
-        let now = self.now.get();
-        let value = self.entries.borrow().get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone());
-        Box::pin(std::future::ready(Ok(value)))
-    }
-
-    fn put<'a>(&'a self, key: &'a str, value: Vec<u8>, ttl: u64) -> LocalFuture<'a, Result<(), KvError>> {
-        let result = if ttl < KV_MIN_TTL {
-            Err(KvError(format!("expirationTtl {ttl} under {KV_MIN_TTL}")))
-        } else if self.failing_writes.get() > 0 {
-            let left = self.failing_writes.get();
-            if left != u32::MAX {
-                self.failing_writes.set(left - 1);
-            }
-            Err(KvError("429 too many writes".into()))
-        } else {
-            self.entries.borrow_mut().insert(key.to_string(), (value, self.now.get() + ttl));
-            self.writes.borrow_mut().push(key.to_string());
-            Ok(())
-        };
-        Box::pin(std::future::ready(result))
-    }
-
-    fn delete<'a>(&'a self, key: &'a str) -> LocalFuture<'a, Result<(), KvError>> {
-        self.entries.borrow_mut().remove(key);
-        Box::pin(std::future::ready(Ok(())))
-    }
-
-    fn list<'a>(&'a self, prefix: &'a str) -> LocalFuture<'a, Result<Vec<String>, KvError>> {
-        let keys = self.entries.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect();
-        Box::pin(std::future::ready(Ok(keys)))
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod coalesce;
 pub mod cookie_store;
+pub mod deny_list;
+pub mod kv;
 pub mod kv_store;
 pub mod opened_cache;
 pub mod store;

@@ -1,10 +1,9 @@
-//! Where a session lives between requests: one interface ([`SessionStore`]) with two
-//! implementations, sealed cookies ([`CookieStore`]) and Workers KV
-//! ([`super::kv_store::KvStore`]). One test suite runs against both (`store_suite`).
+//! Where a session lives between requests: the one interface ([`SessionStore`]) and what
+//! it hands back ([`Loaded`], [`Handle`]). Two implementations build on it, sealed cookies
+//! ([`super::cookie_store::CookieStore`]) and Workers KV ([`super::kv_store::KvStore`]);
+//! one test suite runs against both (`store_suite`). This file imports neither.
 
-use super::cookie_store;
 use super::Session;
-use crate::config::Config;
 use crate::error::BffError;
 use crate::web::client::LocalFuture;
 
@@ -31,12 +30,6 @@ impl Handle {
     /// Whether the next response should rewrite the cookie even if nothing else changed.
     pub fn needs_reseal(&self) -> bool {
         self.stale_key
-    }
-
-    /// KV mode: the login (coordinator name) of the session id, known even when its
-    /// record is missing.
-    pub fn kv_login(&self) -> Option<String> {
-        self.kv_id.as_ref().map(super::kv_store::login_of_record)
     }
 }
 
@@ -104,57 +97,4 @@ pub trait SessionStore {
 
     /// Read the stored session again (KV: another isolate may have refreshed it).
     fn reload<'a>(&'a self, handle: &'a Handle, now: u64) -> LocalFuture<'a, Option<Session>>;
-}
-
-/// Cookie mode: the whole session sealed into cookies ([`cookie_store`]).
-pub struct CookieStore<'a> {
-    /// Keys and cookie names.
-    pub config: &'a Config,
-    /// Optional deny-list of back-channel-logged-out `sid`s (when KV is bound).
-    pub deny_list: Option<&'a dyn super::kv_store::KvBackend>,
-    /// Per-isolate memory of opened cookies (saves AES-GCM and JSON per request).
-    pub cache: Option<&'a super::opened_cache::OpenedCache>,
-}
-
-impl SessionStore for CookieStore<'_> {
-    fn load<'a>(&'a self, cookies: &'a [(&'a str, &'a str)], _now: u64) -> LocalFuture<'a, Loaded> {
-        Box::pin(async move {
-            let loaded = cookie_store::load_cached(self.config, cookies, self.cache);
-            if let (Some(kv), Loaded::Valid { session, .. }) = (self.deny_list, &loaded) {
-                if super::kv_store::is_denied(kv, session).await {
-                    log::info!("session ended by back-channel logout (deny-list)");
-                    return Loaded::Invalid;
-                }
-            }
-            loaded
-        })
-    }
-
-    fn create<'a>(
-        &'a self,
-        session: &'a Session,
-        present: &'a [&'a str],
-        now: u64,
-    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
-        Box::pin(async move { cookie_store::store(self.config, session, present, now) })
-    }
-
-    fn update<'a>(
-        &'a self,
-        session: &'a Session,
-        _handle: &'a Handle,
-        present: &'a [&'a str],
-        now: u64,
-        _leader: bool,
-    ) -> LocalFuture<'a, Result<Vec<String>, BffError>> {
-        Box::pin(async move { cookie_store::store(self.config, session, present, now) })
-    }
-
-    fn delete<'a>(&'a self, _handle: Option<&'a Handle>, present: &'a [&'a str]) -> LocalFuture<'a, Vec<String>> {
-        Box::pin(async move { cookie_store::clear(self.config, present) })
-    }
-
-    fn reload<'a>(&'a self, _handle: &'a Handle, _now: u64) -> LocalFuture<'a, Option<Session>> {
-        Box::pin(async { None })
-    }
 }

@@ -1,8 +1,10 @@
 //! One test suite for every [`SessionStore`]: cookies and KV (in memory, with KV's TTL
 //! rule) must behave the same wherever the contract says so.
 
-use super::kv_store::{end_sessions, record_key, KvStore, MemoryKv, KV_MIN_TTL};
-use super::store::{CookieStore, Loaded, SessionStore};
+use super::cookie_store::CookieStore;
+use super::kv::{MemoryKv, KV_MIN_TTL};
+use super::kv_store::{end_sessions, record_key, KvStore};
+use super::store::{Loaded, SessionStore};
 use super::Session;
 use crate::config::Config;
 use crate::testutil::{block_on, config_with, KEY};
@@ -253,12 +255,12 @@ fn cookie_mode_deny_list() {
     jar.apply(&block_on(store.create(&session(1, "sid-9"), &[], NOW)).unwrap());
     assert!(matches!(load(&store, &jar), Loaded::Valid { .. }));
     // A logout token issued before the login does not end it.
-    block_on(super::kv_store::deny(&kv, Some("sid-9"), Some("user-1"), NOW - 1, 3600)).unwrap();
+    block_on(super::deny_list::deny(&kv, Some("sid-9"), Some("user-1"), NOW - 1, 3600)).unwrap();
     assert!(matches!(load(&store, &jar), Loaded::Valid { .. }), "created after the logout");
-    block_on(super::kv_store::deny(&kv, Some("sid-9"), Some("user-1"), NOW, 3600)).unwrap();
+    block_on(super::deny_list::deny(&kv, Some("sid-9"), Some("user-1"), NOW, 3600)).unwrap();
     assert!(matches!(load(&store, &jar), Loaded::Invalid), "sid denied");
     // An older logout token arriving late (or replayed) does not lower the bound.
-    block_on(super::kv_store::deny(&kv, Some("sid-9"), Some("user-1"), NOW - 50, 3600)).unwrap();
+    block_on(super::deny_list::deny(&kv, Some("sid-9"), Some("user-1"), NOW - 50, 3600)).unwrap();
     assert!(matches!(load(&store, &jar), Loaded::Invalid), "still denied");
     // A later login that gets the same sid is unaffected.
     let mut later = session(1, "sid-9");
@@ -271,7 +273,7 @@ fn cookie_mode_deny_list() {
     let mut jar2 = Jar::default();
     jar2.apply(&block_on(store.create(&session(1, "sid-other"), &[], NOW)).unwrap());
     assert!(matches!(load(&store, &jar2), Loaded::Valid { .. }));
-    block_on(super::kv_store::deny(&kv, None, Some("user-1"), NOW + 1, 3600)).unwrap();
+    block_on(super::deny_list::deny(&kv, None, Some("user-1"), NOW + 1, 3600)).unwrap();
     assert!(matches!(load(&store, &jar2), Loaded::Invalid), "sub denied");
     assert!(matches!(load(&store, &new_jar), Loaded::Valid { .. }), "the sub's sessions after iat survive");
     let mut after_sub = session(1, "sid-x");

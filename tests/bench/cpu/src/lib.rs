@@ -14,7 +14,7 @@ use edge_bff::oidc::jwk::JwkSet;
 use edge_bff::oidc::jws::UntrustedJws;
 use edge_bff::proxy;
 use edge_bff::proxy::headers::{upstream_request_headers, Forwarding};
-use edge_bff::session::store::CookieStore;
+use edge_bff::session::cookie_store::CookieStore;
 use edge_bff::session::{cookie_store, Session};
 use edge_bff::web::client::{HttpClient, IncomingResponse, LocalFuture, OutgoingRequest, TransportError};
 use edge_bff::web::cookies::parse_cookie_header;
