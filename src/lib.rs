@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod coalesce;
 pub mod config;
 pub mod crypto;
 pub mod error;

@@ -2,6 +2,8 @@
 //! and secrets, validated completely, never half-applied. Errors name the setting and
 //! the rule it breaks, never the value (it may be a secret).
 
+pub mod require;
+
 use crate::crypto::KeyRing;
 use std::fmt;
 
@@ -131,7 +133,7 @@ pub struct ApiRoute {
     /// Token handling.
     pub token: RouteToken,
     /// `require`: ID-token claims the session must have (API.md section 4).
-    pub require: Option<crate::proxy::require::Requirements>,
+    pub require: Option<crate::config::require::Requirements>,
     /// `websocket`: `GET` requests with `Upgrade: websocket` are proxied as WebSockets.
     pub websocket: bool,
     /// `event_stream`: same-origin `EventSource` requests need no `X-CSRF`.
@@ -757,9 +759,9 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
         };
         let require = match &r.require {
             None => None,
-            Some(value) => {
-                Some(crate::proxy::require::Requirements::parse(value).map_err(|e| err(S, format!("route {n}: {e}")))?)
-            }
+            Some(value) => Some(
+                crate::config::require::Requirements::parse(value).map_err(|e| err(S, format!("route {n}: {e}")))?,
+            ),
         };
         if require.is_some() && token == RouteToken::None {
             return Err(err(S, format!("route {n}: require needs a session (token: access)")));

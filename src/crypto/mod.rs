@@ -2,6 +2,7 @@
 //! randomness and constant-time comparison.
 
 pub mod dpop_key;
+pub mod jose;
 pub mod keys;
 pub mod random;
 pub mod seal;

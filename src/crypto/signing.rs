@@ -13,8 +13,8 @@ use crate::web::client::LocalFuture;
 use serde_json::{json, Map, Value};
 use std::fmt;
 
-/// The JWS algorithms edge-bff signs with: the ones it verifies ([`crate::oidc::jws::Alg`]).
-pub use crate::oidc::jws::Alg as SigningAlg;
+/// The JWS algorithms edge-bff signs with: the ones it verifies ([`super::jose::Alg`]).
+pub use super::jose::Alg as SigningAlg;
 
 /// Why a private key setting was refused (never the key material itself).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,7 +225,7 @@ fn check_material(jwk: &Map<String, Value>, alg: SigningAlg) -> Result<(), Defec
 }
 
 /// Whether the RSA members `[n, e, d, p, q, dp, dq, qi]` (each non-empty) are one key pair
-/// that signs what its public half verifies: a modulus of [`crate::oidc::jwk::MIN_RSA_BITS`]
+/// that signs what its public half verifies: a modulus of [`super::jose::MIN_RSA_BITS`]
 /// to [`MAX_RSA_BITS`] bits (counted on the number, so leading zero bytes count for
 /// nothing), every other member no longer than it, an odd public exponent with
 /// 3 ≤ e < n, n = p·q, d·e ≡ 1 modulo p−1 and q−1 (d inverts e modulo λ(n)), and the CRT
@@ -238,7 +238,7 @@ fn check_rsa_pair(members: &[rsa::BigUint]) -> Result<(), Defect> {
         return Err(Defect::Material);
     };
     let bits = n.bits();
-    if !(crate::oidc::jwk::MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits)
+    if !(super::jose::MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits)
         || [e, d, p, q, dp, dq, qi].iter().any(|m| m.bits() > bits)
     {
         return Err(Defect::Material);

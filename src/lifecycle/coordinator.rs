@@ -23,10 +23,10 @@ pub use super::protocol::{
 };
 use super::protocol::{RefreshError, RefreshResult, Refreshed, OBJECT_ANSWER_DEADLINE_MS, REFRESH_DEADLINE_MS};
 use super::token_call::{call_token_endpoint, Login, TokenCall};
+use crate::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
 use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
 use crate::oidc::provider::ProviderCache;
-use crate::session::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
 use crate::web::client::{race_timeout, HttpClient, LocalFuture};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;

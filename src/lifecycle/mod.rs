@@ -19,11 +19,11 @@ pub mod protocol;
 pub mod refresh;
 pub mod token_call;
 
+use crate::coalesce::Coalescer;
 use crate::config::Config;
 use crate::error::BffError;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::provider::{self, ProviderCache, ProviderError};
-use crate::session::coalesce::Coalescer;
 use crate::session::cookie_store;
 use crate::session::kv::KvBackend;
 use crate::session::store::{Handle, Loaded, Missing, SessionStore};

@@ -8,8 +8,8 @@ use super::protocol::{
 };
 use super::token_call::{call_token_endpoint, Login, TokenCall};
 use super::{short_id, RequestContext};
+use crate::coalesce::{key_of, Timing, WAIT_TICK_MS};
 use crate::error::BffError;
-use crate::session::coalesce::{key_of, Timing, WAIT_TICK_MS};
 use crate::session::store::Handle;
 use crate::session::Session;
 

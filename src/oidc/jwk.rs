@@ -75,8 +75,7 @@ struct RawKey {
     y: Option<String>,
 }
 
-/// Smallest RSA modulus accepted (bits).
-pub const MIN_RSA_BITS: usize = 2048;
+pub use crate::crypto::jose::MIN_RSA_BITS;
 
 impl JwkSet {
     /// Parse a JWKS document; unusable keys are left out.

@@ -7,46 +7,11 @@
 
 use super::jwk::{JwkSet, PublicKey};
 use crate::crypto::b64url_decode;
+pub use crate::crypto::jose::{Alg, Claims};
 use serde::Deserialize;
 
 /// Longest compact JWS accepted.
 pub const MAX_JWS_LEN: usize = 64 * 1024;
-
-/// Signature algorithms edge-bff verifies, and signs with (`crypto::signing::SigningAlg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Alg {
-    /// RSASSA-PKCS1-v1_5 with SHA-256.
-    Rs256,
-    /// RSASSA-PSS with SHA-256 (salt 32 bytes).
-    Ps256,
-    /// ECDSA P-256 with SHA-256 (signature `r ‖ s`, 64 bytes).
-    Es256,
-    /// Ed25519.
-    EdDsa,
-}
-
-impl Alg {
-    /// The algorithm of a JOSE `alg` name; `None` for any other (`none`, HMAC, …).
-    pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "RS256" => Some(Self::Rs256),
-            "PS256" => Some(Self::Ps256),
-            "ES256" => Some(Self::Es256),
-            "EdDSA" => Some(Self::EdDsa),
-            _ => None,
-        }
-    }
-
-    /// The JOSE name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rs256 => "RS256",
-            Self::Ps256 => "PS256",
-            Self::Es256 => "ES256",
-            Self::EdDsa => "EdDSA",
-        }
-    }
-}
 
 /// Why a JWS was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,9 +57,6 @@ pub struct UntrustedJws<'a> {
     kid: Option<String>,
     payload: Vec<u8>,
 }
-
-/// Claims of a verified token (a JSON object).
-pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 impl std::fmt::Debug for UntrustedJws<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -148,7 +148,7 @@ impl ProviderCache {
 /// section 3): the outcome of a discovery fetch that started less than
 /// [`HEALTH_INTERVAL_MS`] ago (this check's, an earlier one's, or a login's), else of a
 /// fresh fetch. At most one check fetches at a time and at most one per interval: the
-/// others wait for it, looking on their own timer as [`crate::session::coalesce`]'s
+/// others wait for it, looking on their own timer as [`crate::coalesce`]'s
 /// waiters do, and share its outcome; a check that fetches for longer than the interval
 /// (its request was cancelled) is taken over. So a burst of checks costs one fetch, an
 /// outage shows within the interval and its end likewise. Unlike [`metadata`], a stale
@@ -185,7 +185,7 @@ pub async fn discovery_health(
                 }
             }
         }
-        http.sleep(crate::session::coalesce::WAIT_TICK_MS).await;
+        http.sleep(crate::coalesce::WAIT_TICK_MS).await;
         waited = true;
     };
     let mut guard = CheckGuard { cache, check, finished: false };

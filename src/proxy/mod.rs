@@ -5,7 +5,6 @@
 pub mod direct;
 pub mod headers;
 pub mod path;
-pub mod require;
 
 use crate::config::{ApiRoute, Config};
 use crate::error::BffError;

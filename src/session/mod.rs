@@ -1,6 +1,5 @@
 //! The session model and how it is carried in cookies (API.md section 7).
 
-pub mod coalesce;
 pub mod cookie_store;
 pub mod deny_list;
 pub mod kv;
@@ -9,7 +8,7 @@ pub mod opened_cache;
 pub mod store;
 
 use crate::crypto::b64url_decode;
-use crate::oidc::jws::Claims;
+use crate::crypto::jose::Claims;
 use serde::{Deserialize, Serialize};
 
 /// Access token lifetime assumed when the provider gives neither `expires_in` nor a JWT `exp`.

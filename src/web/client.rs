@@ -35,7 +35,7 @@ pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 /// The runtime's outgoing I/O: HTTP requests and timers.
 pub trait HttpClient {
     /// Wait `ms` milliseconds. (In the Workers runtime a timer is I/O of the request
-    /// that set it; see [`crate::session::coalesce`].)
+    /// that set it; see [`crate::coalesce`].)
     fn sleep(&self, ms: u32) -> LocalFuture<'_, ()>;
 
     /// The current time in milliseconds (Unix epoch), for deadlines.

@@ -3,7 +3,7 @@
 //! claim equal to it, or an array claim containing it; an array value matches when any
 //! of its members does. Claims are the session's (what `/session` shows as `user`).
 
-use crate::oidc::jws::Claims;
+use crate::crypto::jose::Claims;
 use serde_json::{Number, Value};
 
 /// Most claims one route may require, and most accepted values per claim: a
