@@ -135,10 +135,7 @@ fn violations(module: &str, code: &str) -> Result<Vec<String>, String> {
         // is not a layer crossing.
         if let Some(layer) = layer_of(&used) {
             if layer > own {
-                found.push(format!(
-                    "{module} ({}) uses {used} ({}), a layer above it",
-                    LAYERS[own].0, LAYERS[layer].0
-                ));
+                found.push(format!("{module} ({}) uses {used} ({}), a layer above it", LAYERS[own].0, LAYERS[layer].0));
             }
         }
     }
@@ -182,7 +179,8 @@ fn the_check_sees_a_use_of_a_layer_above() {
     assert_eq!(violations("web::response", "use super::cors::preflight;").unwrap().len(), 1);
     assert!(violations("web::cors", "use super::response::HttpResponse;").unwrap().is_empty());
     // Comments and the trailing test module do not count.
-    let text = "//! see crate::runtime\nuse crate::crypto::seal;\n#[cfg(test)]\nmod tests {\n    use crate::runtime::x;\n}\n";
+    let text =
+        "//! see crate::runtime\nuse crate::crypto::seal;\n#[cfg(test)]\nmod tests {\n    use crate::runtime::x;\n}\n";
     assert!(violations("session::kv", &shipping_code(text)).unwrap().is_empty());
     // A module no layer holds is reported.
     assert!(violations("newthing::x", "").is_err());

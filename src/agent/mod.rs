@@ -1,6 +1,7 @@
 //! The OAuth agent under `AUTH_PATH` (API.md section 3): login, callback, session and
 //! logout. Handlers return `Result<HttpResponse, BffError>`; [`handle`] turns errors
-//! into responses in one place and logs their detail.
+//! into responses in one place and logs their detail. It may use every core layer below
+//! it (`proxy`, `lifecycle`, `oidc`, `session`, …), never `runtime`.
 
 pub(crate) mod backchannel;
 mod callback;

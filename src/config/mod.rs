@@ -1,6 +1,8 @@
 //! Configuration (API.md section 2): read once per isolate from the Worker's variables
 //! and secrets, validated completely, never half-applied. Errors name the setting and
-//! the rule it breaks, never the value (it may be a secret).
+//! the rule it breaks, never the value (it may be a secret). It may use `crypto`, `error`
+//! and the HTTP building blocks of `web` only: the rules of other layers that a setting
+//! needs (a route's `require`, tenant-id syntax, the default CSP) live here.
 
 pub mod require;
 

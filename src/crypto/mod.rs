@@ -1,5 +1,6 @@
-//! Cryptography: the cookie key ring, AES-256-GCM sealing, edge-bff's own signing keys,
-//! randomness and constant-time comparison.
+//! Cryptography: the cookie key ring, AES-256-GCM sealing, edge-bff's own signing keys
+//! and its DPoP key, the JOSE vocabulary (`jose`), randomness and constant-time
+//! comparison. It may use `error` and the HTTP building blocks of `web` only.
 
 pub mod dpop_key;
 pub mod jose;

@@ -1,6 +1,9 @@
 //! The session lifecycle, one home for the agent and the proxy: open the request's
 //! session (load, check, record activity), refresh it (per isolate, or through the
-//! login's coordinator), write it back, and map errors to responses.
+//! login's coordinator), write it back, and map errors to responses. It may use `oidc`,
+//! `session` and the layers below them, never `proxy`, `agent` or `runtime`. Inside it,
+//! `protocol` (the coordinator protocol) and `token_call` (one refresh at the token
+//! endpoint) are used by both `coordinator` and `refresh`, which do not use each other.
 //!
 //! The rules it keeps (API.md sections 7 and 8, SECURITY.md group 11):
 //! - tokens obtained by a refresh are stored as soon as the refresh succeeds (KV) and their

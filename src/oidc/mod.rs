@@ -1,5 +1,7 @@
 //! OpenID Connect relying-party rules: discovery, JWKS, JWS verification, ID token
-//! validation, the authorization request and the token exchange; DPoP proofs.
+//! validation, the authorization request and the token exchange; DPoP proofs. It may use
+//! `session`, `router`, `config`, `coalesce`, `crypto`, `error` and `web`; never the
+//! lifecycle, the proxy, the agent or the runtime.
 
 pub mod authorize;
 pub mod discovery;

@@ -1,6 +1,7 @@
 //! The API proxy's decisions (API.md section 4): which upstream URL, which headers,
 //! whether the session's token must be refreshed first, and what to do with an upstream
-//! 401. The forwarding itself (streamed bodies) is in `runtime::proxy`.
+//! 401. The forwarding itself (streamed bodies) is in `runtime::proxy`. It may use
+//! `lifecycle` and every layer below it, never `agent` or `runtime`.
 
 pub mod direct;
 pub mod headers;

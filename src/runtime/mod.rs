@@ -1,5 +1,6 @@
 //! The Worker glue: the `fetch` export, per-isolate state, and conversions between the
-//! runtime's types and the core's `http` types. No decisions are made here.
+//! runtime's types and the core's `http` types. No decisions are made here. The top
+//! layer: it may use every other module, and none uses it.
 
 mod assets;
 mod convert;

@@ -1,4 +1,7 @@
-//! The session model and how it is carried in cookies (API.md section 7).
+//! The session model and how it is carried in cookies or KV (API.md section 7). It may
+//! use `config`, `coalesce`, `crypto`, `error` and `web`. Inside it, `store` (the
+//! interface) is used by `cookie_store` and `kv_store`, and `kv` (the KV trait) by
+//! `deny_list`, `cookie_store` and `kv_store`; none of these uses a store above it.
 
 pub mod cookie_store;
 pub mod deny_list;

@@ -1,5 +1,7 @@
-//! HTTP building blocks free of runtime types: cookies, the CSRF guard, responses,
-//! query strings, percent-encoding, and the outgoing HTTP client trait.
+//! HTTP free of runtime types, in two layers. The building blocks (`client`, the outgoing
+//! HTTP client trait; `cookies`; `percent`; `query`; `response`) use nothing of edge-bff
+//! and sit below everything else. The policies (`cors`, `csrf`, `security_headers`) read
+//! the settings, so they sit above `config` and may use it, `error` and the blocks.
 
 pub mod client;
 pub mod cookies;
