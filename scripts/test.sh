@@ -9,8 +9,11 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+started=$SECONDS
 scripts/bootstrap.sh || { echo "test: bootstrap failed"; exit 1; }
 source scripts/env.sh
+timings=("bootstrap $((SECONDS - started)) s")
+stage_started=$SECONDS
 
 LOG_DIR="$ROOT/target/test-logs"
 mkdir -p "$LOG_DIR"
@@ -18,8 +21,15 @@ passed=0
 failed=0
 failures=()
 stage() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
-record() { # name, exit code
-  if [ "$2" -eq 0 ]; then echo "-- $1: ok"; else echo "-- $1: FAILED (exit $2)"; failures+=("$1"); fi
+record() { # name, exit code; also notes the time since the previous record
+  local took=$((SECONDS - stage_started))
+  stage_started=$SECONDS
+  timings+=("$1 ${took} s")
+  if [ "$2" -eq 0 ]; then echo "-- $1: ok (${took} s)"; else echo "-- $1: FAILED (exit $2, ${took} s)"; failures+=("$1"); fi
+}
+report_times() {
+  echo
+  echo "test: stage times: $(IFS=';'; echo "${timings[*]}" | sed 's/;/, /g'); total $((SECONDS - started)) s"
 }
 count_cargo() { # log file
   local p f
@@ -60,6 +70,7 @@ record "wasm build" "$rc"
 if [ "$rc" -ne 0 ]; then
   tail -40 "$LOG_DIR/build.log"
   echo "test: the Worker did not build; integration and browser tests cannot run"
+  report_times
   echo "${passed} passed, $((failed + 1)) failed"
   exit 1
 fi
@@ -89,7 +100,7 @@ rc=${PIPESTATUS[0]}
 count_node "$LOG_DIR/e2e.log"
 record "browser e2e" "$rc"
 
-echo
+report_times
 if [ ${#failures[@]} -gt 0 ]; then
   echo "test: FAILED stages: ${failures[*]}"
   [ "$failed" -gt 0 ] || failed=${#failures[@]}
