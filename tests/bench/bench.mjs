@@ -78,7 +78,7 @@ const bffDpopPort = await freePort();
 const dpopKey = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'bench-dpop', alg: 'ES256' };
 const bffDpop = await startWorker({ ...bindings, DPOP_KEY: JSON.stringify(dpopKey) }, { port: bffDpopPort, kv: false, assets: false });
 
-// The same as (b) on a route with `require` (API.md section 4): the claims check is made
+// The same as (b) on a route with `require` (docs/api.md section 4): the claims check is made
 // on the direct path for every call (the ID token's claims read from the session).
 const bffReqPort = await freePort();
 const bffReq = await startWorker(

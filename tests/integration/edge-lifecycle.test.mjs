@@ -1,4 +1,4 @@
-// A fault-proof session lifecycle (SECURITY.md group 11, API.md sections 7 and 8), against
+// A fault-proof session lifecycle (docs/security.md group 11, docs/api.md sections 7 and 8), against
 // the built Worker's test variant (build-test/: a clock hook per isolate) in Miniflare,
 // with several isolates where a fault is about what another isolate sees next. Each test
 // drives one fault that is not the provider refusing the session and checks that the

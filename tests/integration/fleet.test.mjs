@@ -1,4 +1,4 @@
-// One refresh per login across every isolate (API.md section 8): several isolates of the
+// One refresh per login across every isolate (docs/api.md section 8): several isolates of the
 // built Worker (test variant, for its clock hook) in one Miniflare, sharing KV and the
 // COORDINATOR Durable Object, in front of the real oidc-provider, which rotates refresh
 // tokens and revokes the whole grant when a spent one is used again.
@@ -169,7 +169,7 @@ describe('the coordinator', () => {
       const took = Date.now() - started;
       assert.equal(res.status, 200, 'never an error by itself');
       assert.equal(idp.stats.refresh, 1, 'refreshed in the isolate');
-      // API.md section 8 and issue 24: an object that does not acknowledge costs at most
+      // docs/api.md section 8 and issue 24: an object that does not acknowledge costs at most
       // the 2.5 s acknowledgement wait (plus the refresh itself).
       assert.ok(took < 2500 + 1500, `bounded wait (${took} ms)`);
       const warn = fleet.logs.map((l) => { try { return JSON.parse(l); } catch { return null; } }).find((l) => l?.level === 'warn' && /coordinator/.test(l.msg));

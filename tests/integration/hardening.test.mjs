@@ -1,4 +1,4 @@
-// Hardening (SECURITY.md group 12, API.md sections 2, 4 and 9) against the built Worker,
+// Hardening (docs/security.md group 12, docs/api.md sections 2, 4 and 9) against the built Worker,
 // the real oidc-provider and a real upstream that records what reaches it: proxy paths
 // as every server behind the proxy might read them, forwarding identity, upstream
 // response headers, HSTS and nosniff, duplicate cookies, return_to and step-up claims.

@@ -1,4 +1,4 @@
-// GET {AUTH_PATH}/health (API.md section 3, v2) against the built Worker: 200 when the
+// GET {AUTH_PATH}/health (docs/api.md section 3, v2) against the built Worker: 200 when the
 // configuration is valid and the provider's discovery can be had; 503 with the reason
 // (`configuration`, `provider`) otherwise, never the provider's text. An isolate fetches
 // discovery for it at most once per 10 s (HEALTH_INTERVAL_MS), however many checks

@@ -1,4 +1,4 @@
-// The access line and the metrics data point (API.md section 9, issue 15): the built
+// The access line and the metrics data point (docs/api.md section 9, issue 15): the built
 // Worker with the real oidc-provider and a real upstream, `METRICS` bound to a recording
 // dataset (tests/support/worker.mjs) or to Miniflare's own Analytics Engine simulator.
 import { test, before, after, describe } from 'node:test';

@@ -1,5 +1,5 @@
-// Provider interop (API.md section 2 CLIENT_AUTH, CLIENT_PRIVATE_KEY, AUTH_PARAMS, PAR;
-// section 3 /jwks; SECURITY.md group 13) against the built Worker and the real
+// Provider interop (docs/api.md section 2 CLIENT_AUTH, CLIENT_PRIVATE_KEY, AUTH_PARAMS, PAR;
+// section 3 /jwks; docs/security.md group 13) against the built Worker and the real
 // oidc-provider: private_key_jwt client assertions (RFC 7523) for the code exchange,
 // refresh and revocation, the Worker's /auth/jwks as the client's jwks_uri, pushed
 // authorization requests (RFC 9126), fixed authorization parameters, and DPoP (RFC 9449)
@@ -536,7 +536,7 @@ describe('multi-tenant issuers (ALLOWED_TENANTS, Entra ID /organizations)', () =
   }
   const errorOf = (callback) => new URL(callback.headers.get('location'), 'http://x').searchParams.get('auth_error');
 
-  test('without ALLOWED_TENANTS a template issuer is a configuration error (the exact rule of API.md)', async () => {
+  test('without ALLOWED_TENANTS a template issuer is a configuration error (the exact rule of docs/api.md)', async () => {
     const s = await stack(null);
     try {
       const r = await s.w.fetch('/auth/login');

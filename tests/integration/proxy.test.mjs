@@ -155,7 +155,7 @@ for (const kv of [false, true]) {
         assert.ok(!/x-private-hop/.test(res.headers.connection ?? ''), res.headers.connection);
         assert.notEqual(res.headers['keep-alive'], 'timeout=5');
         for (const name of ['trailer', 'upgrade', 'te']) assert.equal(res.headers[name], undefined, name);
-        // API.md section 4: every other header streams back unchanged.
+        // docs/api.md section 4: every other header streams back unchanged.
         assert.equal(res.headers['proxy-authenticate'], 'Basic realm="upstream"');
       });
 

@@ -44,7 +44,7 @@ async function sessionRecords(w) {
   return (await kv.list({ prefix: 'session:' })).keys.length;
 }
 
-describe('a refused refresh ends the session, whatever form the refusal takes (API.md section 5)', () => {
+describe('a refused refresh ends the session, whatever form the refusal takes (docs/api.md section 5)', () => {
   for (const store of ['cookie', 'kv']) {
     for (const coordinator of [false, true]) {
       for (const mode of ['empty-400', 'invalid-client']) {

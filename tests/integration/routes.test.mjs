@@ -1,4 +1,4 @@
-// Route options (API.md section 4, v2) against the built Worker: `require` (ID-token claim
+// Route options (docs/api.md section 4, v2) against the built Worker: `require` (ID-token claim
 // requirements, 403 `forbidden` before any upstream call), `websocket` (a real `ws`
 // upstream behind Miniflare, a `ws` client) and `event_stream` (server-sent events), on
 // the direct path (no KV) and the full path (SESSIONS bound), which must agree. The test

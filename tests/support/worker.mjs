@@ -98,7 +98,7 @@ export async function startWorker(bindings, { assets = true, port, buildDir = 'b
   const worker = {
     ...builtWorker(buildDir, entry),
     kvNamespaces: kv ? ['SESSIONS'] : [],
-    // The coordinator (API.md section 8), served by this same Worker: `true`, or
+    // The coordinator (docs/api.md section 8), served by this same Worker: `true`, or
     // { binding, className } as a wrangler.toml names them.
     ...(coordinator
       ? { durableObjects: { [coordinator.binding ?? 'COORDINATOR']: { className: coordinator.className ?? 'EdgeBffCoordinator', useSQLite: true } } }
