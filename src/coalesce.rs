@@ -1,4 +1,4 @@
-//! Per-isolate coalescing of refreshes (API.md section 7, "Refresh races").
+//! Per-isolate coalescing of refreshes (docs/api.md section 7, "Refresh races").
 //!
 //! Requests of one session that need a refresh at the same moment carry the same refresh
 //! token. The first becomes the leader and calls the token endpoint; the others wait for

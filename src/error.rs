@@ -2,7 +2,7 @@
 //!
 //! The `Display` text of a [`BffError`] is the operator's detail and goes to the log only;
 //! the client sees [`BffError::code`] and the fixed [`BffError::public_description`]
-//! (API.md section 5). No variant carries a token, a key or a secret.
+//! (docs/api.md section 5). No variant carries a token, a key or a secret.
 
 use crate::web::response::{json_response, HttpResponse};
 use http::StatusCode;
@@ -18,7 +18,7 @@ pub enum BffError {
     Unauthorized,
     /// The cookie opens but its KV record is missing or unreadable (not yet replicated,
     /// deleted, KV failing): 401 `unauthorized` for this request, the cookie is kept so
-    /// the session works again once the record is there (API.md section 7, v2).
+    /// the session works again once the record is there (docs/api.md section 7, v2).
     #[error("session record unavailable: {0}")]
     SessionUnavailable(String),
     /// The refresh token was rejected; the session ends.
@@ -60,7 +60,7 @@ pub enum BffError {
 }
 
 impl BffError {
-    /// HTTP status of this error (API.md section 5).
+    /// HTTP status of this error (docs/api.md section 5).
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,

@@ -1,4 +1,4 @@
-//! Property and fuzz targets for every parser of outside input (SECURITY.md "every parse
+//! Property and fuzz targets for every parser of outside input (docs/security.md "every parse
 //! of outside input total"): generated input (proptest), checked for two things: the
 //! parser never panics, and what it accepts keeps the rule it exists for (a confined
 //! proxy path never escapes, a tampered sealed value never opens, a `return_to` never

@@ -14,7 +14,7 @@ pub enum Route<'a> {
 }
 
 impl Route<'_> {
-    /// The request kind of the access line and the metrics (API.md section 9).
+    /// The request kind of the access line and the metrics (docs/api.md section 9).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Agent(_) => "agent",

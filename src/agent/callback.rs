@@ -15,7 +15,7 @@ use crate::web::cookies::{clear_cookie, SameSite};
 use crate::web::query::{parse_query, single};
 use crate::web::response::{add_set_cookies, redirect, HttpRequest, HttpResponse};
 
-/// The `auth_error` codes of API.md section 5.
+/// The `auth_error` codes of docs/api.md section 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackError {
     /// The provider's own error, when it is one of the four passed through.

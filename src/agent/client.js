@@ -1,4 +1,4 @@
-// edge-bff browser helper (API.md section 6). An ES module without dependencies:
+// edge-bff browser helper (docs/api.md section 6). An ES module without dependencies:
 //   import * as bff from '/auth/client.js';
 //   const s = await bff.session();            // {authenticated, user?, expires_at?, …}
 //   bff.login('/return/here');                // top-level navigation to the provider

@@ -1,4 +1,4 @@
-//! `GET {AUTH_PATH}/health` (API.md section 3, v2), for uptime monitors: 200
+//! `GET {AUTH_PATH}/health` (docs/api.md section 3, v2), for uptime monitors: 200
 //! `{"status":"ok"}` when the configuration is valid and the provider's discovery document
 //! can be had; 503 `{"status":"unavailable","reason":…}` otherwise. The answer comes from
 //! the isolate's provider cache ([`discovery_health`]): the outcome of a discovery fetch

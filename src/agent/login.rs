@@ -70,7 +70,7 @@ pub async fn navigate(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result
     let (url, cookies) = match begin(ctx, request, return_to, &params).await {
         Ok(begun) => begun,
         // A top-level navigation: the browser is sent to the app's error page, as for a
-        // callback that fails (API.md section 3, PAR).
+        // callback that fails (docs/api.md section 3, PAR).
         Err(BeginError::Par(e)) => {
             log::warn!("login refused: idp_unavailable ({e})");
             ctx.outcome.note(crate::lifecycle::outcome::Outcome::Error("idp_unavailable"));

@@ -1,4 +1,4 @@
-//! The OAuth agent under `AUTH_PATH` (API.md section 3): login, callback, session and
+//! The OAuth agent under `AUTH_PATH` (docs/api.md section 3): login, callback, session and
 //! logout. Handlers return `Result<HttpResponse, BffError>`; [`handle`] turns errors
 //! into responses in one place and logs their detail. It may use every core layer below
 //! it (`proxy`, `lifecycle`, `oidc`, `session`, …), never `runtime`.
@@ -19,7 +19,7 @@ use crate::lifecycle::{error_response, RequestContext};
 use crate::web::response::{HttpRequest, HttpResponse};
 use http::Method;
 
-/// Largest accepted agent request body (API.md section 3).
+/// Largest accepted agent request body (docs/api.md section 3).
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// Cookies of a request as `(name, value)` pairs.
@@ -68,7 +68,7 @@ async fn dispatch(ctx: &RequestContext<'_>, request: &HttpRequest, sub_path: &st
     result.unwrap_or_else(|e| error_response(ctx, &request_cookies(request), &e))
 }
 
-/// `GET /jwks`: the public keys of `CLIENT_PRIVATE_KEY` (API.md section 3), for the
+/// `GET /jwks`: the public keys of `CLIENT_PRIVATE_KEY` (docs/api.md section 3), for the
 /// provider's `jwks_uri`: the signing key first, then the others (rotation). 404
 /// `not_found` without `CLIENT_PRIVATE_KEY`.
 fn jwks(config: &Config) -> Result<HttpResponse, BffError> {
@@ -82,7 +82,7 @@ fn jwks(config: &Config) -> Result<HttpResponse, BffError> {
 /// The browser helper source, with `AUTH_PATH` filled in.
 const CLIENT_JS: &str = include_str!("client.js");
 
-/// `GET /client.js`: the browser helper (API.md section 6).
+/// `GET /client.js`: the browser helper (docs/api.md section 6).
 fn client_js(config: &Config) -> HttpResponse {
     let body = CLIENT_JS.replace("__AUTH_PATH__", &config.auth_path);
     let mut response = http::Response::new(body.into_bytes());

@@ -14,7 +14,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
     let mut call = lifecycle::open(ctx, &cookies).await?;
     if call.session().refresh_token.is_none() {
         // Nothing to refresh with: the session lasts until its access token expires
-        // (API.md section 7); it is not ended for asking.
+        // (docs/api.md section 7); it is not ended for asking.
         log::info!("refresh asked for a session without a refresh token");
     } else if let Err(e) = call.refresh(ctx).await {
         return Ok(call.fail(ctx, &cookies, &e).await);

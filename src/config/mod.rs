@@ -1,4 +1,4 @@
-//! Configuration (API.md section 2): read once per isolate from the Worker's variables
+//! Configuration (docs/api.md section 2): read once per isolate from the Worker's variables
 //! and secrets, validated completely, never half-applied. Errors name the setting and
 //! the rule it breaks, never the value (it may be a secret). It may use `crypto`, `error`
 //! and the HTTP building blocks of `web` only: the rules of other layers that a setting
@@ -50,7 +50,7 @@ pub enum ClientAuth {
     PrivateKeyJwt,
 }
 
-/// `LOG_LEVEL` (API.md section 9): the least severe level written.
+/// `LOG_LEVEL` (docs/api.md section 9): the least severe level written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
     /// Errors only.
@@ -134,7 +134,7 @@ pub struct ApiRoute {
     pub methods: Option<Vec<String>>,
     /// Token handling.
     pub token: RouteToken,
-    /// `require`: ID-token claims the session must have (API.md section 4).
+    /// `require`: ID-token claims the session must have (docs/api.md section 4).
     pub require: Option<crate::config::require::Requirements>,
     /// `websocket`: `GET` requests with `Upgrade: websocket` are proxied as WebSockets.
     pub websocket: bool,
@@ -162,7 +162,7 @@ impl fmt::Debug for ClientSecret {
 /// The shortest `SESSION_IDLE_TIMEOUT` other than 0 (off).
 pub const MIN_IDLE_TIMEOUT: u64 = 60;
 
-/// The validated configuration (API.md section 2).
+/// The validated configuration (docs/api.md section 2).
 #[derive(Debug)]
 pub struct Config {
     /// `OIDC_ISSUER`, exactly as configured (compared exactly with the provider's).
@@ -459,7 +459,7 @@ impl Config {
         let session_idle_timeout =
             seconds(get("SESSION_IDLE_TIMEOUT"), 0).map_err(|r| err("SESSION_IDLE_TIMEOUT", r))?;
         if session_idle_timeout != 0 && session_idle_timeout < MIN_IDLE_TIMEOUT {
-            // Activity is recorded every quarter of the timeout (API.md section 2): below a
+            // Activity is recorded every quarter of the timeout (docs/api.md section 2): below a
             // minute that would be a write every few seconds per session.
             return Err(err("SESSION_IDLE_TIMEOUT", "must be 0 (off) or at least 60 seconds"));
         }
@@ -633,7 +633,7 @@ fn seconds(value: Option<String>, default: u64) -> Result<u64, String> {
     }
 }
 
-/// `https://`, or `http://` only for `localhost` and `127.0.0.1` (API.md section 2). Host
+/// `https://`, or `http://` only for `localhost` and `127.0.0.1` (docs/api.md section 2). Host
 /// names must be ASCII: an internationalised domain is written in its punycode form
 /// (`xn--…`); the build carries no Unicode IDNA tables (docs/performance.md, size).
 pub fn check_endpoint_url(text: &str) -> Result<url::Url, String> {

@@ -1,4 +1,4 @@
-//! A route's `require` (API.md section 4, v2): ID-token claim requirements, all of which
+//! A route's `require` (docs/api.md section 4, v2): ID-token claim requirements, all of which
 //! must hold before a call is forwarded. A string, number or boolean value matches a
 //! claim equal to it, or an array claim containing it; an array value matches when any
 //! of its members does. Claims are the session's (what `/session` shows as `user`).

@@ -14,7 +14,7 @@ pub enum Purpose {
     Cookie,
     /// KV session records.
     KvRecord,
-    /// The coordinator's stored token sets (API.md section 8).
+    /// The coordinator's stored token sets (docs/api.md section 8).
     Coordinator,
 }
 

@@ -1,6 +1,6 @@
 //! Sealed values: `<kid>.<base64url(nonce ‖ ciphertext ‖ tag)>` with AES-256-GCM, a fresh
 //! 96-bit random nonce, and caller-chosen associated data (the cookie's name, or the KV
-//! key) so a value moved elsewhere does not open (API.md section 7).
+//! key) so a value moved elsewhere does not open (docs/api.md section 7).
 //!
 //! Opening never says why it failed: unknown kid, bad base64, short input and a failed
 //! tag all give `None`, which callers treat as "no value".

@@ -1,4 +1,4 @@
-//! The coordinator (API.md section 8): one Durable Object per login, through which every
+//! The coordinator (docs/api.md section 8): one Durable Object per login, through which every
 //! refresh of that login goes, so that any number of isolates and locations spend each
 //! refresh token once.
 //!

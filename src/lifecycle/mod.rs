@@ -5,7 +5,7 @@
 //! `protocol` (the coordinator protocol) and `token_call` (one refresh at the token
 //! endpoint) are used by both `coordinator` and `refresh`, which do not use each other.
 //!
-//! The rules it keeps (API.md sections 7 and 8, SECURITY.md group 11):
+//! The rules it keeps (docs/api.md sections 7 and 8, docs/security.md group 11):
 //! - tokens obtained by a refresh are stored as soon as the refresh succeeds (KV) and their
 //!   cookies go out with every response of the request, whatever happens next;
 //! - a KV record that is missing or unreadable is "not logged in" for that request only:
@@ -69,7 +69,7 @@ pub struct RequestContext<'a> {
     pub store: &'a dyn SessionStore,
     /// The `SESSIONS` KV namespace, when bound (back-channel logout).
     pub kv: Option<&'a dyn KvBackend>,
-    /// The `COORDINATOR` Durable Object namespace, when bound (API.md section 8).
+    /// The `COORDINATOR` Durable Object namespace, when bound (docs/api.md section 8).
     pub coordinator: Option<&'a dyn Coordinator>,
     /// Current Unix time in seconds.
     pub now: u64,

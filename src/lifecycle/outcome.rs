@@ -1,4 +1,4 @@
-//! What a request came to, for the access log line and the metrics data point (API.md
+//! What a request came to, for the access log line and the metrics data point (docs/api.md
 //! section 9): `refreshed`, `refresh_failed`, `session_expired`, `csrf_refused`, …
 //!
 //! The handlers note an outcome in the request's [`OutcomeCell`] where something worth
@@ -28,7 +28,7 @@ pub enum Outcome {
     LoggedOut,
     /// A back-channel logout token was accepted.
     BackchannelLogout,
-    /// The answer was the error `code` (API.md section 5), except that a CSRF refusal is
+    /// The answer was the error `code` (docs/api.md section 5), except that a CSRF refusal is
     /// `csrf_refused`.
     Error(&'static str),
 }

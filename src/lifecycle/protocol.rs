@@ -1,4 +1,4 @@
-//! The coordinator protocol (API.md section 8): what an isolate and a login's object say
+//! The coordinator protocol (docs/api.md section 8): what an isolate and a login's object say
 //! to each other ([`CoordinatorRequest`], [`Answer`], the [`TokenSet`] they pass), the
 //! isolate's side as a trait ([`Coordinator`], asked in two steps by [`ask_within`]), what
 //! a refresh comes to ([`RefreshResult`]), and the deadlines both sides keep. Both the
@@ -54,7 +54,7 @@ pub struct Refreshed {
 #[serde(tag = "failure", content = "detail", rename_all = "snake_case")]
 pub enum RefreshError {
     /// The provider refused the refresh token: `invalid_grant`, another OAuth error, or
-    /// any 4xx without a readable error body (API.md section 5, "Refresh answers").
+    /// any 4xx without a readable error body (docs/api.md section 5, "Refresh answers").
     Rejected(String),
     /// The provider refused the client itself (`invalid_client` and the like): the
     /// refresh token is refused all the same, and the deployment's credentials are

@@ -201,7 +201,7 @@ fn a_refresh_in_cookie_mode_goes_out_with_an_error_response() {
     assert!(ended.headers().get_all("set-cookie").iter().all(|v| v.to_str().unwrap().contains("Max-Age=0")));
 }
 
-/// API.md section 5, "Refresh answers": every refusal ends the session and deletes the
+/// docs/api.md section 5, "Refresh answers": every refusal ends the session and deletes the
 /// KV record that still holds the refused refresh token; a DPoP nonce asked twice and a
 /// 5xx do not.
 #[test]

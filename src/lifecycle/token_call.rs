@@ -1,5 +1,5 @@
 //! One refresh at the token endpoint, for an isolate or a login's object: the call
-//! (bounded by [`REFRESH_DEADLINE_MS`]), the provider's refusals sorted as API.md section 5
+//! (bounded by [`REFRESH_DEADLINE_MS`]), the provider's refusals sorted as docs/api.md section 5
 //! says, and the checks of a refreshed ID token (OIDC Core §12.2).
 
 use super::protocol::{RefreshError, TokenSet, REFRESH_DEADLINE_MS};
@@ -12,7 +12,7 @@ use crate::session::access_token_expiry;
 use crate::web::client::{race_timeout, HttpClient};
 use std::cell::RefCell;
 
-/// The refresh failure of a token-endpoint error (API.md section 5, "Refresh answers"):
+/// The refresh failure of a token-endpoint error (docs/api.md section 5, "Refresh answers"):
 /// every refusal ends the session, but a DPoP nonce challenge still standing after the
 /// one resend, which says nothing of the refresh token.
 fn refusal(e: TokenError) -> RefreshError {

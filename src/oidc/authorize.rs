@@ -67,7 +67,7 @@ impl LoginState {
 }
 
 /// Where the browser goes after login: `raw` resolved against `PUBLIC_ORIGIN` and
-/// normalised, when the result is a path of that origin; else `/` (SECURITY.md groups 1
+/// normalised, when the result is a path of that origin; else `/` (docs/security.md groups 1
 /// and 12). Refused: more than [`MAX_RETURN_TO`] characters, non-ASCII text, absolute
 /// URLs, backslashes, control characters, encoded slashes, backslashes or control
 /// bytes, and anything whose normalised path starts with `//` (`/.//evil.example`,

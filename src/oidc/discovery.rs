@@ -1,5 +1,5 @@
 //! Provider metadata (OpenID Connect Discovery 1.0), validated against the configured
-//! issuer: a document naming another issuer is a configuration error (API.md section 2).
+//! issuer: a document naming another issuer is a configuration error (docs/api.md section 2).
 
 use serde::Deserialize;
 

@@ -1,6 +1,6 @@
 //! DPoP (RFC 9449): the key and its proofs, the `ath` of an access token, nonce
 //! challenges and the nonce memory. The token endpoint's client is
-//! [`crate::oidc::token::TokenHttp`]. API.md section 4 "DPoP"; docs/design.md.
+//! [`crate::oidc::token::TokenHttp`]. docs/api.md section 4 "DPoP"; docs/design.md.
 
 use crate::crypto::b64url;
 pub use crate::crypto::dpop_key::{ath, htu, DpopKey};

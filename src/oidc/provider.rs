@@ -13,7 +13,7 @@ use std::rc::Rc;
 pub const METADATA_TTL: u64 = 3600;
 /// How long a JWKS is reused, in seconds.
 pub const JWKS_TTL: u64 = 3600;
-/// Least time between two forced JWKS re-fetches, in seconds (API.md section 5).
+/// Least time between two forced JWKS re-fetches, in seconds (docs/api.md section 5).
 pub const JWKS_REFETCH_INTERVAL: u64 = 10;
 /// Largest metadata or JWKS document accepted.
 pub const MAX_DOCUMENT: usize = 256 * 1024;
@@ -144,7 +144,7 @@ impl ProviderCache {
     }
 }
 
-/// Whether the provider's discovery document can be had, as `/health` reports it (API.md
+/// Whether the provider's discovery document can be had, as `/health` reports it (docs/api.md
 /// section 3): the outcome of a discovery fetch that started less than
 /// [`HEALTH_INTERVAL_MS`] ago (this check's, an earlier one's, or a login's), else of a
 /// fresh fetch. At most one check fetches at a time and at most one per interval: the

@@ -1,4 +1,4 @@
-//! Multi-tenant issuers (an edge-bff extension to API.md's exact issuer rule, set by
+//! Multi-tenant issuers (an edge-bff extension to docs/api.md's exact issuer rule, set by
 //! `ALLOWED_TENANTS`). Microsoft Entra ID's multi-tenant endpoints (`/organizations`,
 //! `/common`, `/consumers`) publish a discovery document whose `issuer` is a template,
 //! `https://login.microsoftonline.com/{tenantid}/v2.0`; each ID token is issued by its
@@ -7,7 +7,7 @@
 //! replaced by the token's own `tid`. edge-bff adds the operator's list of tenants it
 //! accepts (or `*` for any).
 //!
-//! Without `ALLOWED_TENANTS` the issuer is compared exactly, as API.md says.
+//! Without `ALLOWED_TENANTS` the issuer is compared exactly, as docs/api.md says.
 
 use super::jws::Claims;
 use crate::config::{is_tenant_id, Config, TenantRule};

@@ -104,7 +104,7 @@ pub struct ClientCall<'a> {
 
 /// `client_assertion_type` of RFC 7523 section 2.2.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-/// Lifetime of a client assertion, in seconds (API.md: at most 60).
+/// Lifetime of a client assertion, in seconds (docs/api.md: at most 60).
 pub const ASSERTION_LIFETIME: u64 = 60;
 
 /// A fresh client assertion for a call to `endpoint` (RFC 7523 section 3): `iss` = `sub`

@@ -1,7 +1,7 @@
-//! Header hygiene of proxied requests and responses (API.md section 4, SECURITY.md
+//! Header hygiene of proxied requests and responses (docs/api.md section 4, docs/security.md
 //! group 7): edge-bff's cookies, the browser's `Authorization` and hop-by-hop headers
 //! never reach the upstream; the upstream never sets cookies on the app's origin.
-//! The client's own forwarding headers never reach it either (SECURITY.md group 12):
+//! The client's own forwarding headers never reach it either (docs/security.md group 12):
 //! `X-Forwarded-For` is the runtime's client address alone.
 
 use crate::config::Config;
@@ -151,7 +151,7 @@ pub fn upstream_request_headers(config: &Config, incoming: &HeaderMap, forwardin
     upstream_headers(config, incoming, &cookies_of(incoming), forwarding)
 }
 
-/// Upstream response headers edge-bff always removes (API.md section 4): an upstream
+/// Upstream response headers edge-bff always removes (docs/api.md section 4): an upstream
 /// never sets cookies on the app's origin, nor wipes them (`Clear-Site-Data: "cookies"`
 /// would clear edge-bff's session). Connection-level headers
 /// ([`RUNTIME_MANAGED_RESPONSE_HEADERS`]) never pass the runtime's HTTP layer anyway.

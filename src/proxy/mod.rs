@@ -1,4 +1,4 @@
-//! The API proxy's decisions (API.md section 4): which upstream URL, which headers,
+//! The API proxy's decisions (docs/api.md section 4): which upstream URL, which headers,
 //! whether the session's token must be refreshed first, and what to do with an upstream
 //! 401. The forwarding itself (streamed bodies) is in `runtime::proxy`. It may use
 //! `lifecycle` and every layer below it, never `agent` or `runtime`.
@@ -21,12 +21,12 @@ pub const UPSTREAM_TIMEOUT_MS: u32 = 30_000;
 #[cfg(feature = "test-hooks")]
 pub const UPSTREAM_TIMEOUT_MS: u32 = 2_000;
 
-/// Whether `method` is safe to send twice (API.md section 4: GET, HEAD, OPTIONS).
+/// Whether `method` is safe to send twice (docs/api.md section 4: GET, HEAD, OPTIONS).
 pub fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// What kind of proxied call a request is (API.md section 4, route options).
+/// What kind of proxied call a request is (docs/api.md section 4, route options).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallKind {
     /// An ordinary call: `X-CSRF: 1` required.
@@ -118,7 +118,7 @@ pub fn target_and_kind(
     Ok((url, kind))
 }
 
-/// The route's `require` check (API.md section 4): 403 `forbidden` unless `session`'s
+/// The route's `require` check (docs/api.md section 4): 403 `forbidden` unless `session`'s
 /// claims meet it. Runs after the session check, before any refresh or upstream call.
 pub fn authorize(route: &ApiRoute, session: &crate::session::Session) -> Result<(), BffError> {
     match &route.require {

@@ -1,5 +1,5 @@
 //! The path after a proxy prefix: normalised, and confined to the upstream's base path
-//! (API.md section 4, SECURITY.md group 12). A path is judged as every server behind the
+//! (docs/api.md section 4, docs/security.md group 12). A path is judged as every server behind the
 //! proxy might read it, not only as a URL parser does: servlet containers drop `;` path
 //! parameters before resolving dot segments, some frameworks percent-decode twice, old
 //! decoders accept overlong UTF-8. The rule, segment by segment (`/`-separated, raw):

@@ -1,4 +1,4 @@
-//! The coordinator's Worker glue (API.md section 8): the Durable Object class
+//! The coordinator's Worker glue (docs/api.md section 8): the Durable Object class
 //! `EdgeBffCoordinator` around the core's [`Object`], and the isolates' client of the
 //! `COORDINATOR` namespace. No decisions here: `lifecycle::coordinator` makes them.
 

@@ -7,7 +7,7 @@
 // - a trap while the Rust handler runs before it returns its promise answers 500 JSON
 //   `server_error` instead of the runtime's HTML error page. A trap later, inside async
 //   Rust, is answered by `guarded` in src/runtime/glue.js;
-// - the coordinator's Durable Object class (API.md section 8), rebuilt on the fresh
+// - the coordinator's Durable Object class (docs/api.md section 8), rebuilt on the fresh
 //   instance after a trap.
 import * as bindings from './index.js';
 
@@ -36,7 +36,7 @@ function reinitialiseIfDead() {
 // is not reachable from here).
 const SERVER_ERROR = JSON.stringify({ error: 'server_error', error_description: 'Internal server error.' });
 
-// The `HSTS` value (API.md section 2) for this answer, read from the variables directly:
+// The `HSTS` value (docs/api.md section 2) for this answer, read from the variables directly:
 // the Rust configuration is out of reach once the module has failed. Its validation
 // rules live in src/config/mod.rs; a value that is not printable ASCII is left out here.
 function hstsOf(env) {

@@ -326,7 +326,7 @@ export async function signJws(jwkText, alg, data) {
   return new Uint8Array(await crypto.subtle.sign(params.sign, key, data));
 }
 
-// --- The access line and the metrics data point (API.md section 9) ----------------------
+// --- The access line and the metrics data point (docs/api.md section 9) ----------------------
 // Rust wraps a request's answer in `observed` only when the configuration asks for one
 // or the other (`LOG_LEVEL` info or debug, a `METRICS` binding), so a Worker at the
 // default level pays nothing here.

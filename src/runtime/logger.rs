@@ -1,5 +1,5 @@
 //! `log` records to the Workers console (visible in `wrangler tail` and the dashboard), one
-//! JSON line each: `{"level":"warn","msg":"…"}` (API.md section 9).
+//! JSON line each: `{"level":"warn","msg":"…"}` (docs/api.md section 9).
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 

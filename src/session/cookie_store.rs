@@ -14,7 +14,7 @@ use crate::web::client::LocalFuture;
 use crate::web::cookies::{clear_cookie, set_cookie, SameSite};
 use std::rc::Rc;
 
-/// Largest sealed text in one cookie (API.md section 7).
+/// Largest sealed text in one cookie (docs/api.md section 7).
 pub const CHUNK_SIZE: usize = 3800;
 /// Most chunks read or written (about 38 KB; larger sessions need `SESSION_STORE=kv`).
 pub const MAX_CHUNKS: usize = 10;
@@ -39,7 +39,7 @@ fn is_chunk_number(n: &str) -> bool {
 }
 
 /// Whether the request holds two cookies of one session-cookie name (the main one or a
-/// chunk): a tossed cookie beside edge-bff's, so no session (SECURITY.md group 12). Every
+/// chunk): a tossed cookie beside edge-bff's, so no session (docs/security.md group 12). Every
 /// cookie of the request is compared, however many there are.
 pub fn has_duplicates(config: &Config, cookies: &[(&str, &str)]) -> bool {
     let mut seen: Vec<&str> = Vec::new();

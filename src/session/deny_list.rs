@@ -1,4 +1,4 @@
-//! The cookie-mode deny-list (API.md section 3, back-channel logout): a sealed cookie
+//! The cookie-mode deny-list (docs/api.md section 3, back-channel logout): a sealed cookie
 //! cannot be revoked, so a back-channel logout writes a KV entry by `sid` (or `sub`) that
 //! every later load of a session of that login reads, from the edge cache, before it
 //! opens.

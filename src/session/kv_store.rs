@@ -1,4 +1,4 @@
-//! KV mode (API.md section 7): the cookie holds the sealed raw 32 bytes of a random
+//! KV mode (docs/api.md section 7): the cookie holds the sealed raw 32 bytes of a random
 //! session id; the record lives under `session:` + hex(SHA-256(id)), sealed with the
 //! KV-record key and that KV key as associated data, with an `expirationTtl` of the
 //! remaining lifetime (at least KV's minimum of 60 s). Index entries
@@ -27,7 +27,7 @@ fn sub_prefix(sub: &str) -> String {
     format!("idx:sub:{}:", hash_hex(sub.as_bytes()))
 }
 
-/// The coordinator name of the login of KV session `id` (API.md section 8): derived from
+/// The coordinator name of the login of KV session `id` (docs/api.md section 8): derived from
 /// the id, so a logout whose record is missing, and a back-channel logout that finds the
 /// record through its index, still name the login.
 pub fn login_of_record(id: &[u8; 32]) -> String {

@@ -1,4 +1,4 @@
-//! The session model and how it is carried in cookies or KV (API.md section 7). It may
+//! The session model and how it is carried in cookies or KV (docs/api.md section 7). It may
 //! use `config`, `coalesce`, `crypto`, `error` and `web`. Inside it, `store` (the
 //! interface) is used by `cookie_store` and `kv_store`, and `kv` (the KV trait) by
 //! `deny_list`, `cookie_store` and `kv_store`; none of these uses a store above it.
@@ -47,7 +47,7 @@ pub struct Session {
     /// of [`Session::activity_due`].
     #[serde(rename = "ls")]
     pub last_seen: u64,
-    /// The login's id, fixed at login: names its coordinator object (API.md section 8).
+    /// The login's id, fixed at login: names its coordinator object (docs/api.md section 8).
     /// Absent in sessions written before v2 (they refresh per isolate).
     #[serde(rename = "lid", default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
@@ -69,7 +69,7 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Refresh the access token first when it expires within this many seconds (API.md
+/// Refresh the access token first when it expires within this many seconds (docs/api.md
 /// section 4).
 pub const REFRESH_MARGIN: u64 = 30;
 
@@ -114,13 +114,13 @@ impl Session {
 
     /// Whether the access token should be refreshed before it is used: it expires within
     /// [`REFRESH_MARGIN`] and there is a refresh token to do it with. Without one nothing
-    /// can be refreshed, and the token is used until it expires (API.md section 7).
+    /// can be refreshed, and the token is used until it expires (docs/api.md section 7).
     pub fn refresh_due(&self, now: u64) -> bool {
         self.refresh_token.is_some() && refresh_margin_reached(self.access_expires_at, now)
     }
 
     /// Whether this request's activity must be recorded (`last_seen` rewritten): the idle
-    /// timeout is on and a quarter of it has passed since the last record (API.md section
+    /// timeout is on and a quarter of it has passed since the last record (docs/api.md section
     /// 2). Any timeout from 60 s up is then honoured to within a quarter of itself, with at
     /// most one write per quarter per session.
     pub fn activity_due(&self, now: u64, idle_timeout: u64) -> bool {
@@ -156,7 +156,7 @@ pub fn activity_granularity(idle_timeout: u64) -> u64 {
 }
 
 /// When an access token expires: `expires_in` if given, else the JWT's `exp`, else
-/// [`DEFAULT_ACCESS_TOKEN_LIFETIME`] (API.md section 7).
+/// [`DEFAULT_ACCESS_TOKEN_LIFETIME`] (docs/api.md section 7).
 pub fn access_token_expiry(access_token: &str, expires_in: Option<u64>, now: u64) -> u64 {
     if let Some(seconds) = expires_in {
         return now.saturating_add(seconds);

@@ -1,5 +1,5 @@
 //! `Cookie` parsing and `Set-Cookie` serialising (RFC 6265), with edge-bff's fixed
-//! attributes: `Secure; HttpOnly; Path=/`, never `Domain` (API.md section 7).
+//! attributes: `Secure; HttpOnly; Path=/`, never `Domain` (docs/api.md section 7).
 
 /// Most cookies read from one `Cookie` header; the rest are ignored.
 const MAX_COOKIES: usize = 200;
@@ -50,7 +50,7 @@ pub enum Lookup<'a> {
     Duplicated,
 }
 
-/// The cookie called `name`, refusing duplicates (SECURITY.md group 12).
+/// The cookie called `name`, refusing duplicates (docs/security.md group 12).
 pub fn lookup<'a>(cookies: &[(&'a str, &'a str)], name: &str) -> Lookup<'a> {
     let mut found = Lookup::Absent;
     for (n, v) in cookies {

@@ -1,4 +1,4 @@
-//! CORS for exactly `TRUSTED_ORIGINS` (API.md sections 3 and 7): credentials allowed,
+//! CORS for exactly `TRUSTED_ORIGINS` (docs/api.md sections 3 and 7): credentials allowed,
 //! never `*`, `Vary: Origin` on everything that depends on it. Same-origin calls from
 //! `PUBLIC_ORIGIN` need no CORS headers and get none.
 

@@ -1,5 +1,5 @@
-//! The CSRF guard of state-changing agent calls and proxied calls (API.md section 3,
-//! SECURITY.md group 5): `X-CSRF: 1`, a trusted `Origin` when one is sent, and no
+//! The CSRF guard of state-changing agent calls and proxied calls (docs/api.md section 3,
+//! docs/security.md group 5): `X-CSRF: 1`, a trusted `Origin` when one is sent, and no
 //! cross-site or untrusted same-site fetch.
 
 use crate::error::BffError;

@@ -8,7 +8,7 @@ pub type HttpRequest = http::Request<Vec<u8>>;
 /// A response as the core builds it.
 pub type HttpResponse = http::Response<Vec<u8>>;
 
-/// A JSON response with `Cache-Control: no-store` (API.md section 3) and
+/// A JSON response with `Cache-Control: no-store` (docs/api.md section 3) and
 /// `X-Content-Type-Options: nosniff` (section 9).
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> HttpResponse {
     json_text_response(status, body.to_string().into_bytes())

@@ -1,5 +1,5 @@
-//! Security headers: on every response `Strict-Transport-Security` per `HSTS` (API.md
-//! section 9); on the SPA's static assets (API.md section 1, SECURITY.md) a strict
+//! Security headers: on every response `Strict-Transport-Security` per `HSTS` (docs/api.md
+//! section 9); on the SPA's static assets (docs/api.md section 1, docs/security.md) a strict
 //! Content-Security-Policy (operator-overridable with `CONTENT_SECURITY_POLICY`),
 //! `X-Content-Type-Options`, `Referrer-Policy`, and framing refused. (Every JSON response
 //! carries `X-Content-Type-Options: nosniff` from [`crate::web::response::json_response`].)
