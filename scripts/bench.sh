@@ -26,7 +26,7 @@ BUILD_PACKAGE=bench-passthrough BUILD_ENTRY=tests/bench/passthrough/entry.mjs BU
   scripts/build.sh >>target/bench-build.log 2>&1 || { tail -30 target/bench-build.log; exit 1; }
 wasm_cargo_build -p bench-cpu >>target/bench-build.log 2>&1 ||
   { tail -30 target/bench-build.log; exit 1; }
-"$BINDGEN_BIN" --nodejs target/wasm32-unknown-unknown/release/bench_cpu.wasm target/bench-cpu-wasm \
+"$BINDGEN_BIN" --nodejs "$WASM_TARGET_DIR/wasm32-unknown-unknown/release/bench_cpu.wasm" target/bench-cpu-wasm \
   >>target/bench-build.log 2>&1
 cargo build -q --release -p bench-cpu --bin bench-cpu-native
 

@@ -38,7 +38,7 @@ features=()
 [ -z "${BUILD_FEATURES:-}" ] || features=(--features "$BUILD_FEATURES")
 # The flags and the standard library built with the crate: wasm_cargo_build in scripts/env.sh.
 wasm_cargo_build -p "$PACKAGE" "${features[@]}"
-wasm="$ROOT/target/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm"
+wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm"
 
 stage="$(mktemp -d "$ROOT/target/bindgen.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT

@@ -26,9 +26,13 @@ export WRANGLER_SEND_METRICS=false
 # - RUSTFLAGS replaces .cargo/config.toml's target flags, so getrandom's cfg is repeated;
 # - WASM_BINDGEN_USE_JS_SYS: wasm-bindgen's macros use js_sys's futures (as worker-build
 #   set it; cargo passes no --cfg to host proc-macros when --target is given).
+# - its own target directory (WASM_TARGET_DIR), so that a wasm32 build and a native one
+#   (clippy, cargo test) never wait for each other's lock on target/: scripts/test.sh
+#   runs them side by side.
+export WASM_TARGET_DIR="$ROOT/target/wasm"
 wasm_cargo_build() {
   PATH="/usr/bin:$PATH" RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1 WASM_BINDGEN_USE_JS_SYS=1 \
-    CARGO_TARGET_DIR="$ROOT/target" \
+    CARGO_TARGET_DIR="$WASM_TARGET_DIR" \
     RUSTFLAGS='--cfg getrandom_backend="wasm_js" -Cembed-bitcode=yes -Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none' \
     "$DEB_CARGO" build --release --lib --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort "$@"
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Every test of edge-bff, from a fresh machine of this kind:
-#   bootstrap → fmt → clippy -D warnings → native cargo test → fuzz smoke → release wasm build (+ size
-#   budget) → integration tests of the built Worker under Miniflare against the real
-#   oidc-provider → browser end-to-end test in headless Chromium.
+#   bootstrap → fmt → clippy -D warnings → native cargo test → fuzz smoke, while the
+#   release wasm build and its test variant build beside them → size budget → deploy
+#   bundle → integration tests of the built Worker under Miniflare against the real
+#   oidc-provider → browser end-to-end test in headless Chromium. Each stage's time and
+#   the total are printed at the end.
 # Every stage runs even when an earlier one failed (except those that need the build);
 # the script ends with one summary line and exits non-zero on any failure.
 set -uo pipefail
@@ -44,6 +46,28 @@ count_node() { # log file
   passed=$((passed + p)); failed=$((failed + f))
 }
 
+# The two wasm builds (release, then the test variant) run in the background from here,
+# beside fmt, clippy, the native tests and the fuzz smoke: they use their own target
+# directory (scripts/env.sh), and on 2 cores each side's serial phases (linking, LTO)
+# leave a core to the other. Their output goes to target/test-logs/build*.log.
+wasm_builds() {
+  local t=$SECONDS rc
+  scripts/build.sh >"$LOG_DIR/build.log" 2>&1
+  rc=$?
+  echo "$rc $((SECONDS - t))" >"$LOG_DIR/build.status"
+  [ "$rc" -eq 0 ] || return
+  t=$SECONDS
+  # The test variant: the same code plus a route that panics (Cargo feature test-hooks).
+  BUILD_OUT=build-test BUILD_FEATURES=test-hooks scripts/build.sh >"$LOG_DIR/build-test.log" 2>&1
+  echo "$? $((SECONDS - t))" >"$LOG_DIR/build-test.status"
+}
+rm -f "$LOG_DIR"/build*.status
+wasm_builds &
+wasm_pid=$!
+# The status file of a background build: its exit code and seconds, or "1 0" if it did
+# not run.
+build_status() { cat "$LOG_DIR/$1.status" 2>/dev/null || echo "1 0"; }
+
 stage "cargo fmt --check (the workspace and tools/bindgen)"
 cargo fmt --all -- --check && (cd tools/bindgen && cargo fmt -- --check)
 record fmt $?
@@ -63,10 +87,11 @@ stage "fuzz smoke (scripts/fuzz.sh --smoke: every parser target for 1 s)"
 scripts/fuzz.sh --smoke 2>&1 | tee "$LOG_DIR/fuzz-smoke.log"
 record "fuzz smoke" "${PIPESTATUS[0]}"
 
-stage "release wasm build"
-scripts/build.sh >"$LOG_DIR/build.log" 2>&1
-rc=$?
-record "wasm build" "$rc"
+stage "release wasm build and its test variant (built in the background)"
+wait "$wasm_pid"
+read -r rc built_in <<<"$(build_status build)"
+echo "release build: exit $rc after ${built_in} s"
+record "wasm builds (waited)" "$rc"
 if [ "$rc" -ne 0 ]; then
   tail -40 "$LOG_DIR/build.log"
   echo "test: the Worker did not build; integration and browser tests cannot run"
@@ -80,9 +105,8 @@ record "wasm size budget" $?
 stage "deploy bundle (wrangler deploy --dry-run: what would be uploaded is what is tested)"
 node scripts/check-bundle.mjs 2>&1 | tee "$LOG_DIR/bundle.log"
 record "deploy bundle" "${PIPESTATUS[0]}"
-# The test variant: the same code plus a route that panics (Cargo feature test-hooks).
-BUILD_OUT=build-test BUILD_FEATURES=test-hooks scripts/build.sh >"$LOG_DIR/build-test.log" 2>&1
-rc=$?
+read -r rc built_in <<<"$(build_status build-test)"
+echo "test-variant build (test hooks): exit $rc after ${built_in} s"
 record "wasm build (test hooks)" "$rc"
 [ "$rc" -eq 0 ] || tail -40 "$LOG_DIR/build-test.log"
 
