@@ -40,6 +40,24 @@ features=()
 wasm_cargo_build -p "$PACKAGE" "${features[@]}"
 wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm"
 
+# Unchanged inputs, unchanged output: when the compiled module, the JS sources bundled
+# with it, the build scripts and the variant are those of the last build of $OUT, that
+# build stands (wrangler's [build] command, the deploy-bundle check and dev.sh's restarts
+# then take a second, not the bindings, wasm-opt and the bundle again).
+stamp_of() {
+  {
+    echo "out=$OUT features=${BUILD_FEATURES:-} names=${BUILD_KEEP_NAMES:-0} entry=$ENTRY"
+    sha256sum "$wasm" "$ENTRY" src/runtime/*.js src/runtime/*.mjs scripts/build.sh scripts/bundle.mjs \
+      "$BINDGEN_BIN" "$WASM_OPT_BIN" 2>/dev/null | awk '{print $1}'
+  } | sha256sum | awk '{print $1}'
+}
+stamp="$(stamp_of)"
+if [ -f "$OUT/.build-stamp" ] && [ -f "$OUT/index_bg.wasm" ] && [ -f "$OUT/entry.mjs" ] &&
+  [ "$(cat "$OUT/.build-stamp")" = "$stamp" ]; then
+  echo "build: $OUT is up to date"
+  exit 0
+fi
+
 stage="$(mktemp -d "$ROOT/target/bindgen.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 "$BINDGEN_BIN" "$wasm" "$stage"
@@ -57,3 +75,4 @@ sections=(--strip-debug --strip-producers)
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 
 node scripts/bundle.mjs "$stage" "$ENTRY" "$OUT/entry.mjs"
+echo "$stamp" >"$OUT/.build-stamp"
