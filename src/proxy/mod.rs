@@ -4,6 +4,7 @@
 //! `lifecycle` and every layer below it, never `agent` or `runtime`.
 
 pub mod direct;
+pub mod forward;
 pub mod headers;
 pub mod path;
 

@@ -1,22 +1,21 @@
 //! Forwarding of proxied API calls: bodies stream both ways (never buffered), one
 //! upstream call at a time with a time limit for the response headers, one refresh and
-//! retry on a 401 to a safe method. The decisions are in [`crate::proxy`]. Calls that need
+//! retry on a 401 to a safe method. The decisions are in [`crate::proxy`] (the full path's,
+//! from start to answer, in [`crate::proxy::forward`]). Calls that need
 //! no I/O first take the direct path ([`try_direct`]); the rest, and direct calls that
 //! end in a 401 or a failure, the full path ([`forward`]).
 
 use super::send::{send_bounded, SendFailure};
 use super::{convert, js, now, Isolate};
-use crate::agent::request_cookies;
-use crate::config::RouteToken;
-use crate::error::BffError;
-use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
-use crate::oidc::dpop;
+use crate::lifecycle::RequestContext;
 use crate::proxy::direct::direct_call;
-use crate::proxy::headers::{dropped_response_headers, upstream_headers, Forwarding};
-use crate::proxy::{self, AfterUpstream, UPSTREAM_TIMEOUT_MS};
+use crate::proxy::forward::{self as proxy_forward, ProxyAnswer, Resumed, Upstream, UpstreamFailure};
+use crate::proxy::headers::dropped_response_headers;
+use crate::proxy::UPSTREAM_TIMEOUT_MS;
 use crate::router::{self, Route};
-use crate::web::cors;
+use crate::web::client::LocalFuture;
 use crate::web::response::HttpRequest;
+use std::cell::RefCell;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{js_sys, web_sys, Env, Result};
 
@@ -115,180 +114,63 @@ impl Outcome {
 /// Handle a request for API route `index` with `rest` after its prefix; `head` is its
 /// method, URI and headers. `resumed` is the outcome of its direct call, which then
 /// stands for the first upstream call (the request body, if any, was consumed by it).
+/// The core decides everything ([`proxy_forward::forward`]); here the request's body goes
+/// to the upstream and the answer comes back, each converted once.
 pub async fn forward(
     ctx: &RequestContext<'_>,
     index: usize,
     rest: &str,
     request: web_sys::Request,
     head: HttpRequest,
-    mut resumed: Option<Outcome>,
+    resumed: Option<Outcome>,
 ) -> Result<web_sys::Response> {
-    let config = ctx.config;
-    let route = &config.api_routes[index];
-    let cors_headers = cors::response_headers(config, head.headers());
-    let finish = |response: crate::web::response::HttpResponse| {
-        let mut response = response;
-        for (name, value) in &cors_headers {
-            response.headers_mut().append(name.clone(), value.clone());
-        }
-        convert::answer(config, response)
-    };
-    if cors::is_preflight(head.method(), head.headers()) {
-        let methods =
-            route.methods.as_ref().map_or_else(|| "GET, HEAD, POST, PUT, PATCH, DELETE".to_string(), |m| m.join(", "));
-        return convert::answer(config, cors::preflight(config, head.headers(), &methods));
-    }
-    let cookies = request_cookies(&head);
-    let (target, kind) = match proxy::target_and_kind(config, route, rest, &head) {
-        Ok(t) => t,
-        Err(e) => return finish(error_response(ctx, &cookies, &e)),
-    };
-    let mut call: Option<SessionCall> = match route.token {
-        RouteToken::None => None,
-        RouteToken::Access => match lifecycle::open(ctx, &cookies).await {
-            Ok(c) => Some(c),
-            Err(e) => return finish(error_response(ctx, &cookies, &e)),
-        },
-    };
-    if let Some(c) = call.as_ref() {
-        if let Err(e) = proxy::authorize(route, c.session()) {
-            log::info!("route {} refused: the session does not meet its require", route.prefix);
-            return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
-        }
-    }
-    // From here on every answer goes through `fail` or the success path, both of which
-    // carry the cookies of a refresh: refreshed tokens are never dropped.
-    if let Some(c) = call.as_mut() {
-        let checked = c.refresh_if_due(ctx).await.and_then(|()| reauthorize(route, c));
-        if let Err(e) = checked {
-            return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
-        }
-    }
     let bodiless = matches!(head.method(), &http::Method::GET | &http::Method::HEAD);
-    let mut retried = false;
-    let mut nonce_retried = false;
-    let dpop_origin = crate::oidc::dpop::origin_of(&route.upstream);
     // A resumed request's body (if any) went with its direct call.
-    let mut body = if bodiless || resumed.is_some() { None } else { request.body() };
-    // The direct call's 401 answered the cookie's token. If that token was refreshed just
-    // now (it became due in between), the 401 says nothing about the new one: a safe
-    // method is sent again with it instead of refreshing a second time.
-    if call.as_ref().is_some_and(SessionCall::refreshed)
-        && matches!(resumed, Some(Outcome::Rejected(_)))
-        && proxy::is_safe(head.method())
-    {
-        // That resend is the one retry: a second 401 is `token_rejected`.
-        resumed = None;
-        retried = true;
-    }
-
-    let upstream = loop {
-        let sent = match resumed.take() {
-            Some(Outcome::Rejected(response)) => Ok(response),
-            Some(Outcome::Failed(error)) => Err(upstream_error(&error, &target)),
-            None => {
-                let session = call.as_ref().map(SessionCall::session);
-                let access_token = session.map(|s| s.access_token.as_str());
-                let dpop = session.is_some_and(|s| s.dpop);
-                let forwarding = Forwarding::of(config, &head, access_token, dpop);
-                // The upstream's whole header list crosses in one string: one runtime call
-                // builds it, where editing a copy of the browser's `Headers` took one call
-                // per change.
-                let mut headers = upstream_headers(config, head.headers(), &cookies, forwarding);
-                if kind == proxy::CallKind::WebSocket {
-                    crate::proxy::headers::for_websocket(&mut headers);
-                }
-                if let (Some(key), Some(token), true) = (&config.dpop_key, access_token, dpop) {
-                    let nonce = ctx.shared.dpop_nonces.get(dpop_origin);
-                    let method = head.method().as_str();
-                    match dpop::proof(ctx.signer, key, method, &target, nonce.as_deref(), Some(token), ctx.now).await {
-                        Ok(proof) => {
-                            if let Ok(value) = http::HeaderValue::from_str(&proof) {
-                                headers.insert("dpop", value);
-                            }
-                        }
-                        Err(e) => {
-                            let e = BffError::Server(format!("DPoP proof: {e}"));
-                            return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
-                        }
-                    }
-                }
-                let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
-                send(&target, head.method().as_str(), &lines, body.take()).await
-            }
-        };
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return finish(fail(ctx, call.as_mut(), &cookies, &e).await),
-        };
-        // A DPoP nonce challenge (RFC 9449 section 9): the nonce is remembered for the
-        // next call to this upstream, and a safe method is sent once more with it. A
-        // second challenge, or one to an unsafe method, is `token_rejected`: the token
-        // is fine, so no refresh.
-        if response.status() == 401 && call.as_ref().is_some_and(|c| c.session().dpop) {
-            if let Some(nonce) = upstream_nonce_challenge(&response) {
-                ctx.shared.dpop_nonces.remember(dpop_origin, nonce);
-                if proxy::is_safe(head.method()) && !nonce_retried {
-                    nonce_retried = true;
-                    log::info!("{} asked for a DPoP nonce; sending the call again with it", host_of(&target));
-                    continue;
-                }
-                log::info!("{} asked for a DPoP nonce; the call is not sent again", host_of(&target));
-                return finish(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
-            }
-        }
-        let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
-        match proxy::after_upstream(response.status(), head.method(), call.is_some(), retried, can_refresh) {
-            AfterUpstream::Return => break response,
-            AfterUpstream::RefreshAndRetry => {
-                let Some(current) = call.as_mut() else { break response };
-                let checked = current.refresh(ctx).await.and_then(|()| reauthorize(route, current));
-                if let Err(e) = checked {
-                    return finish(fail(ctx, call.as_mut(), &cookies, &e).await);
-                }
-                retried = true;
-            }
-            AfterUpstream::Reject => {
-                return finish(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
-            }
-        }
-    };
-
-    // The upstream's answer, its headers edited in one call.
-    let hsts = crate::web::security_headers::hsts(config);
-    let mut append = js::header_lines(cors_headers.iter().chain(hsts.iter()).map(|(n, v)| (n.as_str(), v)));
-    if let Some(call) = call {
-        for cookie in call.finish(ctx).await {
-            append.push_str("set-cookie:");
-            append.push_str(&cookie);
-            append.push('\n');
+    let body = if bodiless || resumed.is_some() { None } else { request.body() };
+    let upstream = WorkerUpstream { body: RefCell::new(body) };
+    let resumed = resumed.map(|outcome| match outcome {
+        Outcome::Rejected(response) => Resumed::Rejected(response),
+        Outcome::Failed(error) => Resumed::Failed(failure_of(SendFailure::of(&error))),
+    });
+    match proxy_forward::forward(ctx, index, rest, &head, &upstream, resumed).await {
+        ProxyAnswer::Made(response) => convert::answer(ctx.config, response),
+        ProxyAnswer::Upstream { response, dropped, append } => {
+            let append = js::header_lines(append.iter().map(|(n, v)| (n.as_str(), v)));
+            js::response_from(&response, &dropped, &append).map_err(worker::Error::from)
         }
     }
-    js::response_from(&upstream, &dropped_response_headers(config), &append).map_err(worker::Error::from)
 }
 
-/// The route's `require` once more after a refresh, which may have brought an ID token
-/// with other claims (a group removed since login): the call is not forwarded with them.
-fn reauthorize(route: &crate::config::ApiRoute, call: &SessionCall) -> std::result::Result<(), BffError> {
-    if !call.refreshed() {
-        return Ok(());
-    }
-    proxy::authorize(route, call.session()).inspect_err(|_| {
-        log::info!("route {} refused: after a refresh the session no longer meets its require", route.prefix);
-    })
+/// The runtime's upstream calls: the bounded send, the browser's body with the first.
+struct WorkerUpstream {
+    body: RefCell<Option<web_sys::ReadableStream>>,
 }
 
-/// The error answer of a proxied call: with the session's cookies (a refresh's, activity)
-/// when there is a session and the error does not end it.
-async fn fail(
-    ctx: &RequestContext<'_>,
-    call: Option<&mut SessionCall>,
-    cookies: &[(&str, &str)],
-    e: &BffError,
-) -> crate::web::response::HttpResponse {
-    match call {
-        Some(call) => call.fail(ctx, cookies, e).await,
-        None => error_response(ctx, cookies, e),
+impl Upstream for WorkerUpstream {
+    type Response = web_sys::Response;
+
+    fn send<'a>(
+        &'a self,
+        target: &'a str,
+        method: &'a str,
+        headers: &'a http::HeaderMap,
+    ) -> LocalFuture<'a, std::result::Result<web_sys::Response, UpstreamFailure>> {
+        Box::pin(async move {
+            // The upstream's whole header list crosses in one string: one runtime call
+            // builds it, where editing a copy of the browser's `Headers` took one call per
+            // change.
+            let lines = js::header_lines(headers.iter().map(|(n, v)| (n.as_str(), v)));
+            let body = self.body.borrow_mut().take();
+            send(target, method, &lines, body).await
+        })
+    }
+
+    fn status(&self, response: &web_sys::Response) -> u16 {
+        response.status()
+    }
+
+    fn header(&self, response: &web_sys::Response, name: &str) -> Option<String> {
+        response.headers().get(name).ok().flatten()
     }
 }
 
@@ -298,34 +180,15 @@ async fn send(
     method: &str,
     header_lines: &str,
     body: Option<web_sys::ReadableStream>,
-) -> std::result::Result<web_sys::Response, BffError> {
+) -> std::result::Result<web_sys::Response, UpstreamFailure> {
     let body = body.map_or(JsValue::NULL, JsValue::from);
-    send_bounded(target, method, header_lines, &body, UPSTREAM_TIMEOUT_MS)
-        .await
-        .map_err(|f| upstream_error_of(f, target))
+    send_bounded(target, method, header_lines, &body, UPSTREAM_TIMEOUT_MS).await.map_err(failure_of)
 }
 
-/// The nonce of an upstream's `use_dpop_nonce` challenge, if `response` (a 401) is one.
-fn upstream_nonce_challenge(response: &web_sys::Response) -> Option<String> {
-    let headers = response.headers();
-    let nonce = headers.get("dpop-nonce").ok().flatten();
-    let www_authenticate = headers.get("www-authenticate").ok().flatten();
-    dpop::resource_challenge(www_authenticate.as_deref().into_iter(), nonce.as_deref())
-}
-
-/// The error for a failed upstream call (`error` as `sendBounded` rejected with).
-fn upstream_error(error: &JsValue, target: &str) -> BffError {
-    upstream_error_of(SendFailure::of(error), target)
-}
-
-fn upstream_error_of(failure: SendFailure, target: &str) -> BffError {
-    BffError::UpstreamUnavailable(match failure {
-        SendFailure::Timeout => format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target)),
-        SendFailure::Network(message) => format!("{}: {message}", host_of(target)),
-    })
-}
-
-/// Scheme, host and port of a URL, for logs (never the path or query).
-fn host_of(target: &str) -> String {
-    url::Url::parse(target).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+/// The core's name for a failed send.
+fn failure_of(failure: SendFailure) -> UpstreamFailure {
+    match failure {
+        SendFailure::Timeout => UpstreamFailure::Timeout,
+        SendFailure::Network(message) => UpstreamFailure::Network(message),
+    }
 }

@@ -1,0 +1,272 @@
+//! A proxied call on the full path (docs/api.md section 4), decided here from start to
+//! answer: CORS, the target, the session and its `require`, a refresh when due, the
+//! upstream headers (with a DPoP proof), one refresh and resend on a 401, a DPoP nonce
+//! challenge, and the headers the answer carries. The runtime only sends: the
+//! [`Upstream`] it hands in makes each upstream call (bodies stream through it untouched),
+//! and it turns the [`ProxyAnswer`] into its response once.
+
+use super::headers::{dropped_response_headers, for_websocket, upstream_headers, Forwarding};
+use super::{after_upstream, authorize, is_safe, target_and_kind, AfterUpstream, CallKind, UPSTREAM_TIMEOUT_MS};
+use crate::config::{ApiRoute, RouteToken};
+use crate::error::BffError;
+use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
+use crate::oidc::dpop;
+use crate::web::client::LocalFuture;
+use crate::web::cors;
+use crate::web::response::{HttpRequest, HttpResponse};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// The runtime's side of a proxied call: one upstream call per [`Upstream::send`] (the
+/// browser's body, if any, goes with the first), and what the core reads of an answer.
+pub trait Upstream {
+    /// An upstream's answer, whose body streams back untouched.
+    type Response;
+    /// Send `method` `target` with `headers`: the answer once its head is in (bounded
+    /// by [`UPSTREAM_TIMEOUT_MS`]), no redirect followed.
+    fn send<'a>(
+        &'a self,
+        target: &'a str,
+        method: &'a str,
+        headers: &'a HeaderMap,
+    ) -> LocalFuture<'a, Result<Self::Response, UpstreamFailure>>;
+    /// The answer's status.
+    fn status(&self, response: &Self::Response) -> u16;
+    /// The answer's header `name`, if it has one.
+    fn header(&self, response: &Self::Response, name: &str) -> Option<String>;
+}
+
+/// Why an upstream call produced no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// No response head within [`UPSTREAM_TIMEOUT_MS`] (the call was aborted).
+    Timeout,
+    /// The runtime's fetch failed (its message, for the log).
+    Network(String),
+}
+
+/// How a direct call ended when it came back to the full path: it stands for the first
+/// upstream call (and took the browser's body with it).
+pub enum Resumed<R> {
+    /// The upstream answered 401 to a call that carried a token.
+    Rejected(R),
+    /// The call failed or timed out.
+    Failed(UpstreamFailure),
+}
+
+/// The answer of a proxied call.
+pub enum ProxyAnswer<R> {
+    /// The upstream's answer: its headers named in `dropped` (one per line) removed and
+    /// `append` added (CORS, HSTS, the session's cookies).
+    Upstream {
+        /// The upstream's answer.
+        response: R,
+        /// Header names to remove, one per line.
+        dropped: String,
+        /// Headers to add.
+        append: Vec<(HeaderName, HeaderValue)>,
+    },
+    /// An answer made here (a preflight, an error), its CORS headers included.
+    Made(HttpResponse),
+}
+
+/// Forward a request for API route `index` with `rest` after its prefix; `head` is its
+/// method, URI and headers. `resumed` is the outcome of its direct call, if it had one.
+pub async fn forward<U: Upstream>(
+    ctx: &RequestContext<'_>,
+    index: usize,
+    rest: &str,
+    head: &HttpRequest,
+    upstream: &U,
+    resumed: Option<Resumed<U::Response>>,
+) -> ProxyAnswer<U::Response> {
+    let config = ctx.config;
+    let route = &config.api_routes[index];
+    let cors_headers = cors::response_headers(config, head.headers());
+    if cors::is_preflight(head.method(), head.headers()) {
+        let methods =
+            route.methods.as_ref().map_or_else(|| "GET, HEAD, POST, PUT, PATCH, DELETE".to_string(), |m| m.join(", "));
+        return ProxyAnswer::Made(cors::preflight(config, head.headers(), &methods));
+    }
+    let made = |mut response: HttpResponse| {
+        for (name, value) in &cors_headers {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+        ProxyAnswer::Made(response)
+    };
+    let cookies = crate::web::cookies::cookies_of(head.headers());
+    let (target, kind) = match target_and_kind(config, route, rest, head) {
+        Ok(t) => t,
+        Err(e) => return made(error_response(ctx, &cookies, &e)),
+    };
+    let mut call: Option<SessionCall> = match route.token {
+        RouteToken::None => None,
+        RouteToken::Access => match lifecycle::open(ctx, &cookies).await {
+            Ok(c) => Some(c),
+            Err(e) => return made(error_response(ctx, &cookies, &e)),
+        },
+    };
+    if let Some(c) = call.as_ref() {
+        if let Err(e) = authorize(route, c.session()) {
+            log::info!("route {} refused: the session does not meet its require", route.prefix);
+            return made(fail(ctx, call.as_mut(), &cookies, &e).await);
+        }
+    }
+    // From here on every answer goes through `fail` or the success path, both of which
+    // carry the cookies of a refresh: refreshed tokens are never dropped.
+    if let Some(c) = call.as_mut() {
+        let checked = c.refresh_if_due(ctx).await.and_then(|()| reauthorize(route, c));
+        if let Err(e) = checked {
+            return made(fail(ctx, call.as_mut(), &cookies, &e).await);
+        }
+    }
+    let mut resumed = resumed;
+    let mut retried = false;
+    let mut nonce_retried = false;
+    let dpop_origin = dpop::origin_of(&route.upstream);
+    // The direct call's 401 answered the cookie's token. If that token was refreshed just
+    // now (it became due in between), the 401 says nothing about the new one: a safe
+    // method is sent again with it instead of refreshing a second time.
+    if call.as_ref().is_some_and(SessionCall::refreshed)
+        && matches!(resumed, Some(Resumed::Rejected(_)))
+        && is_safe(head.method())
+    {
+        // That resend is the one retry: a second 401 is `token_rejected`.
+        resumed = None;
+        retried = true;
+    }
+
+    let response = loop {
+        let sent = match resumed.take() {
+            Some(Resumed::Rejected(response)) => Ok(response),
+            Some(Resumed::Failed(failure)) => Err(unavailable(failure, &target)),
+            None => match outgoing_headers(ctx, route, kind, head, &cookies, call.as_ref(), &target).await {
+                Ok(headers) => {
+                    upstream.send(&target, head.method().as_str(), &headers).await.map_err(|f| unavailable(f, &target))
+                }
+                Err(e) => Err(e),
+            },
+        };
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => return made(fail(ctx, call.as_mut(), &cookies, &e).await),
+        };
+        let status = upstream.status(&response);
+        // A DPoP nonce challenge (RFC 9449 section 9): the nonce is remembered for the
+        // next call to this upstream, and a safe method is sent once more with it. A
+        // second challenge, or one to an unsafe method, is `token_rejected`: the token
+        // is fine, so no refresh.
+        if status == 401 && call.as_ref().is_some_and(|c| c.session().dpop) {
+            let www_authenticate = upstream.header(&response, "www-authenticate");
+            let nonce = upstream.header(&response, "dpop-nonce");
+            if let Some(nonce) = dpop::resource_challenge(www_authenticate.as_deref().into_iter(), nonce.as_deref()) {
+                ctx.shared.dpop_nonces.remember(dpop_origin, nonce);
+                if is_safe(head.method()) && !nonce_retried {
+                    nonce_retried = true;
+                    log::info!("{} asked for a DPoP nonce; sending the call again with it", host_of(&target));
+                    continue;
+                }
+                log::info!("{} asked for a DPoP nonce; the call is not sent again", host_of(&target));
+                return made(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
+            }
+        }
+        let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
+        match after_upstream(status, head.method(), call.is_some(), retried, can_refresh) {
+            AfterUpstream::Return => break response,
+            AfterUpstream::RefreshAndRetry => {
+                let Some(current) = call.as_mut() else { break response };
+                let checked = current.refresh(ctx).await.and_then(|()| reauthorize(route, current));
+                if let Err(e) = checked {
+                    return made(fail(ctx, call.as_mut(), &cookies, &e).await);
+                }
+                retried = true;
+            }
+            AfterUpstream::Reject => {
+                return made(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
+            }
+        }
+    };
+
+    // The upstream's answer, with CORS, HSTS and the session's cookies.
+    let mut append: Vec<(HeaderName, HeaderValue)> = cors_headers;
+    append.extend(crate::web::security_headers::hsts(config));
+    if let Some(call) = call {
+        for cookie in call.finish(ctx).await {
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                append.push((http::header::SET_COOKIE, value));
+            }
+        }
+    }
+    ProxyAnswer::Upstream { response, dropped: dropped_response_headers(config), append }
+}
+
+/// The upstream request's headers: the browser's, cleaned, with the session's token (and,
+/// for a DPoP-bound token, a fresh proof).
+async fn outgoing_headers(
+    ctx: &RequestContext<'_>,
+    route: &ApiRoute,
+    kind: CallKind,
+    head: &HttpRequest,
+    cookies: &[(&str, &str)],
+    call: Option<&SessionCall>,
+    target: &str,
+) -> Result<HeaderMap, BffError> {
+    let config = ctx.config;
+    let session = call.map(SessionCall::session);
+    let access_token = session.map(|s| s.access_token.as_str());
+    let dpop = session.is_some_and(|s| s.dpop);
+    let forwarding = Forwarding::of(config, head, access_token, dpop);
+    let mut headers = upstream_headers(config, head.headers(), cookies, forwarding);
+    if kind == CallKind::WebSocket {
+        for_websocket(&mut headers);
+    }
+    if let (Some(key), Some(token), true) = (&config.dpop_key, access_token, dpop) {
+        let nonce = ctx.shared.dpop_nonces.get(dpop::origin_of(&route.upstream));
+        let method = head.method().as_str();
+        let proof = dpop::proof(ctx.signer, key, method, target, nonce.as_deref(), Some(token), ctx.now)
+            .await
+            .map_err(|e| BffError::Server(format!("DPoP proof: {e}")))?;
+        if let Ok(value) = HeaderValue::from_str(&proof) {
+            headers.insert("dpop", value);
+        }
+    }
+    Ok(headers)
+}
+
+/// The route's `require` once more after a refresh, which may have brought an ID token
+/// with other claims (a group removed since login): the call is not forwarded with them.
+fn reauthorize(route: &ApiRoute, call: &SessionCall) -> Result<(), BffError> {
+    if !call.refreshed() {
+        return Ok(());
+    }
+    authorize(route, call.session()).inspect_err(|_| {
+        log::info!("route {} refused: after a refresh the session no longer meets its require", route.prefix);
+    })
+}
+
+/// The error answer of a proxied call: with the session's cookies (a refresh's, activity)
+/// when there is a session and the error does not end it.
+async fn fail(
+    ctx: &RequestContext<'_>,
+    call: Option<&mut SessionCall>,
+    cookies: &[(&str, &str)],
+    e: &BffError,
+) -> HttpResponse {
+    match call {
+        Some(call) => call.fail(ctx, cookies, e).await,
+        None => error_response(ctx, cookies, e),
+    }
+}
+
+/// `upstream_unavailable` for a failed call to `target`, naming its origin (never its path
+/// or query) in the log.
+fn unavailable(failure: UpstreamFailure, target: &str) -> BffError {
+    BffError::UpstreamUnavailable(match failure {
+        UpstreamFailure::Timeout => format!("no response within {UPSTREAM_TIMEOUT_MS} ms from {}", host_of(target)),
+        UpstreamFailure::Network(message) => format!("{}: {message}", host_of(target)),
+    })
+}
+
+/// Scheme, host and port of a URL, for logs (never the path or query).
+pub fn host_of(target: &str) -> String {
+    url::Url::parse(target).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+}
