@@ -270,3 +270,124 @@ fn unavailable(failure: UpstreamFailure, target: &str) -> BffError {
 pub fn host_of(target: &str) -> String {
     url::Url::parse(target).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::SharedState;
+    use crate::session::cookie_store::{self, CookieStore};
+    use crate::session::Session;
+    use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
+    use std::cell::RefCell;
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// An upstream that answers each call with the next status of its script and records
+    /// the `Authorization` it was sent.
+    struct ScriptedUpstream {
+        statuses: RefCell<Vec<u16>>,
+        sent: RefCell<Vec<String>>,
+    }
+
+    impl Upstream for ScriptedUpstream {
+        type Response = u16;
+        fn send<'a>(
+            &'a self,
+            _target: &'a str,
+            _method: &'a str,
+            headers: &'a HeaderMap,
+        ) -> LocalFuture<'a, Result<u16, UpstreamFailure>> {
+            let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            self.sent.borrow_mut().push(authorization.to_string());
+            let next = self.statuses.borrow_mut().remove(0);
+            Box::pin(std::future::ready(if next == 0 { Err(UpstreamFailure::Timeout) } else { Ok(next) }))
+        }
+        fn status(&self, response: &u16) -> u16 {
+            *response
+        }
+        fn header(&self, _response: &u16, _name: &str) -> Option<String> {
+            None
+        }
+    }
+
+    fn session() -> Session {
+        Session {
+            access_token: "at-0".into(),
+            access_expires_at: NOW + 600,
+            refresh_token: Some("rt-0".into()),
+            id_token: "h.eyJzdWIiOiJ1c2VyLTEifQ.s".into(),
+            sub: "user-1".into(),
+            sid: None,
+            created_at: NOW - 100,
+            expires_at: NOW + 3600,
+            last_seen: NOW - 100,
+            login: None,
+            generation: 0,
+            dpop: false,
+        }
+    }
+
+    /// Forward `GET /api/echo` with a session, against an upstream answering `statuses`.
+    fn forward_with(statuses: &[u16]) -> (ProxyAnswer<u16>, Vec<String>) {
+        let config = config_with(&[("API_ROUTES", r#"[{"prefix":"/api/","upstream":"https://api.internal/v1/"}]"#)]);
+        let http = FakeHttp::default();
+        http.route("/.well-known/openid-configuration", 200, discovery_json());
+        http.route(
+            "/token",
+            200,
+            serde_json::json!({ "access_token": "at-1", "token_type": "Bearer", "expires_in": 600, "refresh_token": "rt-1" })
+                .to_string(),
+        );
+        let shared = SharedState::default();
+        let store = CookieStore { config: &config, deny_list: None, cache: None };
+        let ctx = RequestContext {
+            config: &config,
+            shared: &shared,
+            signer: &crate::crypto::signing::NativeSigner,
+            http: &http,
+            store: &store,
+            kv: None,
+            coordinator: None,
+            now: NOW,
+            outcome: Default::default(),
+        };
+        let set = cookie_store::store(&config, &session(), &[], NOW).unwrap();
+        let cookie: Vec<String> = set.iter().map(|c| c.split(';').next().unwrap().to_string()).collect();
+        let head = http::Request::get("https://app.example.com/api/echo")
+            .header("x-csrf", "1")
+            .header("cookie", cookie.join("; "))
+            .body(Vec::new())
+            .unwrap();
+        let upstream = ScriptedUpstream { statuses: RefCell::new(statuses.to_vec()), sent: RefCell::default() };
+        let answer = block_on(forward(&ctx, 0, "echo", &head, &upstream, None));
+        (answer, upstream.sent.take())
+    }
+
+    #[test]
+    fn a_401_is_refreshed_and_sent_once_more_with_the_new_token_and_its_cookie() {
+        let (answer, sent) = forward_with(&[401, 200]);
+        assert_eq!(sent, ["Bearer at-0", "Bearer at-1"]);
+        let ProxyAnswer::Upstream { response, append, dropped } = answer else { panic!("not the upstream's answer") };
+        assert_eq!(response, 200);
+        assert!(dropped.lines().any(|n| n.eq_ignore_ascii_case("set-cookie")), "{dropped}");
+        assert!(
+            append
+                .iter()
+                .any(|(n, v)| n == http::header::SET_COOKIE && v.to_str().unwrap().starts_with("__Host-bff-session=")),
+            "the refreshed session goes out with the answer"
+        );
+    }
+
+    #[test]
+    fn a_second_401_is_token_rejected_and_a_failed_send_upstream_unavailable() {
+        let (answer, sent) = forward_with(&[401, 401]);
+        assert_eq!(sent.len(), 2);
+        let ProxyAnswer::Made(response) = answer else { panic!("an answer made by edge-bff") };
+        assert_eq!(response.status(), 401);
+        assert!(String::from_utf8_lossy(response.body()).contains("token_rejected"));
+        let (answer, _) = forward_with(&[0]);
+        let ProxyAnswer::Made(response) = answer else { panic!("an answer made by edge-bff") };
+        assert_eq!(response.status(), 502);
+        assert!(String::from_utf8_lossy(response.body()).contains("upstream_unavailable"));
+    }
+}
