@@ -6,6 +6,7 @@
 // request, and the medians of per-round ratios ("paired"). Environment: PATHS (comma-
 // separated, default /api/status/200), ROUNDS (3), SECS (4), CONN (16), PIN (1: Workers on
 // core 1, the rest on core 0), PASS_SAME (1: the pass-through gets the same headers),
+// KV (1: a SESSIONS binding, so cookie sessions take the full path with deny-list reads),
 // UNSEEN (a number: the variants get that many distinct session cookies in turn, made by
 // chained refreshes, so no isolate remembers them).
 // Each variant may name its `entry` module (default entry.mjs).
@@ -29,7 +30,7 @@ const idp = await startProvider({ redirectOrigin: o1 });
 const b = { OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: o1,
   COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]) };
 const ws = [];
-for (let i = 0; i < variants.length; i++) ws.push(await startWorker(b, { port: ports[i], kv: false, assets: false, buildDir: variants[i].buildDir ?? 'build', entry: variants[i].entry ?? 'entry.mjs' }));
+for (let i = 0; i < variants.length; i++) ws.push(await startWorker(b, { port: ports[i], kv: process.env.KV === '1', assets: false, buildDir: variants[i].buildDir ?? 'build', entry: variants[i].entry ?? 'entry.mjs' }));
 const { jar } = await login({ fetch: (p, init = {}) => fetch(new URL(p, o1), { redirect: 'manual', ...init }) }, { base: o1 });
 const passPort = await freePort();
 const pass = await startPassThrough(up.base, { port: passPort });
