@@ -24,9 +24,7 @@ pub use super::protocol::{
 use super::protocol::{RefreshError, RefreshResult, Refreshed, OBJECT_ANSWER_DEADLINE_MS, REFRESH_DEADLINE_MS};
 use super::token_call::{call_token_endpoint, Login, TokenCall};
 use crate::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
-use crate::config::Config;
 use crate::crypto::{open, seal, Purpose};
-use crate::oidc::provider::ProviderCache;
 use crate::web::client::{race_timeout, HttpClient, LocalFuture};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -70,22 +68,14 @@ pub trait ObjectStorage {
     fn put(&self, value: String, until: u64) -> LocalFuture<'_, Result<(), String>>;
 }
 
-/// What the object works with besides its storage.
+/// What the object works with: what a token-endpoint refresh needs (the settings and keys,
+/// the provider cache of the object's isolate, outgoing HTTP and timers, the signer, the
+/// isolate's DPoP nonces, the time) and its storage.
 pub struct ObjectEnv<'a> {
-    /// Keys and client settings.
-    pub config: &'a Config,
-    /// Provider metadata and keys (per isolate of the object).
-    pub provider: &'a RefCell<ProviderCache>,
-    /// Outgoing HTTP and timers.
-    pub http: &'a dyn HttpClient,
-    /// Signs client assertions.
-    pub signer: &'a dyn crate::crypto::signing::Signer,
-    /// The isolate's DPoP nonces (the token endpoint's).
-    pub nonces: Option<&'a crate::oidc::dpop::NonceMemory>,
+    /// What its refreshes need.
+    pub calls: TokenCall<'a>,
     /// The object's storage.
     pub storage: &'a dyn ObjectStorage,
-    /// Current Unix time in seconds.
-    pub now: u64,
 }
 
 /// Why the object could not answer (the isolate then acts alone).
@@ -114,13 +104,14 @@ impl Object {
                 self.store(env, login, &stored).await?;
                 Ok(Answer::Ended)
             }
-            CoordinatorRequest::Refresh(ask) if ask.start_by_ms.is_some_and(|by| env.http.now_ms() > by) => {
+            CoordinatorRequest::Refresh(ask) if ask.start_by_ms.is_some_and(|by| env.calls.http.now_ms() > by) => {
                 // The asker no longer waits for this one: it refreshes alone.
                 log::warn!("coordinator: an ask arrived after its start deadline; no refresh made for it");
                 Ok(Answer::Late)
             }
             CoordinatorRequest::Refresh(ask) => {
-                match race_timeout(self.refresh(env, login, ask), env.http.sleep(OBJECT_ANSWER_DEADLINE_MS)).await {
+                match race_timeout(self.refresh(env, login, ask), env.calls.http.sleep(OBJECT_ANSWER_DEADLINE_MS)).await
+                {
                     Some(answer) => answer,
                     // Answered, so the isolate does not refresh the same token alone.
                     None => Ok(Answer::Failed {
@@ -140,7 +131,7 @@ impl Object {
         }
         let newest = stored.and_then(|s| s.tokens).filter(|t| t.generation >= ask.tokens.generation);
         let base = match newest {
-            Some(newest) if newest.generation > ask.tokens.generation && !newest.due(env.now) => {
+            Some(newest) if newest.generation > ask.tokens.generation && !newest.due(env.calls.now) => {
                 // An earlier cookie of the login: the newest tokens, no call.
                 return Ok(Answer::Tokens { tokens: newest, fresh: false });
             }
@@ -151,21 +142,13 @@ impl Object {
             return Ok(Answer::Failed { error: RefreshError::Rejected("no refresh token".into()) });
         };
         let timing = Timing {
-            clock: || env.http.now_ms(),
-            tick: || env.http.sleep(WAIT_TICK_MS),
+            clock: || env.calls.http.now_ms(),
+            tick: || env.calls.http.sleep(WAIT_TICK_MS),
             leader_deadline_ms: u64::from(REFRESH_DEADLINE_MS) + 1_000,
         };
         let work = || async {
-            let call = TokenCall {
-                config: env.config,
-                provider: env.provider,
-                http: env.http,
-                signer: env.signer,
-                nonces: env.nonces,
-                now: env.now,
-            };
             let who = Login { sub: &ask.sub, id_token: base.id_token.as_deref() };
-            let response = call_token_endpoint(&call, who, &refresh_token).await?;
+            let response = call_token_endpoint(&env.calls, who, &refresh_token).await?;
             let tokens = response.after(&base);
             if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {
                 // Logged out while the call was in flight.
@@ -178,7 +161,7 @@ impl Object {
             }
             Ok(Refreshed { tokens, fresh: true })
         };
-        let (result, led) = self.flights.run(key_of(&refresh_token), env.now, work, timing).await;
+        let (result, led) = self.flights.run(key_of(&refresh_token), env.calls.now, work, timing).await;
         Ok(match result {
             Ok(refreshed) => Answer::Tokens { tokens: refreshed.tokens, fresh: led },
             Err(RefreshError::Ended) => Answer::Ended,
@@ -197,8 +180,9 @@ impl Object {
                 let Some(sealed) = env.storage.get().await.map_err(ObjectError)? else {
                     return Ok(None);
                 };
-                let opened = open(&env.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &sealed)
-                    .and_then(|plain| serde_json::from_slice::<Stored>(&plain).ok());
+                let opened =
+                    open(&env.calls.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &sealed)
+                        .and_then(|plain| serde_json::from_slice::<Stored>(&plain).ok());
                 let Some(stored) = opened else {
                     // Sealed under a key that was removed: treat as empty.
                     log::warn!("coordinator state does not open (removed cookie key?); starting afresh");
@@ -208,13 +192,13 @@ impl Object {
                 stored
             }
         };
-        Ok((stored.until > env.now).then_some(stored))
+        Ok((stored.until > env.calls.now).then_some(stored))
     }
 
     async fn store(&self, env: &ObjectEnv<'_>, login: &str, stored: &Stored) -> Result<(), ObjectError> {
         *self.cached.borrow_mut() = Some(stored.clone());
         let json = serde_json::to_vec(stored).map_err(|e| ObjectError(e.to_string()))?;
-        let sealed = seal(&env.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &json)
+        let sealed = seal(&env.calls.config.cookie_keys, Purpose::Coordinator, &associated_data(login), &json)
             .map_err(|e| ObjectError(e.to_string()))?;
         env.storage.put(sealed, stored.until).await.map_err(ObjectError)
     }

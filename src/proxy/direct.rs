@@ -6,7 +6,7 @@
 //! as much CPU as the rest of the call; docs/performance.md). Everything else, and every
 //! outcome that needs more than streaming the answer back (an upstream 401 to a call
 //! with a token, a network failure, a timeout), goes through the full path,
-//! [`crate::runtime`]'s `proxy::forward`, which makes the same decisions with I/O.
+//! [`super::forward::forward`], which makes the same decisions with I/O.
 
 use super::headers::{upstream_headers, Forwarding};
 use super::target_and_kind;

@@ -7,6 +7,7 @@ use super::{isolate, now, IDP_TIMEOUT_MS};
 use crate::lifecycle::coordinator::{
     Coordinator, CoordinatorError, CoordinatorRequest, Object, ObjectEnv, ObjectStorage, PendingAnswer,
 };
+use crate::lifecycle::token_call::TokenCall;
 use crate::web::client::LocalFuture;
 use std::rc::Rc;
 use worker::wasm_bindgen::JsValue;
@@ -62,15 +63,15 @@ impl DurableObject for EdgeBffCoordinator {
                 return Err(JsValue::from_str("configuration error"));
             };
             let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
-            let env = ObjectEnv {
+            let calls = TokenCall {
                 config,
                 provider: &isolate.shared.provider,
                 nonces: Some(&isolate.shared.dpop_nonces),
                 http: &http,
                 signer: &super::signer::WebCryptoSigner,
-                storage: &storage,
                 now: now(),
             };
+            let env = ObjectEnv { calls, storage: &storage };
             let answered = object.answer(&env, &login, request).await.map_err(|e| log::error!("{e}"));
             match answered.ok().and_then(|answer| serde_json::to_vec(&answer).ok()) {
                 Some(bytes) => Ok(JsValue::from(js_sys::Uint8Array::from(bytes.as_slice()))),

@@ -2,6 +2,7 @@
 //! that holds token calls open so asks really overlap.
 
 use super::*;
+use crate::oidc::provider::ProviderCache;
 use crate::testutil::{block_on, config_with, discovery_json, FakeHttp};
 use crate::web::client::{IncomingResponse, OutgoingRequest, TransportError};
 use serde_json::json;
@@ -88,13 +89,15 @@ impl Fixture {
 
     fn env(&self, now: u64) -> ObjectEnv<'_> {
         ObjectEnv {
-            config: &self.config,
-            provider: &self.provider,
-            http: &self.http,
-            signer: &crate::crypto::signing::NativeSigner,
-            nonces: None,
+            calls: TokenCall {
+                config: &self.config,
+                provider: &self.provider,
+                http: &self.http,
+                signer: &crate::crypto::signing::NativeSigner,
+                nonces: None,
+                now,
+            },
             storage: &self.storage,
-            now,
         }
     }
 
