@@ -41,5 +41,14 @@ impl Alg {
 /// Claims of a verified token (a JSON object).
 pub type Claims = serde_json::Map<String, serde_json::Value>;
 
+/// The claims of a compact JWS's payload, read without checking its signature: only for a
+/// token edge-bff verified before it stored it (the session's ID token), or one whose
+/// claims it reads as a hint (an access token's `exp`). `None` when the payload is not a
+/// base64url JSON object.
+pub fn unverified_claims(token: &str) -> Option<Claims> {
+    let payload = super::b64url_decode(token.split('.').nth(1)?)?;
+    serde_json::from_slice(&payload).ok()
+}
+
 /// Smallest RSA modulus accepted (bits), for the provider's keys and for `CLIENT_PRIVATE_KEY`.
 pub const MIN_RSA_BITS: usize = 2048;

@@ -11,6 +11,7 @@
 
 use super::jws::Claims;
 use crate::config::{is_tenant_id, Config, TenantRule};
+use crate::crypto::jose::unverified_claims;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -78,9 +79,7 @@ pub fn same_tenant(config: &Config, login_id_token: Option<&str>, claims: &Claim
 
 /// The `tid` of a stored ID token's payload, if it names one.
 fn stored_tenant(id_token: &str) -> Option<String> {
-    let payload = crate::crypto::b64url_decode(id_token.split('.').nth(1)?)?;
-    let claims: Claims = serde_json::from_slice(&payload).ok()?;
-    claims.get("tid").and_then(Value::as_str).map(str::to_string)
+    unverified_claims(id_token)?.get("tid").and_then(Value::as_str).map(str::to_string)
 }
 
 /// Whether an authorization response's `iss` (RFC 9207) names the provider: equal to

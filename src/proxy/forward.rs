@@ -267,7 +267,7 @@ fn unavailable(failure: UpstreamFailure, target: &str) -> BffError {
 }
 
 /// Scheme, host and port of a URL, for logs (never the path or query).
-pub fn host_of(target: &str) -> String {
+fn host_of(target: &str) -> String {
     url::Url::parse(target).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
 }
 

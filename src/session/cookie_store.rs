@@ -33,7 +33,6 @@ pub fn is_session_cookie(config: &Config, name: &str) -> bool {
 /// `1` to [`MAX_CHUNKS`] in edge-bff's own spelling.
 fn is_chunk_number(n: &str) -> bool {
     !n.starts_with('0')
-        && (1..=2).contains(&n.len())
         && n.bytes().all(|b| b.is_ascii_digit())
         && n.parse::<usize>().is_ok_and(|n| (1..=MAX_CHUNKS).contains(&n))
 }
@@ -192,6 +191,7 @@ pub fn clear(config: &Config, present: &[&str]) -> Vec<String> {
     }
     headers
 }
+
 /// Cookie mode: the whole session sealed into cookies (this module).
 pub struct CookieStore<'a> {
     /// Keys and cookie names.

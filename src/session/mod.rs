@@ -10,8 +10,7 @@ pub mod kv_store;
 pub mod opened_cache;
 pub mod store;
 
-use crate::crypto::b64url_decode;
-use crate::crypto::jose::Claims;
+use crate::crypto::jose::{unverified_claims, Claims};
 use serde::{Deserialize, Serialize};
 
 /// Access token lifetime assumed when the provider gives neither `expires_in` nor a JWT `exp`.
@@ -130,13 +129,7 @@ impl Session {
     /// The `user` object of `/session`: the ID token's claims without `nonce`,
     /// `at_hash`, `c_hash`. The ID token was verified at login; here it is only decoded.
     pub fn user_claims(&self) -> Claims {
-        let mut claims = self
-            .id_token
-            .split('.')
-            .nth(1)
-            .and_then(b64url_decode)
-            .and_then(|p| serde_json::from_slice::<Claims>(&p).ok())
-            .unwrap_or_default();
+        let mut claims = unverified_claims(&self.id_token).unwrap_or_default();
         for private in ["nonce", "at_hash", "c_hash"] {
             claims.remove(private);
         }
@@ -161,12 +154,7 @@ pub fn access_token_expiry(access_token: &str, expires_in: Option<u64>, now: u64
     if let Some(seconds) = expires_in {
         return now.saturating_add(seconds);
     }
-    let exp = access_token
-        .split('.')
-        .nth(1)
-        .and_then(b64url_decode)
-        .and_then(|p| serde_json::from_slice::<Claims>(&p).ok())
-        .and_then(|c| c.get("exp").and_then(serde_json::Value::as_u64));
+    let exp = unverified_claims(access_token).and_then(|c| c.get("exp").and_then(serde_json::Value::as_u64));
     exp.unwrap_or(now.saturating_add(DEFAULT_ACCESS_TOKEN_LIFETIME))
 }
 
