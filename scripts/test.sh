@@ -115,14 +115,17 @@ stage "integration tests (built Worker in Miniflare, real oidc-provider)"
 # the system picks, so they share nothing; most of a file's time is spent waiting on
 # timers and sockets (measured on 2 cores: 184 s one at a time, 106 s two at a time, 78 s
 # three at a time, the timed cases, such as the hung coordinator's 2.5 s, unchanged).
-(cd tests && node --test --test-concurrency=3 --test-reporter=spec integration/*.test.mjs) 2>&1 |
+# A test that waits more than 2 minutes fails with its name (the longest takes about 15 s)
+# instead of holding the run: one concurrent run in about ten stalled in proxy.test.mjs
+# with nothing running, and was not seen again.
+(cd tests && node --test --test-concurrency=3 --test-timeout=120000 --test-reporter=spec integration/*.test.mjs) 2>&1 |
   grep -v 'oidc-provider WARNING' | tee "$LOG_DIR/integration.log"
 rc=${PIPESTATUS[0]}
 count_node "$LOG_DIR/integration.log"
 record integration "$rc"
 
 stage "browser end-to-end (headless Chromium)"
-(cd tests && node --test --test-concurrency=1 --test-reporter=spec e2e/*.test.mjs) 2>&1 |
+(cd tests && node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec e2e/*.test.mjs) 2>&1 |
   grep -v 'oidc-provider WARNING\|oidc-provider NOTICE' | tee "$LOG_DIR/e2e.log"
 rc=${PIPESTATUS[0]}
 count_node "$LOG_DIR/e2e.log"
