@@ -46,27 +46,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
                     Err(e) => log::warn!("refresh token revocation failed: {e}"),
                 }
             }
-            match (&ctx.config.end_session_url, &meta.end_session_endpoint) {
-                (Some(template), _) => end_session_url(
-                    template,
-                    &ctx.config.client_id,
-                    &ctx.config.post_logout_redirect_uri,
-                    session.as_ref().map(|s| s.id_token.as_str()),
-                ),
-                (None, Some(endpoint)) => {
-                    let mut url = endpoint.clone();
-                    {
-                        let mut q = url.query_pairs_mut();
-                        if let Some(s) = &session {
-                            q.append_pair("id_token_hint", &s.id_token);
-                        }
-                        q.append_pair("client_id", &ctx.config.client_id);
-                        q.append_pair("post_logout_redirect_uri", &ctx.config.post_logout_redirect_uri);
-                    }
-                    url.to_string()
-                }
-                (None, None) => ctx.config.post_logout_redirect_uri.clone(),
-            }
+            let id_token = session.as_ref().map(|s| s.id_token.as_str());
+            crate::oidc::logout::logout_url(ctx.config, meta.end_session_endpoint.as_ref(), id_token)
         }
         Err(e) => {
             // The local logout still happens; the browser just goes home.
@@ -81,47 +62,4 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
     let mut response = json_response(StatusCode::OK, &serde_json::json!({ "logout_url": logout_url }));
     add_set_cookies(&mut response, &ctx.store.delete(handle.as_ref(), &present).await);
     Ok(response)
-}
-
-/// `END_SESSION_URL` with its placeholders filled in: each query value that is a
-/// placeholder gets its value; `{id_token_hint}` without a session drops its parameter.
-pub fn end_session_url(template: &url::Url, client_id: &str, post_logout: &str, id_token: Option<&str>) -> String {
-    let pairs: Vec<(String, String)> = template.query_pairs().into_owned().collect();
-    let mut url = template.clone();
-    url.set_query(None);
-    if !pairs.is_empty() {
-        let mut query = url.query_pairs_mut();
-        for (name, value) in &pairs {
-            let filled = match value.as_str() {
-                "{client_id}" => Some(client_id),
-                "{post_logout_redirect_uri}" => Some(post_logout),
-                "{id_token_hint}" => id_token,
-                other => Some(other),
-            };
-            if let Some(filled) = filled {
-                query.append_pair(name, filled);
-            }
-        }
-    }
-    url.into()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::end_session_url;
-
-    #[test]
-    fn placeholders_are_filled_and_encoded() {
-        let template = url::Url::parse(
-            "https://auth.example.com/logout?client_id={client_id}&logout_uri={post_logout_redirect_uri}&hint={id_token_hint}&x=1",
-        )
-        .unwrap();
-        let url = end_session_url(&template, "spa", "https://app.example.com/?a=b&c", Some("h.t.s"));
-        assert_eq!(
-            url,
-            "https://auth.example.com/logout?client_id=spa&logout_uri=https%3A%2F%2Fapp.example.com%2F%3Fa%3Db%26c&hint=h.t.s&x=1"
-        );
-        let without = end_session_url(&template, "spa", "https://app.example.com/", None);
-        assert!(!without.contains("hint="), "{without}");
-    }
 }

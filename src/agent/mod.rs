@@ -29,10 +29,10 @@ pub fn request_cookies(request: &HttpRequest) -> Vec<(&str, &str)> {
 
 /// Handle a request whose path is `AUTH_PATH` + `sub_path`.
 pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest, sub_path: &str) -> HttpResponse {
-    if crate::web::cors::is_preflight(request.method(), request.headers()) {
-        return crate::web::cors::preflight(ctx.config, request.headers(), "GET, POST");
-    }
-    let mut response = dispatch(ctx, request, sub_path).await;
+    let mut response = match crate::web::cors::is_preflight(request.method(), request.headers()) {
+        false => dispatch(ctx, request, sub_path).await,
+        true => return crate::web::cors::preflight(ctx.config, request.headers(), "GET, POST"),
+    };
     for (name, value) in crate::web::cors::response_headers(ctx.config, request.headers()) {
         response.headers_mut().append(name, value);
     }

@@ -279,7 +279,8 @@ pub fn error_response(ctx: &RequestContext<'_>, request_cookies: &[(&str, &str)]
         if matches!(e, BffError::SessionExpired(_))
             || present.iter().any(|n| cookie_store::is_session_cookie(config, n))
         {
-            crate::web::response::add_set_cookies(&mut response, &cookie_store::clear(config, &present));
+            let cleared = cookie_store::clear(config, &present);
+            crate::web::response::add_set_cookies(&mut response, &cleared);
         }
     }
     response

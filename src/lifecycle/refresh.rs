@@ -38,7 +38,9 @@ pub async fn refresh_session(
         tick: || ctx.http.sleep(WAIT_TICK_MS),
         leader_deadline_ms: LEADER_DEADLINE_MS,
     };
-    let (result, led) = ctx.shared.refreshes.run(key_of(refresh_token), ctx.now, || obtain(ctx, session), timing).await;
+    // Made first, run only by the leader (a future does nothing until polled).
+    let work = obtain(ctx, session);
+    let (result, led) = ctx.shared.refreshes.run(key_of(refresh_token), ctx.now, move || work, timing).await;
     if !led {
         log::info!("refresh for sub {} served by a concurrent or recent refresh", short_id(&session.sub));
     }

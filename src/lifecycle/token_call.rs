@@ -86,7 +86,8 @@ pub async fn call_token_endpoint(
     login: Login<'_>,
     refresh_token: &str,
 ) -> Result<TokenResponse, RefreshError> {
-    match race_timeout(token_call(call, login, refresh_token), call.http.sleep(REFRESH_DEADLINE_MS)).await {
+    let work = token_call(call, login, refresh_token);
+    match race_timeout(work, call.http.sleep(REFRESH_DEADLINE_MS)).await {
         Some(result) => result,
         None => Err(RefreshError::Unavailable(format!("refresh took longer than {REFRESH_DEADLINE_MS} ms"))),
     }

@@ -87,11 +87,9 @@ pub fn direct_call(
         super::authorize(route, session).ok()?;
     }
     let dpop = session.is_some_and(|s| s.dpop);
-    let forwarding = Forwarding::of(config, head, session.map(|s| s.access_token.as_str()), dpop);
-    let mut headers = upstream_headers(config, head.headers(), &cookies, forwarding);
-    if kind == super::CallKind::WebSocket {
-        super::headers::for_websocket(&mut headers);
-    }
+    let websocket = kind == super::CallKind::WebSocket;
+    let forwarding = Forwarding::of(config, head, session.map(|s| s.access_token.as_str()), dpop, websocket);
+    let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
     let dpop_proof_input = match (session, &config.dpop_key) {
         (Some(session), Some(key)) if session.dpop => {
             let nonce = shared.and_then(|s| s.dpop_nonces.get(origin_of(&route.upstream)));
@@ -199,7 +197,7 @@ mod tests {
         assert_eq!(call.headers["cookie"], "theme=dark", "edge-bff's cookies never go upstream");
         assert_eq!(call.headers["x-forwarded-for"], "203.0.113.5");
         // The same header list the full path builds for the same request and token.
-        let forwarding = Forwarding::of(&c, &head, Some("at-secret-value"), false);
+        let forwarding = Forwarding::of(&c, &head, Some("at-secret-value"), false, false);
         assert_eq!(call.headers, upstream_request_headers(&c, head.headers(), forwarding));
         assert!(call.response_headers.iter().all(|(n, _)| n != "access-control-allow-origin"));
     }

@@ -5,7 +5,7 @@
 //! [`Upstream`] it hands in makes each upstream call (bodies stream through it untouched),
 //! and it turns the [`ProxyAnswer`] into its response once.
 
-use super::headers::{dropped_response_headers, for_websocket, upstream_headers, Forwarding};
+use super::headers::{dropped_response_headers, upstream_headers, Forwarding};
 use super::{after_upstream, authorize, is_safe, target_and_kind, AfterUpstream, CallKind, UPSTREAM_TIMEOUT_MS};
 use crate::config::{ApiRoute, RouteToken};
 use crate::error::BffError;
@@ -81,43 +81,90 @@ pub async fn forward<U: Upstream>(
 ) -> ProxyAnswer<U::Response> {
     let config = ctx.config;
     let route = &config.api_routes[index];
+    // What the answer needs of the configuration, decided first. The target (CSRF, then
+    // method, then path) too: a preflight, answered next, does not look at it.
+    let dropped = dropped_response_headers(config);
+    let checked = target_and_kind(config, route, rest, head);
     let cors_headers = cors::response_headers(config, head.headers());
     if cors::is_preflight(head.method(), head.headers()) {
         let methods =
             route.methods.as_ref().map_or_else(|| "GET, HEAD, POST, PUT, PATCH, DELETE".to_string(), |m| m.join(", "));
         return ProxyAnswer::Made(cors::preflight(config, head.headers(), &methods));
     }
-    let made = |mut response: HttpResponse| {
-        for (name, value) in &cors_headers {
-            response.headers_mut().append(name.clone(), value.clone());
-        }
-        ProxyAnswer::Made(response)
-    };
+    let hsts = crate::web::security_headers::hsts(config);
     let cookies = crate::web::cookies::cookies_of(head.headers());
-    let (target, kind) = match target_and_kind(config, route, rest, head) {
-        Ok(t) => t,
-        Err(e) => return made(error_response(ctx, &cookies, &e)),
-    };
-    let mut call: Option<SessionCall> = match route.token {
-        RouteToken::None => None,
-        RouteToken::Access => match lifecycle::open(ctx, &cookies).await {
-            Ok(c) => Some(c),
-            Err(e) => return made(error_response(ctx, &cookies, &e)),
-        },
-    };
-    if let Some(c) = call.as_ref() {
-        if let Err(e) = authorize(route, c.session()) {
-            log::info!("route {} refused: the session does not meet its require", route.prefix);
-            return made(fail(ctx, call.as_mut(), &cookies, &e).await);
+    match exchange(ctx, route, checked, head, &cookies, upstream, resumed).await {
+        // The upstream's answer, with CORS, HSTS and the session's cookies.
+        Ok((response, set_cookies)) => {
+            let mut append: Vec<(HeaderName, HeaderValue)> = cors_headers;
+            append.extend(hsts);
+            for cookie in set_cookies {
+                if let Ok(value) = HeaderValue::from_str(&cookie) {
+                    append.push((http::header::SET_COOKIE, value));
+                }
+            }
+            ProxyAnswer::Upstream { response, dropped, append }
+        }
+        Err(mut response) => {
+            for (name, value) in cors_headers {
+                response.headers_mut().append(name, value);
+            }
+            ProxyAnswer::Made(response)
         }
     }
-    // From here on every answer goes through `fail` or the success path, both of which
-    // carry the cookies of a refresh: refreshed tokens are never dropped.
-    if let Some(c) = call.as_mut() {
-        let checked = c.refresh_if_due(ctx).await.and_then(|()| reauthorize(route, c));
-        if let Err(e) = checked {
-            return made(fail(ctx, call.as_mut(), &cookies, &e).await);
+}
+
+/// The call with its session: the upstream's answer and the session's `Set-Cookie`
+/// values, or the error's response. Every error goes through [`fail`], which carries the
+/// cookies of a refresh: refreshed tokens are never dropped.
+async fn exchange<U: Upstream>(
+    ctx: &RequestContext<'_>,
+    route: &ApiRoute,
+    checked: Result<(String, CallKind), BffError>,
+    head: &HttpRequest,
+    cookies: &[(&str, &str)],
+    upstream: &U,
+    resumed: Option<Resumed<U::Response>>,
+) -> Result<(U::Response, Vec<String>), HttpResponse> {
+    let mut call: Option<SessionCall> = None;
+    let sent = match checked {
+        Ok((target, kind)) => send(ctx, route, &target, kind, head, cookies, upstream, resumed, &mut call).await,
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(response) => {
+            let mut set_cookies = Vec::new();
+            if let Some(c) = call {
+                set_cookies = c.finish(ctx).await;
+            }
+            Ok((response, set_cookies))
         }
+        Err(e) => Err(fail(ctx, call.as_mut(), cookies, &e).await),
+    }
+}
+
+/// Open the session (a `token: access` route), meet `require`, refresh when due, and send
+/// the call: once more after a refresh on a 401 (safe methods), or with a DPoP nonce the
+/// upstream asked for. `call` holds the session for the caller's answer.
+#[allow(clippy::too_many_arguments)]
+async fn send<U: Upstream>(
+    ctx: &RequestContext<'_>,
+    route: &ApiRoute,
+    target: &str,
+    kind: CallKind,
+    head: &HttpRequest,
+    cookies: &[(&str, &str)],
+    upstream: &U,
+    resumed: Option<Resumed<U::Response>>,
+    call: &mut Option<SessionCall>,
+) -> Result<U::Response, BffError> {
+    if route.token == RouteToken::Access {
+        let current = call.insert(lifecycle::open(ctx, cookies).await?);
+        authorize(route, current.session()).inspect_err(|_| {
+            log::info!("route {} refused: the session does not meet its require", route.prefix);
+        })?;
+        current.refresh_if_due(ctx).await?;
+        reauthorize(route, current)?;
     }
     let mut resumed = resumed;
     let mut retried = false;
@@ -134,21 +181,14 @@ pub async fn forward<U: Upstream>(
         resumed = None;
         retried = true;
     }
-
-    let response = loop {
-        let sent = match resumed.take() {
-            Some(Resumed::Rejected(response)) => Ok(response),
-            Some(Resumed::Failed(failure)) => Err(unavailable(failure, &target)),
-            None => match outgoing_headers(ctx, route, kind, head, &cookies, call.as_ref(), &target).await {
-                Ok(headers) => {
-                    upstream.send(&target, head.method().as_str(), &headers).await.map_err(|f| unavailable(f, &target))
-                }
-                Err(e) => Err(e),
-            },
-        };
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => return made(fail(ctx, call.as_mut(), &cookies, &e).await),
+    loop {
+        let response = match resumed.take() {
+            Some(Resumed::Rejected(response)) => response,
+            Some(Resumed::Failed(failure)) => return Err(unavailable(failure, target)),
+            None => {
+                let headers = outgoing_headers(ctx, route, kind, head, cookies, call.as_ref(), target).await?;
+                upstream.send(target, head.method().as_str(), &headers).await.map_err(|f| unavailable(f, target))?
+            }
         };
         let status = upstream.status(&response);
         // A DPoP nonce challenge (RFC 9449 section 9): the nonce is remembered for the
@@ -162,41 +202,25 @@ pub async fn forward<U: Upstream>(
                 ctx.shared.dpop_nonces.remember(dpop_origin, nonce);
                 if is_safe(head.method()) && !nonce_retried {
                     nonce_retried = true;
-                    log::info!("{} asked for a DPoP nonce; sending the call again with it", host_of(&target));
+                    log::info!("{} asked for a DPoP nonce; sending the call again with it", host_of(target));
                     continue;
                 }
-                log::info!("{} asked for a DPoP nonce; the call is not sent again", host_of(&target));
-                return made(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
+                log::info!("{} asked for a DPoP nonce; the call is not sent again", host_of(target));
+                return Err(BffError::TokenRejected);
             }
         }
         let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
         match after_upstream(status, head.method(), call.is_some(), retried, can_refresh) {
-            AfterUpstream::Return => break response,
+            AfterUpstream::Return => return Ok(response),
             AfterUpstream::RefreshAndRetry => {
-                let Some(current) = call.as_mut() else { break response };
-                let checked = current.refresh(ctx).await.and_then(|()| reauthorize(route, current));
-                if let Err(e) = checked {
-                    return made(fail(ctx, call.as_mut(), &cookies, &e).await);
-                }
+                let Some(current) = call.as_mut() else { return Ok(response) };
+                current.refresh(ctx).await?;
+                reauthorize(route, current)?;
                 retried = true;
             }
-            AfterUpstream::Reject => {
-                return made(fail(ctx, call.as_mut(), &cookies, &BffError::TokenRejected).await);
-            }
-        }
-    };
-
-    // The upstream's answer, with CORS, HSTS and the session's cookies.
-    let mut append: Vec<(HeaderName, HeaderValue)> = cors_headers;
-    append.extend(crate::web::security_headers::hsts(config));
-    if let Some(call) = call {
-        for cookie in call.finish(ctx).await {
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                append.push((http::header::SET_COOKIE, value));
-            }
+            AfterUpstream::Reject => return Err(BffError::TokenRejected),
         }
     }
-    ProxyAnswer::Upstream { response, dropped: dropped_response_headers(config), append }
 }
 
 /// The upstream request's headers: the browser's, cleaned, with the session's token (and,
@@ -214,11 +238,8 @@ async fn outgoing_headers(
     let session = call.map(SessionCall::session);
     let access_token = session.map(|s| s.access_token.as_str());
     let dpop = session.is_some_and(|s| s.dpop);
-    let forwarding = Forwarding::of(config, head, access_token, dpop);
+    let forwarding = Forwarding::of(config, head, access_token, dpop, kind == CallKind::WebSocket);
     let mut headers = upstream_headers(config, head.headers(), cookies, forwarding);
-    if kind == CallKind::WebSocket {
-        for_websocket(&mut headers);
-    }
     if let (Some(key), Some(token), true) = (&config.dpop_key, access_token, dpop) {
         let nonce = ctx.shared.dpop_nonces.get(dpop::origin_of(&route.upstream));
         let method = head.method().as_str();

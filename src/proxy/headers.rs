@@ -42,6 +42,8 @@ pub struct Forwarding<'a> {
     /// The access token is DPoP-bound: `Authorization: DPoP` rather than `Bearer` (the
     /// proof is added by the caller, who signs it).
     pub dpop: bool,
+    /// A WebSocket handshake: see [`for_websocket`].
+    pub websocket: bool,
     /// The client's address (`CF-Connecting-IP`), for `X-Forwarded-For`.
     pub client_ip: Option<&'a str>,
     /// `https` or `http`, for `X-Forwarded-Proto`.
@@ -55,6 +57,7 @@ impl std::fmt::Debug for Forwarding<'_> {
         f.debug_struct("Forwarding")
             .field("access_token", &self.access_token.map(|_| "[redacted]"))
             .field("dpop", &self.dpop)
+            .field("websocket", &self.websocket)
             .field("client_ip", &self.client_ip)
             .field("proto", &self.proto)
             .field("host", &self.host)
@@ -65,11 +68,17 @@ impl std::fmt::Debug for Forwarding<'_> {
 impl<'a> Forwarding<'a> {
     /// The forwarding inputs for a proxied call of `head`: the client's address from its
     /// `CF-Connecting-IP`, scheme and host from `PUBLIC_ORIGIN`, and `access_token`
-    /// (DPoP-bound when `dpop`).
-    pub fn of(config: &'a Config, head: &'a HttpRequest, access_token: Option<&'a str>, dpop: bool) -> Self {
+    /// (DPoP-bound when `dpop`); `websocket` for a WebSocket handshake.
+    pub fn of(
+        config: &'a Config,
+        head: &'a HttpRequest,
+        access_token: Option<&'a str>,
+        dpop: bool,
+        websocket: bool,
+    ) -> Self {
         let (proto, host) = config.public_scheme_and_host();
         let client_ip = head.headers().get("cf-connecting-ip").and_then(|v| v.to_str().ok());
-        Forwarding { access_token, dpop, client_ip, proto, host }
+        Forwarding { access_token, dpop, websocket, client_ip, proto, host }
     }
 }
 
@@ -103,6 +112,9 @@ pub fn upstream_headers(
             continue;
         }
         out.append(name.clone(), value.clone());
+    }
+    if forwarding.websocket {
+        for_websocket(&mut out);
     }
     let mut set = |name: HeaderName, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
@@ -210,6 +222,7 @@ mod tests {
             let forwarding = Forwarding {
                 access_token: Some(token),
                 dpop,
+                websocket: false,
                 client_ip: None,
                 proto: "https",
                 host: "app.example.com",
@@ -248,6 +261,7 @@ mod tests {
             Forwarding {
                 access_token: Some("at-123"),
                 dpop: false,
+                websocket: false,
                 client_ip: Some("203.0.113.9"),
                 proto: "https",
                 host: "app.example.com",
@@ -284,7 +298,14 @@ mod tests {
         let out = upstream_request_headers(
             &config,
             &incoming,
-            Forwarding { access_token: None, dpop: false, client_ip: None, proto: "https", host: "app.example.com" },
+            Forwarding {
+                access_token: None,
+                dpop: false,
+                websocket: false,
+                client_ip: None,
+                proto: "https",
+                host: "app.example.com",
+            },
         );
         assert!(out.get("cookie").is_none());
         assert!(out.get("authorization").is_none());
@@ -302,6 +323,7 @@ mod tests {
         let forwarding = Forwarding {
             access_token: Some("at"),
             dpop: false,
+            websocket: false,
             client_ip: Some("203.0.113.9"),
             proto: "https",
             host: "app.example.com",

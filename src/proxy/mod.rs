@@ -10,7 +10,6 @@ pub mod path;
 
 use crate::config::{ApiRoute, Config};
 use crate::error::BffError;
-use crate::web::csrf::require as require_csrf;
 use crate::web::response::HttpRequest;
 use http::Method;
 
@@ -56,16 +55,40 @@ pub fn is_websocket_upgrade(request: &HttpRequest) -> bool {
 /// `text/event-stream`, `Sec-Fetch-Site: same-origin`) on an `event_stream` route needs
 /// no `X-CSRF` (a trusted `Origin` when it sends one); everything else the usual guard.
 pub fn call_kind(config: &Config, route: &ApiRoute, request: &HttpRequest) -> Result<CallKind, BffError> {
+    use crate::web::csrf::CsrfInputs;
     use crate::web::response::header_str;
-    if is_websocket_upgrade(request) {
+    let origin = header_str(request, "origin");
+    // The kind first, then the one check that fits it. A WebSocket handshake and an
+    // `EventSource` request cannot set `X-CSRF`: for them only the `Origin` rule applies.
+    let (kind, inputs) = if is_websocket_upgrade(request) {
         if !route.websocket {
             return Err(BffError::InvalidRequest("WebSocket upgrade on a route without websocket".into()));
         }
-        let origin = header_str(request, "origin").ok_or(BffError::CsrfCheckFailed("WebSocket without Origin"))?;
-        origin_check(config, Some(origin))?;
-        return Ok(CallKind::WebSocket);
-    }
-    let event_stream = route.event_stream
+        if origin.is_none() {
+            return Err(BffError::CsrfCheckFailed("WebSocket without Origin"));
+        }
+        (CallKind::WebSocket, CsrfInputs { x_csrf: Some("1"), origin, sec_fetch_site: None })
+    } else if is_event_stream(route, request) {
+        // `Sec-Fetch-Site: same-origin` stands for `X-CSRF`; an `Origin`, if any, is
+        // checked as for any call.
+        (CallKind::EventStream, CsrfInputs { x_csrf: Some("1"), origin, sec_fetch_site: None })
+    } else {
+        let inputs = CsrfInputs {
+            x_csrf: header_str(request, "x-csrf"),
+            origin,
+            sec_fetch_site: header_str(request, "sec-fetch-site"),
+        };
+        (CallKind::Plain, inputs)
+    };
+    crate::web::csrf::check(inputs, &config.public_origin, &config.trusted_origins)?;
+    Ok(kind)
+}
+
+/// Whether `request` is an `EventSource` request (`GET`, `Accept` with
+/// `text/event-stream`, `Sec-Fetch-Site: same-origin`) on an `event_stream` route.
+fn is_event_stream(route: &ApiRoute, request: &HttpRequest) -> bool {
+    use crate::web::response::header_str;
+    route.event_stream
         && request.method() == Method::GET
         && header_str(request, "sec-fetch-site").map(str::trim) == Some("same-origin")
         && request
@@ -73,22 +96,7 @@ pub fn call_kind(config: &Config, route: &ApiRoute, request: &HttpRequest) -> Re
             .get_all(http::header::ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|v| v.to_ascii_lowercase().contains("text/event-stream"));
-    if event_stream {
-        // `Sec-Fetch-Site: same-origin` stands for `X-CSRF`; an `Origin`, if any, is
-        // checked as for any call.
-        origin_check(config, header_str(request, "origin"))?;
-        return Ok(CallKind::EventStream);
-    }
-    require_csrf(config, request)?;
-    Ok(CallKind::Plain)
-}
-
-/// The CSRF guard's `Origin` rule alone (`PUBLIC_ORIGIN` or a trusted origin, when one is
-/// sent), for the requests whose `X-CSRF` the browser cannot set.
-fn origin_check(config: &Config, origin: Option<&str>) -> Result<(), BffError> {
-    let inputs = crate::web::csrf::CsrfInputs { x_csrf: Some("1"), origin, sec_fetch_site: None };
-    crate::web::csrf::check(inputs, &config.public_origin, &config.trusted_origins)
+            .any(|v| v.to_ascii_lowercase().contains("text/event-stream"))
 }
 
 /// The upstream URL for a request, after the CSRF ([`call_kind`]), method and path checks.
