@@ -448,6 +448,7 @@ fn forwarding(access_token: &str) -> Forwarding<'_> {
     Forwarding {
         access_token: Some(access_token),
         dpop: false,
+        websocket: false,
         client_ip: Some("203.0.113.7"),
         proto: "https",
         host: "app.example.com",
