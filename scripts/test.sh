@@ -2,9 +2,9 @@
 # Every test of edge-bff, from a fresh machine of this kind:
 #   bootstrap → the release wasm build → size budget → its test variant → deploy bundle
 #   → integration tests of the built Worker under Miniflare against the real
-#   oidc-provider → browser end-to-end test in headless Chromium; beside them, at low
-#   priority: fmt → clippy -D warnings → native cargo test → fuzz smoke. Each stage's
-#   time and the total are printed at the end.
+#   oidc-provider → browser end-to-end test in headless Chromium → clippy of tools/bindgen
+#   → fuzz smoke; beside them, at low priority: fmt → clippy -D warnings → native cargo
+#   test. Each stage's time and the total are printed at the end.
 # Every stage runs even when an earlier one failed (except those that need the build);
 # the script ends with one summary line and exits non-zero on any failure.
 set -uo pipefail
@@ -48,25 +48,22 @@ count_node() { # log file
 
 # Two lanes on 2 cores. The build lane (here, at normal priority) is the longest path:
 # the release wasm build, its size, the test variant, the deploy bundle, then the
-# integration and browser tests that need them. The check lane (fmt, clippy, the native
-# tests, the fuzz smoke) runs beside it at the lowest priority (nice 19): it needs nothing
+# integration and browser tests that need them, then the clippy of tools/bindgen and the
+# fuzz smoke. The check lane (fmt, clippy, the native tests) runs beside it at the
+# lowest priority (nice 19): it needs nothing
 # the build lane makes, and fills the CPU the build lane leaves (the build's serial
 # phases: build-std, LTO, wasm-opt; the integration tests, which mostly wait on timers
 # and sockets). Measured on this 2-core machine, from a clean clone: 399-428 s with the
 # checks in front and the builds beside them (docs/performance.md, "The test loop").
 # The check lane's output goes to target/test-logs/check-*.log and is printed after the
 # build lane's, with its stage times.
-CHECKS=(fmt clippy cargo-test fuzz-smoke)
+CHECKS=(fmt clippy cargo-test)
 check_stage() { # slug: runs one check, writes its log and "exit seconds" status
   local t=$SECONDS rc
   case "$1" in
     fmt) cargo fmt --all -- --check && (cd tools/bindgen && cargo fmt -- --check) ;;
-    clippy)
-      cargo clippy --quiet --workspace --all-targets -- -D warnings &&
-        (cd tools/bindgen && cargo clippy --quiet --release --locked -- -D warnings)
-      ;;
+    clippy) cargo clippy --quiet --workspace --all-targets -- -D warnings ;;
     cargo-test) cargo test ;;
-    fuzz-smoke) scripts/fuzz.sh --smoke ;;
   esac >"$LOG_DIR/check-$1.log" 2>&1
   rc=$?
   echo "$rc $((SECONDS - t))" >"$LOG_DIR/check-$1.status"
@@ -82,10 +79,9 @@ check_pid=$!
 # The check lane's stages, once it ended: each log printed, its pass/fail counted and
 # its time recorded under its own name.
 CHECK_TITLES=("cargo fmt --check (the workspace and tools/bindgen)"
-  "cargo clippy --workspace --all-targets -- -D warnings (and tools/bindgen)"
-  "cargo test (native)"
-  "fuzz smoke (scripts/fuzz.sh --smoke: every parser target for 1 s)")
-CHECK_NAMES=(fmt clippy "cargo test" "fuzz smoke")
+  "cargo clippy --workspace --all-targets -- -D warnings"
+  "cargo test (native)")
+CHECK_NAMES=(fmt clippy "cargo test")
 report_checks() {
   wait "$check_pid"
   local i rc took
@@ -102,6 +98,17 @@ report_checks() {
   done
 }
 
+# The build lane's last stages (they need no build): see the end of this file.
+late_checks() {
+  stage "cargo clippy -D warnings (tools/bindgen)"
+  (cd tools/bindgen && cargo clippy --quiet --release --locked -- -D warnings)
+  record "clippy (tools/bindgen)" $?
+
+  stage "fuzz smoke (scripts/fuzz.sh --smoke: every parser target for 1 s)"
+  scripts/fuzz.sh --smoke 2>&1 | tee "$LOG_DIR/fuzz-smoke.log"
+  record "fuzz smoke" "${PIPESTATUS[0]}"
+}
+
 stage "release wasm build (scripts/build.sh; its output in target/test-logs/build.log)"
 scripts/build.sh >"$LOG_DIR/build.log" 2>&1
 rc=$?
@@ -109,6 +116,7 @@ record "wasm build" "$rc"
 if [ "$rc" -ne 0 ]; then
   tail -40 "$LOG_DIR/build.log"
   echo "test: the Worker did not build; integration and browser tests cannot run"
+  late_checks
   report_checks
   report_times
   echo "${passed} passed, $((failed + 1)) failed"
@@ -148,6 +156,10 @@ rc=${PIPESTATUS[0]}
 count_node "$LOG_DIR/e2e.log"
 record "browser e2e" "$rc"
 
+# The build lane usually ends first: it takes the last two checks, which need nothing
+# of the check lane's but its native build (the fuzz smoke waits for cargo's lock on
+# target/ if cargo test is still building, then reuses that build).
+late_checks
 report_checks
 report_times
 if [ ${#failures[@]} -gt 0 ]; then
