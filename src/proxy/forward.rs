@@ -93,53 +93,34 @@ pub async fn forward<U: Upstream>(
     }
     let hsts = crate::web::security_headers::hsts(config);
     let cookies = crate::web::cookies::cookies_of(head.headers());
-    match exchange(ctx, route, checked, head, &cookies, upstream, resumed).await {
+    // The call with its session. Every error goes through `fail`, which carries the
+    // cookies of a refresh: refreshed tokens are never dropped.
+    let mut call: Option<SessionCall> = None;
+    let sent = match checked {
+        Ok((target, kind)) => send(ctx, route, &target, kind, head, &cookies, upstream, resumed, &mut call).await,
+        Err(e) => Err(e),
+    };
+    match sent {
         // The upstream's answer, with CORS, HSTS and the session's cookies.
-        Ok((response, set_cookies)) => {
+        Ok(response) => {
             let mut append: Vec<(HeaderName, HeaderValue)> = cors_headers;
             append.extend(hsts);
-            for cookie in set_cookies {
-                if let Ok(value) = HeaderValue::from_str(&cookie) {
-                    append.push((http::header::SET_COOKIE, value));
+            if let Some(c) = call {
+                for cookie in c.finish(ctx).await {
+                    if let Ok(value) = HeaderValue::from_str(&cookie) {
+                        append.push((http::header::SET_COOKIE, value));
+                    }
                 }
             }
             ProxyAnswer::Upstream { response, dropped, append }
         }
-        Err(mut response) => {
+        Err(e) => {
+            let mut response = fail(ctx, call.as_mut(), &cookies, &e).await;
             for (name, value) in cors_headers {
                 response.headers_mut().append(name, value);
             }
             ProxyAnswer::Made(response)
         }
-    }
-}
-
-/// The call with its session: the upstream's answer and the session's `Set-Cookie`
-/// values, or the error's response. Every error goes through [`fail`], which carries the
-/// cookies of a refresh: refreshed tokens are never dropped.
-async fn exchange<U: Upstream>(
-    ctx: &RequestContext<'_>,
-    route: &ApiRoute,
-    checked: Result<(String, CallKind), BffError>,
-    head: &HttpRequest,
-    cookies: &[(&str, &str)],
-    upstream: &U,
-    resumed: Option<Resumed<U::Response>>,
-) -> Result<(U::Response, Vec<String>), HttpResponse> {
-    let mut call: Option<SessionCall> = None;
-    let sent = match checked {
-        Ok((target, kind)) => send(ctx, route, &target, kind, head, cookies, upstream, resumed, &mut call).await,
-        Err(e) => Err(e),
-    };
-    match sent {
-        Ok(response) => {
-            let mut set_cookies = Vec::new();
-            if let Some(c) = call {
-                set_cookies = c.finish(ctx).await;
-            }
-            Ok((response, set_cookies))
-        }
-        Err(e) => Err(fail(ctx, call.as_mut(), cookies, &e).await),
     }
 }
 
