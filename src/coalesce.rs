@@ -145,6 +145,17 @@ impl<V: Clone + Reusable> Coalescer<V> {
         }
     }
 
+    /// Forget the finished result for `key` (a running one stays): the next [`run`] of
+    /// the key does the work again.
+    ///
+    /// [`run`]: Coalescer::run
+    pub fn forget(&self, key: &Key) {
+        let mut slots = self.slots.borrow_mut();
+        if matches!(slots.get(key), Some(Slot::Done { .. })) {
+            slots.remove(key);
+        }
+    }
+
     fn prune(&self, slots: &mut HashMap<Key, Slot<V>>, now: u64) {
         slots.retain(|_, s| match s {
             Slot::Running { .. } => true,

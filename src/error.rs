@@ -30,6 +30,10 @@ pub enum BffError {
     /// The session does not meet the route's `require`.
     #[error("the session does not meet the route's require")]
     Forbidden,
+    /// The provider refused to issue a route's token (docs/api.md section 4, "Route
+    /// tokens"); the session is kept. The detail names the route and the provider's code.
+    #[error("token unavailable: {0}")]
+    TokenUnavailable(String),
     /// Missing `X-CSRF`, bad `Origin`, or a cross-site request.
     #[error("CSRF check failed: {0}")]
     CsrfCheckFailed(&'static str),
@@ -67,7 +71,7 @@ impl BffError {
             Self::Unauthorized | Self::SessionUnavailable(_) | Self::SessionExpired(_) | Self::TokenRejected => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::CsrfCheckFailed(_) | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::CsrfCheckFailed(_) | Self::Forbidden | Self::TokenUnavailable(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,6 +89,7 @@ impl BffError {
             Self::TokenRejected => "token_rejected",
             Self::CsrfCheckFailed(_) => "csrf_check_failed",
             Self::Forbidden => "forbidden",
+            Self::TokenUnavailable(_) => "token_unavailable",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -104,6 +109,7 @@ impl BffError {
             Self::TokenRejected => "The API rejected the access token.",
             Self::CsrfCheckFailed(_) => "The request failed the CSRF check.",
             Self::Forbidden => "The session may not use this route.",
+            Self::TokenUnavailable(_) => "The identity provider did not issue a token for this route.",
             Self::NotFound => "Not found.",
             Self::MethodNotAllowed { .. } => "Method not allowed.",
             Self::PayloadTooLarge => "The request body is too large.",

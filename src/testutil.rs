@@ -51,6 +51,7 @@ pub fn session_at(now: u64) -> crate::session::Session {
         login: None,
         generation: 0,
         dpop: false,
+        route_tokens: Vec::new(),
     }
 }
 

@@ -196,6 +196,7 @@ async fn complete(
         )),
         generation: 0,
         dpop: tokens.dpop,
+        route_tokens: Vec::new(),
     };
     let return_to = login.return_to.clone();
     Ok((session, return_to))

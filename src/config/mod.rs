@@ -5,6 +5,7 @@
 //! needs (a route's `require`, tenant-id syntax, the default CSP) live here.
 
 pub mod require;
+pub mod token_request;
 
 use crate::crypto::KeyRing;
 use std::fmt;
@@ -114,13 +115,18 @@ pub enum SessionStoreKind {
     Kv,
 }
 
-/// Whether a proxied route adds the access token.
+/// Which token a proxied route adds (docs/api.md section 4, "Route tokens").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteToken {
-    /// Session required; `Authorization: Bearer` added.
+    /// Session required; the user's token added: the login's, or the route's own when the
+    /// route has a `token_request`.
     Access,
     /// No session needed; nothing added.
     None,
+    /// An app-only token from the `client_credentials` grant; no session read.
+    Client,
+    /// As [`RouteToken::Access`] with a valid session, else as [`RouteToken::Client`].
+    AccessOrClient,
 }
 
 /// One entry of `API_ROUTES`.
@@ -134,6 +140,8 @@ pub struct ApiRoute {
     pub methods: Option<Vec<String>>,
     /// Token handling.
     pub token: RouteToken,
+    /// `token_request`: the parameters of the grant that gets this route its own token.
+    pub token_request: Option<token_request::TokenRequest>,
     /// `require`: ID-token claims the session must have (docs/api.md section 4).
     pub require: Option<crate::config::require::Requirements>,
     /// `websocket`: `GET` requests with `Upgrade: websocket` are proxied as WebSockets.
@@ -195,6 +203,10 @@ pub struct Config {
     pub scopes: Vec<String>,
     /// `API_ROUTES`.
     pub api_routes: Vec<ApiRoute>,
+    /// The `resource` parameters of the authorization request (RFC 8707 section 2.1):
+    /// every distinct `resource` of the user-token routes (`access`, `access_or_client`),
+    /// in route order, so that the login's grant covers them.
+    pub login_resources: Vec<String>,
     /// `SESSION_STORE`.
     pub session_store: SessionStoreKind,
     /// `COOKIE_KEYS`.
@@ -274,6 +286,11 @@ impl Config {
     /// The redirect URI registered at the provider.
     pub fn redirect_uri(&self) -> String {
         format!("{}{}/callback", self.public_origin, self.auth_path)
+    }
+
+    /// The `token_request` whose key is `key`, if a route has it.
+    pub fn token_request(&self, key: &str) -> Option<&token_request::TokenRequest> {
+        self.api_routes.iter().filter_map(|r| r.token_request.as_ref()).find(|t| t.key == key)
     }
 
     /// Name of the session cookie (chunks append `.1`, `.2`, …).
@@ -513,6 +530,7 @@ impl Config {
         };
 
         let api_routes = parse_api_routes(get("API_ROUTES").as_deref().unwrap_or("[]"), &auth_path)?;
+        let login_resources = login_resources(&api_routes);
 
         Ok(Self {
             issuer,
@@ -529,6 +547,7 @@ impl Config {
             auth_path,
             scopes,
             api_routes,
+            login_resources,
             session_store,
             cookie_keys,
             cookie_prefix,
@@ -709,6 +728,8 @@ struct RawRoute {
     #[serde(default)]
     token: Option<String>,
     #[serde(default)]
+    token_request: Option<serde_json::Value>,
+    #[serde(default)]
     require: Option<serde_json::Value>,
     #[serde(default)]
     websocket: bool,
@@ -757,7 +778,20 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
         let token = match r.token.as_deref() {
             None | Some("access") => RouteToken::Access,
             Some("none") => RouteToken::None,
-            Some(_) => return Err(err(S, format!("route {n}: token must be access or none"))),
+            Some("client") => RouteToken::Client,
+            Some("access_or_client") => RouteToken::AccessOrClient,
+            Some(_) => {
+                return Err(err(S, format!("route {n}: token must be access, none, client or access_or_client")))
+            }
+        };
+        let token_request = match &r.token_request {
+            None => None,
+            Some(_) if token == RouteToken::None => {
+                return Err(err(S, format!("route {n}: token_request needs a token (token: none adds none)")));
+            }
+            Some(value) => {
+                Some(token_request::TokenRequest::parse(value).map_err(|e| err(S, format!("route {n}: {e}")))?)
+            }
         };
         let require = match &r.require {
             None => None,
@@ -765,7 +799,7 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
                 crate::config::require::Requirements::parse(value).map_err(|e| err(S, format!("route {n}: {e}")))?,
             ),
         };
-        if require.is_some() && token == RouteToken::None {
+        if require.is_some() && token != RouteToken::Access {
             return Err(err(S, format!("route {n}: require needs a session (token: access)")));
         }
         if r.websocket && methods.as_ref().is_some_and(|m| !m.iter().any(|x| x == "GET")) {
@@ -776,6 +810,7 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
             upstream,
             methods,
             token,
+            token_request,
             require,
             websocket: r.websocket,
             event_stream: r.event_stream,
@@ -783,6 +818,20 @@ fn parse_api_routes(text: &str, auth_path: &str) -> Result<Vec<ApiRoute>, Config
     }
     check_require_overlaps(&routes)?;
     Ok(routes)
+}
+
+/// See [`Config::login_resources`].
+fn login_resources(routes: &[ApiRoute]) -> Vec<String> {
+    let mut resources: Vec<String> = Vec::new();
+    let user_routes = routes.iter().filter(|r| matches!(r.token, RouteToken::Access | RouteToken::AccessOrClient));
+    for request in user_routes.filter_map(|r| r.token_request.as_ref()) {
+        for resource in &request.resources {
+            if !resources.contains(resource) {
+                resources.push(resource.clone());
+            }
+        }
+    }
+    resources
 }
 
 /// Refuses two routes to one upstream origin where one's upstream path lies within the

@@ -21,7 +21,9 @@ pub use super::protocol::{
     ask_within, refresh_result, Answer, Coordinator, CoordinatorError, CoordinatorRequest, PendingAnswer, RefreshAsk,
     TokenSet,
 };
-use super::protocol::{RefreshError, RefreshResult, Refreshed, OBJECT_ANSWER_DEADLINE_MS, REFRESH_DEADLINE_MS};
+use super::protocol::{
+    RefreshError, RefreshResult, Refreshed, MAX_GRANT_ROUNDS, OBJECT_ANSWER_DEADLINE_MS, REFRESH_DEADLINE_MS,
+};
 use super::token_call::{call_token_endpoint, Login, TokenCall};
 use crate::coalesce::{key_of, Coalescer, Timing, WAIT_TICK_MS};
 use crate::crypto::{open, seal, Purpose};
@@ -125,48 +127,79 @@ impl Object {
     }
 
     async fn refresh(&self, env: &ObjectEnv<'_>, login: &str, ask: RefreshAsk) -> Result<Answer, ObjectError> {
-        let stored = self.load(env, login).await?;
-        if stored.as_ref().is_some_and(|s| s.ended) {
-            return Ok(Answer::Ended);
+        let route = match ask.route.as_deref() {
+            None => None,
+            Some(key) => match env.calls.config.token_request(key) {
+                Some(request) => Some(request),
+                None => {
+                    let error = RefreshError::TokenUnavailable("no route has this token request".into());
+                    return Ok(Answer::Failed { error });
+                }
+            },
+        };
+        let need = ask.need();
+        let mut fresh = false;
+        // Another ask's grant may spend the base's refresh token first (one grant at a
+        // time per refresh token): its result is stored, and the next round starts from it.
+        for _ in 0..MAX_GRANT_ROUNDS {
+            let stored = self.load(env, login).await?;
+            if stored.as_ref().is_some_and(|s| s.ended) {
+                return Ok(Answer::Ended);
+            }
+            let newest = stored.and_then(|s| s.tokens).filter(|t| t.generation >= ask.tokens.generation);
+            let base = match newest {
+                // An earlier cookie of the login, or a route token granted meanwhile:
+                // the newest tokens, no call.
+                Some(newest) if newest.meets(need, &ask.tokens) && !newest.due_for(need, env.calls.now) => {
+                    return Ok(Answer::Tokens { tokens: newest, fresh });
+                }
+                Some(newest) => newest,
+                None => ask.tokens.clone(),
+            };
+            let Some(refresh_token) = base.refresh_token.clone() else {
+                let error = match route {
+                    Some(_) => RefreshError::TokenUnavailable("no refresh token".into()),
+                    None => RefreshError::Rejected("no refresh token".into()),
+                };
+                return Ok(Answer::Failed { error });
+            };
+            let timing = Timing {
+                clock: || env.calls.http.now_ms(),
+                tick: || env.calls.http.sleep(WAIT_TICK_MS),
+                leader_deadline_ms: u64::from(REFRESH_DEADLINE_MS) + 1_000,
+            };
+            let work = || async {
+                let who = Login { sub: &ask.sub, id_token: base.id_token.as_deref() };
+                let response = call_token_endpoint(&env.calls, who, &refresh_token, route).await?;
+                let tokens = match route {
+                    Some(request) => response.after_route(&base, &request.key),
+                    None => response.after(&base),
+                };
+                if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {
+                    // Logged out while the call was in flight.
+                    return Err(RefreshError::Ended);
+                }
+                let stored = Stored { ended: false, until: ask.expires_at, tokens: Some(tokens.clone()) };
+                if let Err(e) = self.store(env, login, &stored).await {
+                    // The tokens still go to the asker (they are the only valid ones now).
+                    log::error!("{e} (newest tokens not stored)");
+                }
+                Ok(Refreshed { tokens, fresh: true })
+            };
+            let (result, led) = self.flights.run(key_of(&refresh_token), env.calls.now, work, timing).await;
+            fresh |= led;
+            match result {
+                Ok(refreshed) if refreshed.tokens.meets(need, &ask.tokens) => {
+                    return Ok(Answer::Tokens { tokens: refreshed.tokens, fresh });
+                }
+                // Another ask's grant (another route's token, or the login's): go on from it.
+                Ok(_) => {}
+                Err(RefreshError::Ended) => return Ok(Answer::Ended),
+                Err(error) => return Ok(Answer::Failed { error }),
+            }
         }
-        let newest = stored.and_then(|s| s.tokens).filter(|t| t.generation >= ask.tokens.generation);
-        let base = match newest {
-            Some(newest) if newest.generation > ask.tokens.generation && !newest.due(env.calls.now) => {
-                // An earlier cookie of the login: the newest tokens, no call.
-                return Ok(Answer::Tokens { tokens: newest, fresh: false });
-            }
-            Some(newest) => newest,
-            None => ask.tokens.clone(),
-        };
-        let Some(refresh_token) = base.refresh_token.clone() else {
-            return Ok(Answer::Failed { error: RefreshError::Rejected("no refresh token".into()) });
-        };
-        let timing = Timing {
-            clock: || env.calls.http.now_ms(),
-            tick: || env.calls.http.sleep(WAIT_TICK_MS),
-            leader_deadline_ms: u64::from(REFRESH_DEADLINE_MS) + 1_000,
-        };
-        let work = || async {
-            let who = Login { sub: &ask.sub, id_token: base.id_token.as_deref() };
-            let response = call_token_endpoint(&env.calls, who, &refresh_token).await?;
-            let tokens = response.after(&base);
-            if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {
-                // Logged out while the call was in flight.
-                return Err(RefreshError::Ended);
-            }
-            let stored = Stored { ended: false, until: ask.expires_at, tokens: Some(tokens.clone()) };
-            if let Err(e) = self.store(env, login, &stored).await {
-                // The tokens still go to the asker (they are the only valid ones now).
-                log::error!("{e} (newest tokens not stored)");
-            }
-            Ok(Refreshed { tokens, fresh: true })
-        };
-        let (result, led) = self.flights.run(key_of(&refresh_token), env.calls.now, work, timing).await;
-        Ok(match result {
-            Ok(refreshed) => Answer::Tokens { tokens: refreshed.tokens, fresh: led },
-            Err(RefreshError::Ended) => Answer::Ended,
-            Err(error) => Answer::Failed { error },
-        })
+        let error = RefreshError::Unavailable("coordinator: too many concurrent grants for one login".into());
+        Ok(Answer::Failed { error })
     }
 
     /// The stored state: memory first (one object is one instance), else storage.

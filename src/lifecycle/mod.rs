@@ -16,6 +16,7 @@
 //!   it still holds the refused refresh token (a record refreshed elsewhere meanwhile is
 //!   used instead, or left alone).
 
+pub mod client_token;
 pub mod coordinator;
 pub mod outcome;
 pub mod protocol;
@@ -23,6 +24,7 @@ pub mod refresh;
 pub mod token_call;
 
 use crate::coalesce::Coalescer;
+use crate::config::token_request::TokenRequest;
 use crate::config::Config;
 use crate::error::BffError;
 use crate::oidc::discovery::ProviderMetadata;
@@ -30,7 +32,7 @@ use crate::oidc::provider::{self, ProviderCache, ProviderError};
 use crate::session::cookie_store;
 use crate::session::kv::KvBackend;
 use crate::session::store::{Handle, Loaded, Missing, SessionStore};
-use crate::session::{Inactive, Session};
+use crate::session::{Inactive, RouteTokenEntry, Session};
 use crate::web::client::HttpClient;
 use crate::web::response::HttpResponse;
 use coordinator::Coordinator;
@@ -52,6 +54,8 @@ pub struct SharedState {
     pub opened: crate::session::opened_cache::OpenedCache,
     /// The DPoP nonces resource servers (APIs, the provider's UserInfo) last gave.
     pub dpop_nonces: crate::oidc::dpop::NonceMemory,
+    /// App-only tokens (`token: client` routes), by token request.
+    pub client_tokens: client_token::ClientTokens,
 }
 
 /// Everything a request's handling needs: configuration, per-isolate state, outgoing
@@ -121,6 +125,22 @@ pub struct SessionCall {
     refreshed: bool,
 }
 
+/// A user's token for a route, from [`SessionCall::token_for`]. `Debug` shows no token.
+pub struct UserToken {
+    /// The access token.
+    pub token: String,
+    /// DPoP-bound.
+    pub dpop: bool,
+    /// Obtained by this request (a grant), not taken from the session as it came.
+    pub granted: bool,
+}
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserToken").field("dpop", &self.dpop).field("granted", &self.granted).finish_non_exhaustive()
+    }
+}
+
 /// Open the request's session, which must exist and be active. Activity is recorded
 /// (written back by [`SessionCall::finish`]) when it is due.
 /// Errors: no session or one that does not open → `unauthorized` (cookies cleared); a KV
@@ -171,7 +191,55 @@ impl SessionCall {
     /// Refresh the tokens now, and store them at once: KV is written before this returns,
     /// and the new cookies go out with every later response of the request.
     pub async fn refresh(&mut self, ctx: &RequestContext<'_>) -> Result<(), BffError> {
-        let (next, produced) = match refresh::refresh_session(ctx, &self.session, &self.handle).await {
+        self.grant(ctx, None).await
+    }
+
+    /// The user's token for a route (docs/api.md section 4, "Route tokens"): without a
+    /// `request` the login's own; with one the route's, from [`SessionCall::route_token`].
+    /// `granted`: this call obtained it (it replaced what the request's cookie held).
+    pub async fn token_for(
+        &mut self,
+        ctx: &RequestContext<'_>,
+        request: Option<&TokenRequest>,
+        renew: bool,
+    ) -> Result<UserToken, BffError> {
+        let Some(request) = request else {
+            let session = &self.session;
+            return Ok(UserToken { token: session.access_token.clone(), dpop: session.dpop, granted: false });
+        };
+        let held = !renew && self.session.route_token(&request.key, ctx.now).is_some();
+        let token = self.route_token(ctx, request, renew).await?;
+        Ok(UserToken { token: token.access_token, dpop: token.dpop, granted: !held })
+    }
+
+    /// The token of the routes with `request` (docs/api.md section 4, "Route tokens"): the
+    /// session's when it holds one that is not due, unless `renew` (an upstream refused
+    /// it); else a grant of the login's refresh token, stored at once as a refresh's
+    /// tokens are.
+    pub async fn route_token(
+        &mut self,
+        ctx: &RequestContext<'_>,
+        request: &TokenRequest,
+        renew: bool,
+    ) -> Result<RouteTokenEntry, BffError> {
+        if !renew {
+            if let Some(token) = self.session.route_token(&request.key, ctx.now) {
+                return Ok(token.clone());
+            }
+        }
+        self.grant(ctx, Some(request)).await?;
+        self.session
+            .route_tokens
+            .iter()
+            .find(|t| t.key == request.key)
+            .cloned()
+            .ok_or_else(|| BffError::Server("a route token grant left no token".into()))
+    }
+
+    /// One grant of the login's refresh token (a refresh, or with `route` a route token),
+    /// its tokens stored at once.
+    async fn grant(&mut self, ctx: &RequestContext<'_>, route: Option<&TokenRequest>) -> Result<(), BffError> {
+        let (next, produced) = match refresh::refresh_session(ctx, &self.session, &self.handle, route).await {
             Ok(refreshed) => refreshed,
             Err(e) => {
                 ctx.outcome.note(outcome::Outcome::RefreshFailed);
@@ -179,9 +247,10 @@ impl SessionCall {
             }
         };
         ctx.outcome.note(outcome::Outcome::Refreshed);
+        let claims_changed = next.id_token != self.session.id_token;
         self.session = next;
         self.session.last_seen = ctx.now;
-        self.refreshed = true;
+        self.refreshed |= route.is_none() || claims_changed;
         self.touch = false;
         self.write(ctx, produced, true).await;
         Ok(())

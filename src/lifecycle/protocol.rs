@@ -6,7 +6,7 @@
 //! it; it imports neither.
 
 use crate::error::BffError;
-use crate::session::{refresh_margin_reached, Session};
+use crate::session::{refresh_margin_reached, RouteTokenEntry, Session};
 use crate::web::client::{race_timeout, HttpClient, LocalFuture};
 use serde::{Deserialize, Serialize};
 
@@ -40,6 +40,11 @@ const _: () = assert!(COORDINATOR_ACK_WAIT_MS <= 3_000);
 const _: () = assert!(COORDINATOR_WAIT_MS > OBJECT_ANSWER_DEADLINE_MS);
 const _: () = assert!(COORDINATOR_START_WINDOW_MS < COORDINATOR_ACK_WAIT_MS);
 
+/// How many grants one need may wait through or make (an isolate's, an object's): grants
+/// for other purposes (another route's token, the login's) may each spend the refresh
+/// token first, and the need is then met from their tokens.
+pub const MAX_GRANT_ROUNDS: usize = 4;
+
 /// The tokens a successful refresh produced (shared between coalesced requests).
 #[derive(Clone)]
 pub struct Refreshed {
@@ -66,6 +71,9 @@ pub enum RefreshError {
     InvalidIdToken(String),
     /// The login was logged out (coordinator): no cookie of it may refresh again.
     Ended,
+    /// The provider refused a route's token request (docs/api.md section 4, "Route
+    /// tokens"): the session is kept. The provider's error code.
+    TokenUnavailable(String),
 }
 
 /// The result shared through the per-isolate coalescer.
@@ -75,7 +83,7 @@ impl RefreshError {
     /// Whether the failure ends the session (401 `session_expired`, cookies cleared, KV
     /// record deleted): everything but an unreachable provider.
     pub fn ends_session(&self) -> bool {
-        !matches!(self, Self::Unavailable(_))
+        !matches!(self, Self::Unavailable(_) | Self::TokenUnavailable(_))
     }
 }
 
@@ -89,6 +97,9 @@ impl From<RefreshError> for BffError {
             RefreshError::Unavailable(d) => BffError::IdpUnavailable(d),
             RefreshError::InvalidIdToken(d) => BffError::SessionExpired(format!("refreshed ID token refused: {d}")),
             RefreshError::Ended => BffError::SessionExpired("the login was logged out".into()),
+            RefreshError::TokenUnavailable(code) => {
+                BffError::TokenUnavailable(format!("the provider refused the route's token request: {code}"))
+            }
         }
     }
 }
@@ -114,6 +125,9 @@ pub struct TokenSet {
     /// The access token is DPoP-bound.
     #[serde(rename = "dp", default)]
     pub dpop: bool,
+    /// The routes' own tokens.
+    #[serde(rename = "rtk", default, skip_serializing_if = "Vec::is_empty")]
+    pub route_tokens: Vec<RouteTokenEntry>,
 }
 
 impl std::fmt::Debug for TokenSet {
@@ -135,6 +149,7 @@ impl TokenSet {
             id_token: Some(session.id_token.clone()),
             generation: session.generation,
             dpop: session.dpop,
+            route_tokens: session.route_tokens.clone(),
         }
     }
 
@@ -142,6 +157,41 @@ impl TokenSet {
     pub fn due(&self, now: u64) -> bool {
         refresh_margin_reached(self.access_expires_at, now)
     }
+
+    /// Whether it answers `need` for an asker that holds `asked`: a newer set (a refresh
+    /// of the login since), or one holding a token for the route that is not the asker's
+    /// own (which it asks to replace). Whether that token is due is [`TokenSet::due_for`].
+    pub fn meets(&self, need: Need<'_>, asked: &TokenSet) -> bool {
+        match need {
+            Need::Login => self.generation > asked.generation,
+            Need::Route(key) => {
+                let own = asked.route_token(key).map(|t| t.access_token.as_str());
+                self.route_token(key).is_some_and(|t| Some(t.access_token.as_str()) != own)
+            }
+        }
+    }
+
+    /// Whether the token `need` names is within the refresh margin at `now` (or missing).
+    pub fn due_for(&self, need: Need<'_>, now: u64) -> bool {
+        match need {
+            Need::Login => self.due(now),
+            Need::Route(key) => self.route_token(key).is_none_or(|t| refresh_margin_reached(t.expires_at, now)),
+        }
+    }
+
+    /// Its token for the routes whose `token_request` has `key`.
+    pub fn route_token(&self, key: &str) -> Option<&RouteTokenEntry> {
+        self.route_tokens.iter().find(|t| t.key == key)
+    }
+}
+
+/// What a grant of the login's refresh token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need<'a> {
+    /// The login's own access token (a refresh).
+    Login,
+    /// The token of the routes whose `token_request` has this key.
+    Route(&'a str),
 }
 
 /// A refresh asked of a login's coordinator.
@@ -160,6 +210,17 @@ pub struct RefreshAsk {
     /// limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_by_ms: Option<u64>,
+    /// For a route token: the key of the route's `token_request` (the object finds the
+    /// request in its own configuration). `None`: a refresh of the login's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+}
+
+impl RefreshAsk {
+    /// What this ask is for.
+    pub fn need(&self) -> Need<'_> {
+        self.route.as_deref().map_or(Need::Login, Need::Route)
+    }
 }
 
 /// What an isolate sends to a login's object.

@@ -27,6 +27,7 @@ fn session(access_expires_at: u64, refresh_token: Option<&str>) -> Session {
         login: Some("login-1".into()),
         generation: 0,
         dpop: false,
+        route_tokens: Vec::new(),
     }
 }
 
@@ -353,6 +354,7 @@ impl coordinator::Coordinator for TestCoordinator {
                     id_token: None,
                     generation: ask.tokens.generation + 5,
                     dpop: false,
+                    route_tokens: Vec::new(),
                 },
                 fresh: false,
             }),

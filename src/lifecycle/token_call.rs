@@ -4,11 +4,12 @@
 
 use super::protocol::{RefreshError, TokenSet, REFRESH_DEADLINE_MS};
 use super::short_id;
+use crate::config::token_request::TokenRequest;
 use crate::config::Config;
 use crate::oidc::id_token::{self, Expectations};
 use crate::oidc::provider::{self, verify_signed, ProviderCache};
 use crate::oidc::token::{self, TokenError};
-use crate::session::access_token_expiry;
+use crate::session::{access_token_expiry, RouteTokenEntry};
 use crate::web::client::{race_timeout, HttpClient};
 use std::cell::RefCell;
 
@@ -27,6 +28,21 @@ fn refusal(e: TokenError) -> RefreshError {
         }
         TokenError::Refused(code) => RefreshError::Rejected(code),
         TokenError::Unavailable(d) => RefreshError::Unavailable(d),
+    }
+}
+
+/// The failure of a route's token request (docs/api.md section 4, "Route tokens"): an OAuth
+/// error code other than `invalid_grant` is the route's alone (`token_unavailable`, the
+/// session kept); `invalid_grant`, or a 4xx without a readable code, refuses the refresh
+/// token as in [`refusal`].
+fn route_refusal(e: TokenError) -> RefreshError {
+    match e {
+        TokenError::Refused(code)
+            if code != "invalid_grant" && code != "use_dpop_nonce" && !code.starts_with("status ") =>
+        {
+            RefreshError::TokenUnavailable(code)
+        }
+        other => refusal(other),
     }
 }
 
@@ -66,6 +82,27 @@ impl TokenResponse {
             id_token: self.id_token.or_else(|| base.id_token.clone()),
             generation: base.generation + 1,
             dpop: self.dpop,
+            route_tokens: base.route_tokens.clone(),
+        }
+    }
+
+    /// The token set that follows `base` after a grant for the route token `key`: that
+    /// token replaced, the refresh token rotated when the provider sent a new one, the
+    /// login's tokens kept (an ID token in the answer is not used).
+    pub fn after_route(self, base: &TokenSet, key: &str) -> TokenSet {
+        let mut route_tokens: Vec<RouteTokenEntry> =
+            base.route_tokens.iter().filter(|t| t.key != key).cloned().collect();
+        route_tokens.push(RouteTokenEntry {
+            key: key.to_string(),
+            access_token: self.access_token,
+            expires_at: self.access_expires_at,
+            dpop: self.dpop,
+        });
+        TokenSet {
+            refresh_token: self.refresh_token.or_else(|| base.refresh_token.clone()),
+            generation: base.generation + 1,
+            route_tokens,
+            ..base.clone()
         }
     }
 }
@@ -81,12 +118,15 @@ pub struct Login<'a> {
 
 /// Call the token endpoint with `refresh_token` and check a refreshed ID token (same
 /// `iss`, `sub` and, multi-tenant, `tid` as `login`), all within [`REFRESH_DEADLINE_MS`].
+/// With `route`, the grant carries the route's token request and its answer's ID token
+/// is not used.
 pub async fn call_token_endpoint(
     call: &TokenCall<'_>,
     login: Login<'_>,
     refresh_token: &str,
+    route: Option<&TokenRequest>,
 ) -> Result<TokenResponse, RefreshError> {
-    let work = token_call(call, login, refresh_token);
+    let work = token_call(call, login, refresh_token, route);
     match race_timeout(work, call.http.sleep(REFRESH_DEADLINE_MS)).await {
         Some(result) => result,
         None => Err(RefreshError::Unavailable(format!("refresh took longer than {REFRESH_DEADLINE_MS} ms"))),
@@ -97,6 +137,7 @@ async fn token_call(
     call: &TokenCall<'_>,
     login: Login<'_>,
     refresh_token: &str,
+    route: Option<&TokenRequest>,
 ) -> Result<TokenResponse, RefreshError> {
     let meta = provider::metadata(call.provider, call.http, call.config, call.now)
         .await
@@ -108,8 +149,13 @@ async fn token_call(
         nonces: call.nonces,
         now: call.now,
     };
-    let tokens = token::refresh(&client, &meta, refresh_token).await.map_err(refusal)?;
-    if let Some(id_token) = &tokens.id_token {
+    let form = route.map(TokenRequest::form).unwrap_or_default();
+    let refused = if route.is_some() { route_refusal } else { refusal };
+    let tokens = token::refresh(&client, &meta, refresh_token, &form).await.map_err(refused)?;
+    // A route token's answer: its ID token is not used (the session's claims come from
+    // the login and its own refreshes).
+    let id_token = if route.is_some() { None } else { tokens.id_token.as_deref() };
+    if let Some(id_token) = id_token {
         // OIDC Core §12.2: same iss and sub; signature and audience as at login.
         let claims = verify_signed(call.provider, call.http, &meta, id_token, call.now)
             .await
@@ -135,12 +181,15 @@ async fn token_call(
             return Err(RefreshError::InvalidIdToken("sub changed".into()));
         }
     }
-    log::info!("refreshed tokens for sub {}", short_id(login.sub));
+    match route {
+        Some(_) => log::info!("route token granted for sub {}", short_id(login.sub)),
+        None => log::info!("refreshed tokens for sub {}", short_id(login.sub)),
+    }
     Ok(TokenResponse {
         access_expires_at: access_token_expiry(&tokens.access_token, tokens.expires_in, call.now),
+        id_token: if route.is_some() { None } else { tokens.id_token },
         access_token: tokens.access_token,
         refresh_token: tokens.refresh_token,
-        id_token: tokens.id_token,
         dpop: tokens.dpop,
     })
 }

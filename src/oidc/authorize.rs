@@ -164,6 +164,9 @@ pub fn authorization_params(config: &Config, login: &LoginState, extra: &[(Strin
     if let Some(key) = &config.dpop_key {
         params.push(("dpop_jkt".to_string(), key.jkt().to_string()));
     }
+    // RFC 8707 section 2.1: the grant covers every route's resource, so that each route
+    // token can come from the login's refresh token.
+    params.extend(config.login_resources.iter().map(|r| ("resource".to_string(), r.clone())));
     params.extend(extra.iter().chain(&config.auth_params).cloned());
     params
 }

@@ -464,7 +464,7 @@ fn dpop_binds_the_code_and_proves_possession_at_the_token_endpoint() {
     http.route("/token", 200, json!({"access_token": "at", "token_type": "DPoP", "refresh_token": "rt"}).to_string());
     let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: None, now: NOW };
     assert!(block_on(exchange_code(&call, &meta, "code", "verifier")).unwrap().dpop);
-    assert!(block_on(refresh(&call, &meta, "rt")).unwrap().dpop);
+    assert!(block_on(refresh(&call, &meta, "rt", &[])).unwrap().dpop);
     for headers in http.seen_headers.borrow().iter() {
         let (header, claims) =
             open_proof(headers.get("dpop").expect("a proof on every token request").to_str().unwrap());
@@ -589,9 +589,9 @@ fn the_token_endpoints_nonce_is_kept_for_the_isolates_next_requests() {
         &[("dpop-nonce", "next-1")],
     );
     let call = ClientCall { config: &config, http: &http, signer: &NativeSigner, nonces: Some(&memory), now: NOW };
-    block_on(refresh(&call, &meta, "rt")).unwrap();
+    block_on(refresh(&call, &meta, "rt", &[])).unwrap();
     assert_eq!(memory.get("https://idp.example.com").as_deref(), Some("next-1"));
-    block_on(refresh(&call, &meta, "rt")).unwrap();
+    block_on(refresh(&call, &meta, "rt", &[])).unwrap();
     let headers = http.seen_headers.borrow().clone();
     let (_, first) = open_proof(headers[0].get("dpop").unwrap().to_str().unwrap());
     let (_, second) = open_proof(headers[1].get("dpop").unwrap().to_str().unwrap());

@@ -305,17 +305,39 @@ impl<'c> oauth2::AsyncHttpClient<'c> for TokenHttp<'_> {
 }
 
 /// Redeem a refresh token (RFC 6749 §6).
+/// `extra` are a route's token-request parameters (`resource`, `scope`, others), in
+/// order; empty for the login's own token.
 pub async fn refresh(
     call: &ClientCall<'_>,
     meta: &ProviderMetadata,
     refresh_token: &str,
+    extra: &[(&str, &str)],
 ) -> Result<TokenSet, TokenError> {
     let http = TokenHttp::new(*call, meta);
-    let response = client(call.config, meta)
-        .exchange_refresh_token(&RefreshToken::new(refresh_token.to_string()))
-        .request_async(&http)
-        .await
-        .map_err(|e| map_error(e, http.status.get()))?;
+    let refresh_token = RefreshToken::new(refresh_token.to_string());
+    let client = client(call.config, meta);
+    let mut request = client.exchange_refresh_token(&refresh_token);
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let response = request.request_async(&http).await.map_err(|e| map_error(e, http.status.get()))?;
+    Ok(into_set(response))
+}
+
+/// An app-only token (RFC 6749 §4.4, the `client_credentials` grant), with a route's
+/// token-request parameters `extra` in order.
+pub async fn client_credentials(
+    call: &ClientCall<'_>,
+    meta: &ProviderMetadata,
+    extra: &[(&str, &str)],
+) -> Result<TokenSet, TokenError> {
+    let http = TokenHttp::new(*call, meta);
+    let client = client(call.config, meta);
+    let mut request = client.exchange_client_credentials();
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let response = request.request_async(&http).await.map_err(|e| map_error(e, http.status.get()))?;
     Ok(into_set(response))
 }
 

@@ -80,21 +80,33 @@ pub fn direct_call(
     let opened_session = match route.token {
         RouteToken::None => None,
         RouteToken::Access => Some(session_without_io(config, &cookies, kv_bound, opened, now)?),
+        // App-only tokens come from the isolate's grants: the full path.
+        RouteToken::Client | RouteToken::AccessOrClient => return None,
     };
     let session = opened_session.as_ref().map(|o| &*o.session);
     // An unmet `require` is the full path's answer (403), like every refusal.
     if let Some(session) = session {
         super::authorize(route, session).ok()?;
     }
-    let dpop = session.is_some_and(|s| s.dpop);
+    // The login's token, or the route's own while the session holds one that is not due
+    // (a grant needs the full path).
+    let token: Option<(&str, bool)> = match (session, &route.token_request) {
+        (None, _) => None,
+        (Some(s), None) => Some((s.access_token.as_str(), s.dpop)),
+        (Some(s), Some(request)) => s.route_token(&request.key, now).map(|t| (t.access_token.as_str(), t.dpop)),
+    };
+    if session.is_some() && token.is_none() {
+        return None;
+    }
+    let dpop = token.is_some_and(|(_, dpop)| dpop);
     let websocket = kind == super::CallKind::WebSocket;
-    let forwarding = Forwarding::of(config, head, session.map(|s| s.access_token.as_str()), dpop, websocket);
+    let forwarding = Forwarding::of(config, head, token.map(|(t, _)| t), dpop, websocket);
     let headers = upstream_headers(config, head.headers(), &cookies, forwarding);
-    let dpop_proof_input = match (session, &config.dpop_key) {
-        (Some(session), Some(key)) if session.dpop => {
+    let dpop_proof_input = match (token, &config.dpop_key) {
+        (Some((token, true)), Some(key)) => {
             let nonce = shared.and_then(|s| s.dpop_nonces.get(origin_of(&route.upstream)));
             let method = head.method().as_str();
-            Some(key.proof_input(method, &target, nonce.as_deref(), Some(&session.access_token), now).ok()?)
+            Some(key.proof_input(method, &target, nonce.as_deref(), Some(token), now).ok()?)
         }
         _ => None,
     };

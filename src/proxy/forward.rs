@@ -6,9 +6,10 @@
 //! and it turns the [`ProxyAnswer`] into its response once.
 
 use super::headers::{dropped_response_headers, upstream_headers, Forwarding};
-use super::{after_upstream, authorize, is_safe, target_and_kind, AfterUpstream, CallKind, UPSTREAM_TIMEOUT_MS};
+use super::{is_safe, target_and_kind, CallKind, UPSTREAM_TIMEOUT_MS};
 use crate::config::{ApiRoute, RouteToken};
 use crate::error::BffError;
+use crate::lifecycle::client_token::client_token;
 use crate::lifecycle::{self, error_response, RequestContext, SessionCall};
 use crate::oidc::dpop;
 use crate::web::client::LocalFuture;
@@ -124,9 +125,70 @@ pub async fn forward<U: Upstream>(
     }
 }
 
-/// Open the session (a `token: access` route), meet `require`, refresh when due, and send
-/// the call: once more after a refresh on a 401 (safe methods), or with a DPoP nonce the
-/// upstream asked for. `call` holds the session for the caller's answer.
+/// What to do with an upstream answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterUpstream {
+    /// Stream it back.
+    Return,
+    /// Refresh the token and send the request once more (safe methods, first 401).
+    RefreshAndRetry,
+    /// Answer 401 `token_rejected`.
+    Reject,
+}
+
+/// The rule for upstream 401s: one refresh and one retry for safe methods that carried a
+/// token, when the session has a refresh token; `token_rejected` otherwise (the session
+/// is kept: the provider did not refuse it, an API refused one call).
+pub fn after_upstream(
+    status: u16,
+    method: &http::Method,
+    sent_token: bool,
+    retried: bool,
+    can_refresh: bool,
+) -> AfterUpstream {
+    if status != 401 || !sent_token {
+        return AfterUpstream::Return;
+    }
+    if is_safe(method) && !retried && can_refresh {
+        AfterUpstream::RefreshAndRetry
+    } else {
+        AfterUpstream::Reject
+    }
+}
+
+/// The token a call carries, and where it came from (for its renewal after a 401).
+struct Credential {
+    token: String,
+    dpop: bool,
+    source: Source,
+}
+
+/// Where a call's token comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The login's own access token.
+    Login,
+    /// The session's token for the route's `token_request`.
+    Route,
+    /// An app-only token (with the route's `token_request`, if any).
+    Client,
+}
+
+/// An app-only token for `route`; `stale` is the one an upstream just refused.
+async fn client_credential(
+    ctx: &RequestContext<'_>,
+    route: &ApiRoute,
+    stale: Option<&str>,
+) -> Result<Credential, BffError> {
+    let request = route.token_request.as_ref();
+    let token = client_token(ctx, &route.prefix, request, stale).await?;
+    Ok(Credential { token: token.access_token, dpop: token.dpop, source: Source::Client })
+}
+
+/// Take the token the route names (docs/api.md section 4, "Route tokens"): for a session's
+/// token open the session, meet `require` and refresh when due; then send the call: once
+/// more after a renewed token on a 401 (safe methods), or with a DPoP nonce the upstream
+/// asked for. `call` holds the session for the caller's answer.
 #[allow(clippy::too_many_arguments)]
 async fn send<U: Upstream>(
     ctx: &RequestContext<'_>,
@@ -139,25 +201,60 @@ async fn send<U: Upstream>(
     resumed: Option<Resumed<U::Response>>,
     call: &mut Option<SessionCall>,
 ) -> Result<U::Response, BffError> {
-    if route.token == RouteToken::Access {
-        let current = call.insert(lifecycle::open(ctx, cookies).await?);
-        authorize(route, current.session()).inspect_err(|_| {
-            log::info!("route {} refused: the session does not meet its require", route.prefix);
-        })?;
-        current.refresh_if_due(ctx).await?;
-        reauthorize(route, current)?;
-    }
+    let session_wanted = matches!(route.token, RouteToken::Access | RouteToken::AccessOrClient);
+    let opened = match session_wanted {
+        false => None,
+        true => match lifecycle::open(ctx, cookies).await {
+            Ok(opened) => Some(opened),
+            // `access_or_client` without a valid session: the app's token.
+            Err(BffError::Unauthorized | BffError::SessionUnavailable(_))
+                if route.token == RouteToken::AccessOrClient =>
+            {
+                None
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    // The route's `require`, checked on the session's claims before anything else, and
+    // once more after a refresh, which may have brought an ID token with other claims (a
+    // group removed since login): the call is not forwarded with them.
+    let require_met = |call: &SessionCall, when: &str| match call.session().meets(route.require.as_ref()) {
+        true => Ok(()),
+        false => {
+            log::info!("route {} refused: {when} the session does not meet its require", route.prefix);
+            Err(BffError::Forbidden)
+        }
+    };
+    let no_token = |e: &BffError| {
+        if let BffError::TokenUnavailable(detail) = e {
+            log::warn!("route {}: no token for it ({detail})", route.prefix);
+        }
+    };
+    let user_source = if route.token_request.is_some() { Source::Route } else { Source::Login };
+    let mut fresh = false;
+    let mut credential = match opened {
+        Some(opened) => {
+            let current = call.insert(opened);
+            require_met(current, "")?;
+            current.refresh_if_due(ctx).await?;
+            if current.refreshed() {
+                require_met(current, "after a refresh")?;
+            }
+            let user = current.token_for(ctx, route.token_request.as_ref(), false).await.inspect_err(no_token)?;
+            fresh = current.refreshed() || user.granted;
+            Some(Credential { token: user.token, dpop: user.dpop, source: user_source })
+        }
+        None if route.token == RouteToken::None => None,
+        None => Some(client_credential(ctx, route, None).await?),
+    };
     let mut resumed = resumed;
     let mut retried = false;
     let mut nonce_retried = false;
     let dpop_origin = dpop::origin_of(&route.upstream);
-    // The direct call's 401 answered the cookie's token. If that token was refreshed just
+    // The direct call's 401 answered the cookie's token. If that token was replaced just
     // now (it became due in between), the 401 says nothing about the new one: a safe
-    // method is sent again with it instead of refreshing a second time.
-    if call.as_ref().is_some_and(SessionCall::refreshed)
-        && matches!(resumed, Some(Resumed::Rejected(_)))
-        && is_safe(head.method())
-    {
+    // method is sent again with it instead of renewing it a second time.
+    if fresh && matches!(resumed, Some(Resumed::Rejected(_))) && is_safe(head.method()) {
         // That resend is the one retry: a second 401 is `token_rejected`.
         resumed = None;
         retried = true;
@@ -167,7 +264,7 @@ async fn send<U: Upstream>(
             Some(Resumed::Rejected(response)) => response,
             Some(Resumed::Failed(failure)) => return Err(unavailable(failure, target)),
             None => {
-                let headers = outgoing_headers(ctx, route, kind, head, cookies, call.as_ref(), target).await?;
+                let headers = outgoing_headers(ctx, route, kind, head, cookies, credential.as_ref(), target).await?;
                 upstream.send(target, head.method().as_str(), &headers).await.map_err(|f| unavailable(f, target))?
             }
         };
@@ -176,7 +273,7 @@ async fn send<U: Upstream>(
         // next call to this upstream, and a safe method is sent once more with it. A
         // second challenge, or one to an unsafe method, is `token_rejected`: the token
         // is fine, so no refresh.
-        if status == 401 && call.as_ref().is_some_and(|c| c.session().dpop) {
+        if status == 401 && credential.as_ref().is_some_and(|c| c.dpop) {
             let www_authenticate = upstream.header(&response, "www-authenticate");
             let nonce = upstream.header(&response, "dpop-nonce");
             if let Some(nonce) = dpop::resource_challenge(www_authenticate.as_deref().into_iter(), nonce.as_deref()) {
@@ -190,13 +287,31 @@ async fn send<U: Upstream>(
                 return Err(BffError::TokenRejected);
             }
         }
-        let can_refresh = call.as_ref().is_some_and(|c| c.session().refresh_token.is_some());
-        match after_upstream(status, head.method(), call.is_some(), retried, can_refresh) {
+        let source = credential.as_ref().map(|c| c.source);
+        let can_renew = match source {
+            None => false,
+            Some(Source::Client) => true,
+            Some(Source::Login | Source::Route) => call.as_ref().is_some_and(|c| c.session().refresh_token.is_some()),
+        };
+        match after_upstream(status, head.method(), credential.is_some(), retried, can_renew) {
             AfterUpstream::Return => return Ok(response),
             AfterUpstream::RefreshAndRetry => {
-                let Some(current) = call.as_mut() else { return Ok(response) };
-                current.refresh(ctx).await?;
-                reauthorize(route, current)?;
+                let stale = credential.take().map(|c| c.token);
+                credential = Some(match (source, call.as_mut()) {
+                    (Some(Source::Client), _) => client_credential(ctx, route, stale.as_deref()).await?,
+                    (Some(Source::Route), Some(current)) => {
+                        let user =
+                            current.token_for(ctx, route.token_request.as_ref(), true).await.inspect_err(no_token)?;
+                        Credential { token: user.token, dpop: user.dpop, source: Source::Route }
+                    }
+                    (_, Some(current)) => {
+                        current.refresh(ctx).await?;
+                        require_met(current, "after a refresh")?;
+                        let user = current.token_for(ctx, None, false).await?;
+                        Credential { token: user.token, dpop: user.dpop, source: Source::Login }
+                    }
+                    (_, None) => return Ok(response),
+                });
                 retried = true;
             }
             AfterUpstream::Reject => return Err(BffError::TokenRejected),
@@ -204,7 +319,7 @@ async fn send<U: Upstream>(
     }
 }
 
-/// The upstream request's headers: the browser's, cleaned, with the session's token (and,
+/// The upstream request's headers: the browser's, cleaned, with the call's token (and,
 /// for a DPoP-bound token, a fresh proof).
 async fn outgoing_headers(
     ctx: &RequestContext<'_>,
@@ -212,13 +327,12 @@ async fn outgoing_headers(
     kind: CallKind,
     head: &HttpRequest,
     cookies: &[(&str, &str)],
-    call: Option<&SessionCall>,
+    credential: Option<&Credential>,
     target: &str,
 ) -> Result<HeaderMap, BffError> {
     let config = ctx.config;
-    let session = call.map(SessionCall::session);
-    let access_token = session.map(|s| s.access_token.as_str());
-    let dpop = session.is_some_and(|s| s.dpop);
+    let access_token = credential.map(|c| c.token.as_str());
+    let dpop = credential.is_some_and(|c| c.dpop);
     let forwarding = Forwarding::of(config, head, access_token, dpop, kind == CallKind::WebSocket);
     let mut headers = upstream_headers(config, head.headers(), cookies, forwarding);
     if let (Some(key), Some(token), true) = (&config.dpop_key, access_token, dpop) {
@@ -232,17 +346,6 @@ async fn outgoing_headers(
         }
     }
     Ok(headers)
-}
-
-/// The route's `require` once more after a refresh, which may have brought an ID token
-/// with other claims (a group removed since login): the call is not forwarded with them.
-fn reauthorize(route: &ApiRoute, call: &SessionCall) -> Result<(), BffError> {
-    if !call.refreshed() {
-        return Ok(());
-    }
-    authorize(route, call.session()).inspect_err(|_| {
-        log::info!("route {} refused: after a refresh the session no longer meets its require", route.prefix);
-    })
 }
 
 /// The error answer of a proxied call: with the session's cookies (a refresh's, activity)
@@ -283,6 +386,18 @@ mod tests {
     use std::cell::RefCell;
 
     const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn upstream_401_rules() {
+        assert_eq!(after_upstream(200, &http::Method::GET, true, false, true), AfterUpstream::Return);
+        assert_eq!(after_upstream(401, &http::Method::GET, true, false, true), AfterUpstream::RefreshAndRetry);
+        assert_eq!(after_upstream(401, &http::Method::GET, true, true, true), AfterUpstream::Reject);
+        assert_eq!(after_upstream(401, &http::Method::POST, true, false, true), AfterUpstream::Reject);
+        assert_eq!(after_upstream(401, &http::Method::GET, false, false, true), AfterUpstream::Return);
+        assert_eq!(after_upstream(500, &http::Method::POST, true, false, true), AfterUpstream::Return);
+        // No refresh token: nothing to refresh, the 401 is the API's answer to this call.
+        assert_eq!(after_upstream(401, &http::Method::GET, true, false, false), AfterUpstream::Reject);
+    }
 
     /// An upstream that answers each call with the next status of its script and records
     /// the `Authorization` it was sent.
@@ -326,6 +441,7 @@ mod tests {
             login: None,
             generation: 0,
             dpop: false,
+            route_tokens: Vec::new(),
         }
     }
 

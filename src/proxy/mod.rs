@@ -130,40 +130,9 @@ pub fn target_and_kind(
 /// The route's `require` check (docs/api.md section 4): 403 `forbidden` unless `session`'s
 /// claims meet it. Runs after the session check, before any refresh or upstream call.
 pub fn authorize(route: &ApiRoute, session: &crate::session::Session) -> Result<(), BffError> {
-    match &route.require {
-        Some(require) if !require.met_by(&session.user_claims()) => Err(BffError::Forbidden),
-        _ => Ok(()),
-    }
-}
-
-/// What to do with an upstream answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterUpstream {
-    /// Stream it back.
-    Return,
-    /// Refresh the token and send the request once more (safe methods, first 401).
-    RefreshAndRetry,
-    /// Answer 401 `token_rejected`.
-    Reject,
-}
-
-/// The rule for upstream 401s: one refresh and one retry for safe methods that carried a
-/// token, when the session has a refresh token; `token_rejected` otherwise (the session
-/// is kept: the provider did not refuse it, an API refused one call).
-pub fn after_upstream(
-    status: u16,
-    method: &Method,
-    sent_token: bool,
-    retried: bool,
-    can_refresh: bool,
-) -> AfterUpstream {
-    if status != 401 || !sent_token {
-        return AfterUpstream::Return;
-    }
-    if is_safe(method) && !retried && can_refresh {
-        AfterUpstream::RefreshAndRetry
-    } else {
-        AfterUpstream::Reject
+    match session.meets(route.require.as_ref()) {
+        true => Ok(()),
+        false => Err(BffError::Forbidden),
     }
 }
 
@@ -199,18 +168,6 @@ mod tests {
         }
         let escape = request("GET", "https://app.example.com/api/x", &[("x-csrf", "1")]);
         assert_eq!(target(&c, route, "..%2f..%2fadmin", &escape).unwrap_err().code(), "invalid_request");
-    }
-
-    #[test]
-    fn upstream_401_rules() {
-        assert_eq!(after_upstream(200, &Method::GET, true, false, true), AfterUpstream::Return);
-        assert_eq!(after_upstream(401, &Method::GET, true, false, true), AfterUpstream::RefreshAndRetry);
-        assert_eq!(after_upstream(401, &Method::GET, true, true, true), AfterUpstream::Reject);
-        assert_eq!(after_upstream(401, &Method::POST, true, false, true), AfterUpstream::Reject);
-        assert_eq!(after_upstream(401, &Method::GET, false, false, true), AfterUpstream::Return);
-        assert_eq!(after_upstream(500, &Method::POST, true, false, true), AfterUpstream::Return);
-        // No refresh token: nothing to refresh, the 401 is the API's answer to this call.
-        assert_eq!(after_upstream(401, &Method::GET, true, false, false), AfterUpstream::Reject);
     }
 
     #[test]

@@ -58,6 +58,37 @@ pub struct Session {
     /// `Authorization: DPoP` with a proof. Absent (false) for Bearer tokens.
     #[serde(rename = "dp", default, skip_serializing_if = "is_false")]
     pub dpop: bool,
+    /// The routes' own tokens (docs/api.md section 4, "Route tokens"), one per distinct
+    /// `token_request`. Absent in sessions written before v3.
+    #[serde(rename = "rtk", default, skip_serializing_if = "Vec::is_empty")]
+    pub route_tokens: Vec<RouteTokenEntry>,
+}
+
+/// One route token of a session: for the routes whose `token_request` has `key`.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+pub struct RouteTokenEntry {
+    /// [`crate::config::token_request::TokenRequest::key`] of the request it answers.
+    #[serde(rename = "k")]
+    pub key: String,
+    /// The access token.
+    #[serde(rename = "at")]
+    pub access_token: String,
+    /// When it expires (Unix seconds).
+    #[serde(rename = "ate")]
+    pub expires_at: u64,
+    /// DPoP-bound (`token_type` `DPoP`).
+    #[serde(rename = "dp", default, skip_serializing_if = "is_false")]
+    pub dpop: bool,
+}
+
+impl std::fmt::Debug for RouteTokenEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteTokenEntry")
+            .field("key", &self.key)
+            .field("expires_at", &self.expires_at)
+            .field("dpop", &self.dpop)
+            .finish_non_exhaustive()
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -81,6 +112,7 @@ impl std::fmt::Debug for Session {
             .field("has_refresh_token", &self.refresh_token.is_some())
             .field("expires_at", &self.expires_at)
             .field("generation", &self.generation)
+            .field("route_tokens", &self.route_tokens)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +156,17 @@ impl Session {
     /// most one write per quarter per session.
     pub fn activity_due(&self, now: u64, idle_timeout: u64) -> bool {
         idle_timeout > 0 && now.saturating_sub(self.last_seen) >= activity_granularity(idle_timeout)
+    }
+
+    /// Whether the session's claims meet a route's `require` (none: always).
+    pub fn meets(&self, require: Option<&crate::config::require::Requirements>) -> bool {
+        require.is_none_or(|r| r.met_by(&self.user_claims()))
+    }
+
+    /// The route token for `key`, when the session holds one that is not due for a
+    /// refresh at `now` (expires more than [`REFRESH_MARGIN`] later).
+    pub fn route_token(&self, key: &str, now: u64) -> Option<&RouteTokenEntry> {
+        self.route_tokens.iter().find(|t| t.key == key && !refresh_margin_reached(t.expires_at, now))
     }
 
     /// The `user` object of `/session`: the ID token's claims without `nonce`,

@@ -109,6 +109,7 @@ mod tests {
             login: None,
             generation: 0,
             dpop: false,
+            route_tokens: Vec::new(),
         })
     }
 

@@ -27,6 +27,7 @@ fn session(id_token_len: usize, sid: &str) -> Session {
         login: None,
         generation: 0,
         dpop: false,
+        route_tokens: Vec::new(),
     }
 }
 

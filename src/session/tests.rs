@@ -20,6 +20,7 @@ fn session(id_token_len: usize) -> Session {
         login: None,
         generation: 0,
         dpop: false,
+        route_tokens: Vec::new(),
     }
 }
 

@@ -114,11 +114,18 @@ fn tokens(generation: u64, rt: &str, access_expires_at: u64) -> TokenSet {
         id_token: Some("h.e30.s".into()),
         generation,
         dpop: false,
+        route_tokens: Vec::new(),
     }
 }
 
 fn ask(tokens: TokenSet) -> CoordinatorRequest {
-    CoordinatorRequest::Refresh(RefreshAsk { tokens, sub: "user-1".into(), expires_at: NOW + 3600, start_by_ms: None })
+    CoordinatorRequest::Refresh(RefreshAsk {
+        tokens,
+        sub: "user-1".into(),
+        expires_at: NOW + 3600,
+        start_by_ms: None,
+        route: None,
+    })
 }
 
 fn answered_tokens(answer: Answer) -> (TokenSet, bool) {
@@ -295,6 +302,7 @@ fn an_ask_past_its_start_deadline_is_answered_late_without_a_token_call() {
             sub: "user-1".into(),
             expires_at: NOW + 3600,
             start_by_ms: Some(start_by_ms),
+            route: None,
         })
     };
     f.http.inner.clock_ms.set(5_000);

@@ -175,6 +175,7 @@ fn session(size: usize) -> Session {
         login: None,
         generation: 0,
         dpop: false,
+        route_tokens: Vec::new(),
     }
 }
 
