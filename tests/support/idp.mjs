@@ -5,7 +5,7 @@
 // whose keys are at IDP_CLIENT_JWKS_URI)
 import http from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 export const DEMO_USER = {
   username: 'demo',
@@ -67,6 +67,10 @@ async function readForm(req) {
  * `parRequired` makes pushed authorization requests (RFC 9126) mandatory; `dpopRequired`
  * registers the client with `dpop_bound_access_tokens` (RFC 9449: no token without a
  * proof) and `dpopNonce` makes every proof carry the provider's nonce.
+ * `resourceServers` ({ "<resource URI>": "<space-separated scopes>" }) turns on RFC 8707
+ * resource indicators: each resource gets JWT access tokens whose `aud` is the resource,
+ * any other resource is `invalid_target`. `clientCredentials` allows the client the
+ * `client_credentials` grant (with `clientScope`, the scopes it may ask for).
  * Resolves to { issuer, provider, server, close() }.
  */
 export async function startProvider(opts = {}) {
@@ -89,6 +93,10 @@ export async function startProvider(opts = {}) {
     response_types: ['code'],
     token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
   };
+  if (opts.clientCredentials) {
+    client.grant_types.push('client_credentials');
+    if (opts.clientScope) client.scope = opts.clientScope;
+  }
   if (opts.clientJwksUri) client.jwks_uri = opts.clientJwksUri;
   if (opts.dpopRequired) client.dpop_bound_access_tokens = true;
   if (opts.clientJwks) client.jwks = opts.clientJwks;
@@ -97,8 +105,10 @@ export async function startProvider(opts = {}) {
     client.backchannel_logout_session_required = true;
   }
 
+  const resourceScopes = Object.values(opts.resourceServers ?? {}).flatMap((s) => s.split(' '));
   const provider = new Provider(issuer, {
     clients: [client],
+    ...(resourceScopes.length ? { scopes: ['openid', 'offline_access', ...new Set(resourceScopes)] } : {}),
     acrValues: ['urn:edge-bff:pwd', 'urn:edge-bff:mfa'],
     jwks: { keys: [jwk] },
     cookies: { keys: ['local-oidc-provider-cookie-key'] },
@@ -121,6 +131,25 @@ export async function startProvider(opts = {}) {
       backchannelLogout: { enabled: Boolean(opts.backchannelLogoutUri) },
       pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: Boolean(opts.parRequired) },
       dPoP: { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => Boolean(opts.dpopNonce) },
+      clientCredentials: { enabled: Boolean(opts.clientCredentials) },
+      resourceIndicators: {
+        enabled: Boolean(opts.resourceServers),
+        // The login's own token stays the opaque UserInfo token; a resource is used only
+        // when the request names one.
+        useGrantedResource: () => false,
+        defaultResource: (_ctx, _client, oneOf) => (oneOf ? undefined : undefined),
+        getResourceServerInfo: (_ctx, resource) => {
+          const scope = opts.resourceServers?.[resource];
+          if (scope === undefined) throw new errors.InvalidTarget();
+          return {
+            scope,
+            audience: resource,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: opts.resourceTokenTtl ?? 3600,
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
     },
     pkce: { required: () => true },
     // A first-party client: refresh tokens without asking for offline_access.

@@ -1,0 +1,201 @@
+// Route tokens (docs/api.md section 4, "Route tokens") against the built Worker and the real
+// oidc-provider with RFC 8707 resource indicators (two resource servers with their own
+// scopes, JWT access tokens whose `aud` is the resource) and the client-credentials grant.
+// The upstreams are resource servers that verify each token's signature and `aud`
+// (tests/support/resource-api.mjs). Each case runs in both stores: cookies (the direct
+// path serves a held route token) and KV (the full path).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProvider } from '../support/idp.mjs';
+import { startResourceApi } from '../support/resource-api.mjs';
+import { startUpstream } from '../support/upstream.mjs';
+import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
+import { login } from '../support/login.mjs';
+import { CookieJar } from '../support/http.mjs';
+
+const BILLING = 'https://billing.example/';
+const REPORTS = 'urn:example:reports';
+
+describe('route tokens with the real oidc-provider (resource indicators, client credentials)', () => {
+  let idp;
+  let billing;
+  let reports;
+  let plain;
+  const grants = [];
+  const workers = {};
+
+  before(async () => {
+    idp = await startProvider({
+      redirectOrigin: BASE,
+      resourceServers: { [BILLING]: 'billing:read billing:write', [REPORTS]: 'reports:read' },
+      clientCredentials: true,
+      clientScope: 'openid profile email offline_access billing:read reports:read',
+    });
+    // Every successful grant at the token endpoint, with the form it carried.
+    idp.provider.on('grant.success', (ctx) => {
+      const p = ctx.oidc.params;
+      grants.push({ grant_type: p.grant_type, resource: p.resource, scope: p.scope, audience: ctx.request.body?.audience });
+    });
+    billing = await startResourceApi({ issuer: idp.issuer, resource: BILLING });
+    reports = await startResourceApi({ issuer: idp.issuer, resource: REPORTS });
+    plain = await startUpstream();
+    const routes = [
+      { prefix: '/api/', upstream: `${plain.base}/api/` },
+      { prefix: '/billing/', upstream: `${billing.base}/b/`, token_request: { resource: BILLING } },
+      { prefix: '/reports/', upstream: `${reports.base}/r/`, token_request: { resource: REPORTS, scope: 'reports:read' } },
+      // The refresh token lacks this scope: the provider refuses (invalid_scope).
+      { prefix: '/refused/', upstream: `${billing.base}/x/`, token_request: { resource: BILLING, scope: 'billing:admin' } },
+      { prefix: '/app/', upstream: `${billing.base}/app/`, token: 'client', token_request: { resource: BILLING, scope: 'billing:read' } },
+      { prefix: '/either/', upstream: `${reports.base}/either/`, token: 'access_or_client', token_request: { resource: REPORTS } },
+    ];
+    const bindings = {
+      OIDC_ISSUER: idp.issuer,
+      CLIENT_ID: idp.client.client_id,
+      CLIENT_SECRET: idp.client.client_secret,
+      PUBLIC_ORIGIN: BASE,
+      COOKIE_KEYS: newCookieKeys(),
+      SCOPES: 'openid profile email billing:read reports:read',
+      API_ROUTES: JSON.stringify(routes),
+    };
+    workers.cookie = await startWorker(bindings, { kv: false });
+    workers.kv = await startWorker({ ...bindings, SESSION_STORE: 'kv' }, { kv: true });
+  });
+
+  after(async () => {
+    for (const w of Object.values(workers)) await w.close();
+    await Promise.all([billing.close(), reports.close(), plain.close()]);
+    await idp.close();
+  });
+
+  const call = (w, jar, path, init = {}) =>
+    w.fetch(path, { ...init, headers: { 'x-csrf': '1', cookie: jar.header(), ...(init.headers ?? {}) } });
+  const routeGrants = () => grants.filter((g) => g.grant_type === 'refresh_token' && g.resource);
+
+  for (const store of ['cookie', 'kv']) {
+    test(`${store}: each upstream gets only its own token; the login route keeps the login's; one grant each, then reuse`, async () => {
+      const w = workers[store];
+      const { jar, loginResponse } = await login(w);
+      // The authorization request names every route resource (RFC 8707 section 2.1).
+      const authorize = new URL(loginResponse.headers.get('location'));
+      assert.deepEqual(authorize.searchParams.getAll('resource'), [BILLING, REPORTS]);
+
+      const before = routeGrants().length;
+      const [seenB, seenR] = [billing.seen.length, reports.seen.length];
+      const b1 = await call(w, jar, '/billing/invoices');
+      jar.update(b1);
+      assert.equal(b1.status, 200, await b1.clone().text());
+      assert.equal((await b1.json()).aud, BILLING);
+      const r1 = await call(w, jar, '/reports/monthly');
+      jar.update(r1);
+      assert.equal(r1.status, 200);
+      const r1body = await r1.json();
+      assert.equal(r1body.aud, REPORTS);
+      assert.equal(r1body.scope, 'reports:read');
+      assert.equal(routeGrants().length - before, 2, 'one grant per route token');
+
+      // Reuse: no grant for the next calls.
+      for (const path of ['/billing/again', '/reports/again', '/billing/third']) {
+        const r = await call(w, jar, path);
+        jar.update(r);
+        assert.equal(r.status, 200, path);
+      }
+      assert.equal(routeGrants().length - before, 2, 'held route tokens are reused');
+
+      // Never another route's token: the billing API saw only billing tokens, and so on.
+      const billingSeen = billing.seen.slice(seenB);
+      const reportsSeen = reports.seen.slice(seenR);
+      assert.equal(billingSeen.length, 3);
+      assert.equal(reportsSeen.length, 2);
+      const billingTokens = new Set(billingSeen.map((s) => s.token));
+      const reportsTokens = new Set(reportsSeen.map((s) => s.token));
+      assert.equal(billingTokens.size, 1, 'one billing token, reused');
+      for (const t of billingTokens) assert.ok(!reportsTokens.has(t));
+      assert.ok(billingSeen.every((s) => s.ok && s.aud === BILLING), JSON.stringify(billingSeen.map((s) => s.why)));
+      assert.ok(reportsSeen.every((s) => s.ok && s.aud === REPORTS));
+
+      // The login route: the login's own (opaque) token, neither route token.
+      const a = await call(w, jar, '/api/echo');
+      assert.equal(a.status, 200);
+      const sent = (await a.json()).headers.authorization.replace(/^Bearer /, '');
+      assert.ok(!billingTokens.has(sent) && !reportsTokens.has(sent));
+      assert.equal(sent.split('.').length, 1, 'the login token is the opaque UserInfo token');
+    });
+
+    test(`${store}: 8 concurrent first uses make one grant`, async () => {
+      const w = workers[store];
+      const { jar } = await login(w);
+      const before = routeGrants().length;
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => call(w, jar, `/reports/c${i}`)));
+      for (const r of answers) assert.equal(r.status, 200);
+      assert.equal(routeGrants().length - before, 1);
+    });
+
+    test(`${store}: a refused route request is 403 token_unavailable, the session kept`, async () => {
+      const w = workers[store];
+      const { jar } = await login(w);
+      const refused = await call(w, jar, '/refused/x');
+      assert.equal(refused.status, 403);
+      assert.equal((await refused.json()).error, 'token_unavailable');
+      assert.ok(!(refused.headers.getSetCookie?.() ?? []).some((c) => /Max-Age=0/.test(c)), 'no cookie cleared');
+      jar.update(refused);
+      assert.ok(w.logs.some((l) => /route \/refused\/.*invalid_scope/.test(l)), 'a warn line names the route and the code');
+      assert.ok(!w.logs.some((l) => l.includes(jar.header().split('=')[1]?.slice(0, 20) ?? '\u0000')));
+      const after = await call(w, jar, '/billing/still-works');
+      assert.equal(after.status, 200, 'the session goes on');
+    });
+
+    test(`${store}: an upstream 401 renews the route token and retries once`, async () => {
+      const w = workers[store];
+      const { jar } = await login(w);
+      const first = await call(w, jar, '/billing/one');
+      jar.update(first);
+      assert.equal(first.status, 200);
+      const held = billing.seen.at(-1).token;
+      billing.reject(held);
+      const before = routeGrants().length;
+      const second = await call(w, jar, '/billing/two');
+      jar.update(second);
+      assert.equal(second.status, 200);
+      assert.equal(routeGrants().length - before, 1, 'one new grant');
+      assert.notEqual(billing.seen.at(-1).token, held);
+    });
+  }
+
+  test('client routes: no session read, one cached grant, a 401 leads to one new grant', async () => {
+    const w = workers.cookie;
+    const ccGrants = () => grants.filter((g) => g.grant_type === 'client_credentials').length;
+    const before = ccGrants();
+    // A cookie that opens nothing is not even looked at.
+    const jar = new CookieJar();
+    const r1 = await w.fetch('/app/one', { headers: { 'x-csrf': '1', cookie: '__Host-bff=garbage' } });
+    assert.equal(r1.status, 200);
+    const body = await r1.json();
+    assert.equal(body.aud, BILLING);
+    assert.equal(body.sub, idp.client.client_id, 'an app-only token');
+    assert.equal(body.scope, 'billing:read');
+    assert.ok(!(r1.headers.getSetCookie?.() ?? []).length, 'no cookie set or cleared');
+    const r2 = await call(w, jar, '/app/two');
+    assert.equal(r2.status, 200);
+    assert.equal(ccGrants() - before, 1, 'the grant is cached');
+    billing.reject(billing.seen.at(-1).token);
+    const r3 = await call(w, jar, '/app/three');
+    assert.equal(r3.status, 200);
+    assert.equal(ccGrants() - before, 2, 'a refused token is granted anew');
+    // CSRF rules are those of every proxied call.
+    const noCsrf = await w.fetch('/app/four');
+    assert.equal(noCsrf.status, 403);
+  });
+
+  test('access_or_client: the user token with a session, the app token without', async () => {
+    const w = workers.cookie;
+    const anonymous = await w.fetch('/either/x', { headers: { 'x-csrf': '1' } });
+    assert.equal(anonymous.status, 200);
+    assert.equal((await anonymous.json()).sub, idp.client.client_id);
+    const { jar } = await login(w);
+    const user = await call(w, jar, '/either/y');
+    assert.equal(user.status, 200);
+    const body = await user.json();
+    assert.equal(body.aud, REPORTS);
+    assert.notEqual(body.sub, idp.client.client_id);
+  });
+});
