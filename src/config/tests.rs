@@ -392,3 +392,53 @@ fn rsa_client_keys_must_be_one_key_pair() {
     let good = good.to_string();
     assert!(with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &good)]).is_ok());
 }
+
+#[test]
+fn route_tokens_are_configured_per_route() {
+    let routes = r#"[
+        {"prefix":"/api/","upstream":"https://api.example.com/"},
+        {"prefix":"/billing/","upstream":"https://billing.example.com/","token_request":{"resource":"https://billing.example/","scope":"billing:read"}},
+        {"prefix":"/graph/","upstream":"https://graph.example.com/","token_request":{"scope":"https://graph.microsoft.com/User.Read"}},
+        {"prefix":"/more/","upstream":"https://more.example.com/","token":"access_or_client","token_request":{"resource":["urn:example:more","https://billing.example/"]}},
+        {"prefix":"/app/","upstream":"https://app.example.com/","token":"client","token_request":{"resource":"urn:example:app","params":"audience=https%3A%2F%2Fapi2"}},
+        {"prefix":"/plain-app/","upstream":"https://app.example.com/plain/","token":"client"}
+    ]"#;
+    let c = with(&[("API_ROUTES", routes)]).unwrap();
+    let kinds: Vec<RouteToken> = c.api_routes.iter().map(|r| r.token).collect();
+    use RouteToken::{Access, AccessOrClient, Client};
+    assert_eq!(kinds, [Access, Access, Access, AccessOrClient, Client, Client]);
+    assert!(c.api_routes[0].token_request.is_none());
+    assert_eq!(c.api_routes[4].token_request.as_ref().unwrap().params, [("audience".into(), "https://api2".into())]);
+    // The authorization request names the user-token routes' resources once each, in
+    // route order; a client route's resource is not the user's.
+    assert_eq!(c.login_resources, ["https://billing.example/", "urn:example:more"]);
+    // Routes with equal requests share their key; the key finds the request.
+    let key = &c.api_routes[1].token_request.as_ref().unwrap().key;
+    assert_eq!(c.token_request(key), c.api_routes[1].token_request.as_ref());
+    assert!(c.token_request("no-such-key").is_none());
+}
+
+#[test]
+fn route_token_errors_name_the_route() {
+    let route = |extra: &str| {
+        format!(
+            r#"[{{"prefix":"/a/","upstream":"https://a.example/"}},{{"prefix":"/b/","upstream":"https://b.example/",{extra}}}]"#
+        )
+    };
+    for (extra, expected) in [
+        (r#""token":"bearer""#, "route 2: token must be access, none, client or access_or_client"),
+        (r#""token":"none","token_request":{"scope":"x"}"#, "route 2: token_request needs a token"),
+        (r#""token":"client","require":{"groups":"admin"}"#, "route 2: require needs a session"),
+        (r#""token":"access_or_client","require":{"groups":"admin"}"#, "route 2: require needs a session"),
+        (r#""token_request":{}"#, "route 2: token_request needs at least one"),
+        (r#""token_request":"https://x.example/""#, "route 2: token_request must be an object"),
+        (r#""token_request":{"resource":"relative/path"}"#, "route 2: token_request resource"),
+        (r#""token_request":{"params":"client_secret=x"}"#, "route 2: token_request params may not set client_secret"),
+        (r#""token_request":{"params":"client_assertion_type=x"}"#, "route 2: token_request params may not set"),
+        (r#""token_request":{"params":"grant_type=password"}"#, "route 2: token_request params may not set grant_type"),
+    ] {
+        let e = with(&[("API_ROUTES", &route(extra))]).unwrap_err();
+        assert_eq!(e.setting, "API_ROUTES", "{extra}");
+        assert!(e.to_string().contains(expected), "{extra}: {e}");
+    }
+}
