@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { startProvider } from '../support/idp.mjs';
 import { startResourceApi } from '../support/resource-api.mjs';
 import { startUpstream } from '../support/upstream.mjs';
-import { startWorker, newCookieKeys, BASE } from '../support/worker.mjs';
+import { startWorker, startFleet, newCookieKeys, BASE } from '../support/worker.mjs';
 import { login } from '../support/login.mjs';
 import { CookieJar } from '../support/http.mjs';
 
@@ -34,7 +34,7 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
     // Every successful grant at the token endpoint, with the form it carried.
     idp.provider.on('grant.success', (ctx) => {
       const p = ctx.oidc.params;
-      grants.push({ grant_type: p.grant_type, resource: p.resource, scope: p.scope, audience: ctx.request.body?.audience });
+      grants.push({ grant_type: p.grant_type, resource: p.resource, scope: p.scope, audience: ctx.oidc.body?.audience });
     });
     billing = await startResourceApi({ issuer: idp.issuer, resource: BILLING });
     reports = await startResourceApi({ issuer: idp.issuer, resource: REPORTS });
@@ -197,5 +197,138 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
     const body = await user.json();
     assert.equal(body.aud, REPORTS);
     assert.notEqual(body.sub, idp.client.client_id);
+  });
+});
+
+describe('route tokens over time and over a fleet (real oidc-provider, rotation with grant revocation on reuse)', () => {
+  const cleanup = [];
+  after(async () => {
+    for (const c of cleanup.reverse()) await c();
+  });
+  const CSRF = { 'x-csrf': '1' };
+
+  /** A provider with the billing resource, and a fleet of `isolates` test builds. */
+  async function setup({ store, coordinator, isolates, routes, resourceTokenTtl = 3600 }) {
+    const idp = await startProvider({ redirectOrigin: BASE, resourceServers: { [BILLING]: 'billing:read' }, resourceTokenTtl });
+    const api = await startResourceApi({ issuer: idp.issuer, resource: BILLING });
+    const echo = await startUpstream();
+    const counts = { route: 0, login: 0, refused: [] };
+    idp.provider.on('grant.success', (ctx) => {
+      const p = ctx.oidc.params;
+      if (p.grant_type !== 'refresh_token') return;
+      if (p.resource || ctx.oidc.body?.audience || p.scope) counts.route++;
+      else counts.login++;
+    });
+    idp.provider.on('grant.error', (ctx, e) => counts.refused.push(e.error));
+    const fleet = await startFleet({
+      OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.client.client_id, CLIENT_SECRET: idp.client.client_secret,
+      PUBLIC_ORIGIN: BASE, COOKIE_KEYS: newCookieKeys(), SESSION_STORE: store, SCOPES: 'openid profile email billing:read',
+      API_ROUTES: JSON.stringify(routes(api, echo)),
+    }, { isolates, coordinator, buildDir: 'build-test' });
+    cleanup.push(() => idp.close(), () => api.close(), () => echo.close(), () => fleet.close());
+    return { idp, api, echo, counts, fleet };
+  }
+  const clock = async (fleet, offset) => {
+    for (let i = 0; i < fleet.isolates; i++) {
+      assert.equal((await fleet.on(i).fetch(`/__edge-bff-test/clock?offset=${offset}`)).status, 200);
+    }
+  };
+  const billingRoute = (api) => ({ prefix: '/billing/', upstream: `${api.base}/b/`, token_request: { resource: BILLING } });
+
+  for (const store of ['cookie', 'kv']) {
+    test(`${store}: 16 concurrent first uses over 4 isolates with COORDINATOR make one grant; an earlier cookie later gets the newest tokens`, async () => {
+      const { counts, fleet, api } = await setup({ store, coordinator: true, isolates: 4, routes: (a) => [billingRoute(a)] });
+      const { jar } = await login(fleet.on(0));
+      const earlier = jar.header();
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, (_, i) => fleet.on(i).fetch(`/billing/c${i}`, { headers: { ...CSRF, cookie: earlier } })),
+      );
+      for (const r of answers) {
+        assert.equal(r.status, 200, await r.clone().text());
+        jar.update(r);
+      }
+      assert.equal(counts.route, 1, 'one grant in all');
+      assert.deepEqual(counts.refused, []);
+      const granted = new Set(api.seen.map((s) => s.token));
+      assert.equal(granted.size, 1, 'every isolate sent the one token');
+      // Past every isolate's reuse window, the earlier cookie (without the route token, and
+      // with the refresh token the grant spent) is handed the newest tokens by the object.
+      await clock(fleet, 40);
+      const late = await fleet.on(3).fetch('/billing/late', { headers: { ...CSRF, cookie: earlier } });
+      assert.equal(late.status, 200, await late.clone().text());
+      assert.equal(counts.route, 1, 'no second grant');
+      assert.deepEqual(counts.refused, [], 'the spent refresh token was never sent again');
+    });
+
+    test(`${store}: a route token due is granted anew on its own; grants and login refreshes interleave with nothing refused`, async () => {
+      const { counts, fleet } = await setup({ store, coordinator: false, isolates: 1, resourceTokenTtl: 60, routes: (a) => [billingRoute(a)] });
+      const w = fleet.on(0);
+      const { jar } = await login(w);
+      const use = async (path) => {
+        const r = await w.fetch(path, { headers: { ...CSRF, cookie: jar.header() } });
+        jar.update(r);
+        return r;
+      };
+      assert.equal((await use('/billing/1')).status, 200);
+      assert.equal(counts.route, 1);
+      // 60 s route tokens: 35 s later this one is due; the login's token (1 h) is not.
+      await clock(fleet, 35);
+      assert.equal((await use('/billing/2')).status, 200);
+      assert.deepEqual([counts.route, counts.login], [2, 0], 'the route token alone was granted anew');
+      // A login refresh between route grants: every one spends the newest refresh token.
+      const refreshed = await w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie: jar.header() } });
+      jar.update(refreshed);
+      assert.equal(refreshed.status, 200);
+      await clock(fleet, 70);
+      assert.equal((await use('/billing/3')).status, 200);
+      await clock(fleet, 105);
+      assert.equal((await use('/billing/4')).status, 200);
+      assert.deepEqual([counts.route, counts.login], [4, 1]);
+      assert.deepEqual(counts.refused, [], 'no grant was refused');
+    });
+  }
+
+  test('cookie: a route grant with a spent refresh token (invalid_grant) ends the session: 401 session_expired, cookies cleared', async () => {
+    const { counts, fleet } = await setup({ store: 'cookie', coordinator: false, isolates: 1, routes: (a) => [billingRoute(a)] });
+    const w = fleet.on(0);
+    const { jar } = await login(w);
+    const earlier = jar.header();
+    const first = await w.fetch('/billing/1', { headers: { ...CSRF, cookie: earlier } });
+    assert.equal(first.status, 200);
+    // The earlier cookie still holds the refresh token the grant spent; past the reuse window
+    // it is sent again, and the provider revokes the grant.
+    await clock(fleet, 40);
+    const again = await w.fetch('/billing/2', { headers: { ...CSRF, cookie: earlier } });
+    assert.equal(again.status, 401);
+    assert.equal((await again.json()).error, 'session_expired');
+    const cleared = again.headers.getSetCookie();
+    assert.ok(cleared.some((c) => /^__Host-bff-session=;/.test(c) && /Max-Age=0/.test(c)), `the session cookie is cleared: ${cleared}`);
+    assert.deepEqual(counts.refused, ['invalid_grant']);
+  });
+
+  test('scope-only and params-only requests: the form carries exactly the route\'s parameters', async () => {
+    const forms = [];
+    const { fleet, idp } = await setup({
+      store: 'cookie', coordinator: false, isolates: 1,
+      routes: (a, echo) => [
+        { prefix: '/scoped/', upstream: `${echo.base}/s/`, token_request: { scope: 'billing:read' } },
+        { prefix: '/aud/', upstream: `${echo.base}/a/`, token_request: { params: 'audience=https%3A%2F%2Forders.example&x=1' } },
+      ],
+    });
+    idp.provider.on('grant.success', (ctx) => {
+      if (ctx.oidc.params.grant_type === 'refresh_token') forms.push({ ...ctx.oidc.body });
+    });
+    const w = fleet.on(0);
+    const { jar } = await login(w);
+    for (const path of ['/scoped/x', '/aud/y']) {
+      const r = await w.fetch(path, { headers: { ...CSRF, cookie: jar.header() } });
+      jar.update(r);
+      assert.equal(r.status, 200, path);
+    }
+    const strip = ({ refresh_token: _rt, ...rest }) => rest;
+    assert.deepEqual(forms.map(strip), [
+      { grant_type: 'refresh_token', scope: 'billing:read' },
+      { grant_type: 'refresh_token', audience: 'https://orders.example', x: '1' },
+    ]);
   });
 });

@@ -156,7 +156,9 @@ export async function startProvider(opts = {}) {
     issueRefreshToken: async (_ctx, c) => c.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     ttl: {
-      AccessToken: opts.accessTokenTtl ?? 3600,
+      // A resource server's own lifetime for its tokens (route tokens), else the login's.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? opts.accessTokenTtl ?? 3600,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? 3600,
       IdToken: 3600,
       RefreshToken: 86400,
       Interaction: 600,
