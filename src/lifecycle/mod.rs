@@ -25,7 +25,7 @@ pub mod token_call;
 
 use crate::coalesce::Coalescer;
 use crate::config::token_request::TokenRequest;
-use crate::config::Config;
+use crate::config::{Config, SessionStoreKind};
 use crate::error::BffError;
 use crate::oidc::discovery::ProviderMetadata;
 use crate::oidc::provider::{self, ProviderCache, ProviderError};
@@ -248,12 +248,25 @@ impl SessionCall {
         };
         ctx.outcome.note(outcome::Outcome::Refreshed);
         let claims_changed = next.id_token != self.session.id_token;
+        let mut next = next;
+        let mut refused = None;
+        if let Some(request) = route {
+            if ctx.config.session_store == SessionStoreKind::Cookie && !cookie_store::fits(ctx.config, &next) {
+                // The session is kept without the new token (its rotated refresh token above
+                // all); the route is refused, never the session cut.
+                next.route_tokens.retain(|t| t.key != request.key);
+                refused = Some(BffError::TokenUnavailable(format!(
+                    "the route's token would take the session cookie past {} chunks; use SESSION_STORE=kv",
+                    cookie_store::MAX_CHUNKS
+                )));
+            }
+        }
         self.session = next;
         self.session.last_seen = ctx.now;
         self.refreshed |= route.is_none() || claims_changed;
         self.touch = false;
         self.write(ctx, produced, true).await;
-        Ok(())
+        refused.map_or(Ok(()), Err)
     }
 
     /// Refresh first when the access token is due (and can be refreshed).

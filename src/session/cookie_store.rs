@@ -137,6 +137,17 @@ pub fn open_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&Ope
     }
 }
 
+/// Whether `session` fits in [`MAX_CHUNKS`] cookies once sealed (about 38 KB of sealed
+/// text; docs/sessions.md has the arithmetic). A session that does not is refused before it
+/// is written, never cut.
+pub fn fits(config: &Config, session: &Session) -> bool {
+    let base = config.session_cookie_name();
+    serde_json::to_vec(session)
+        .ok()
+        .and_then(|json| seal(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &json).ok())
+        .is_some_and(|sealed| sealed.len() <= CHUNK_SIZE * MAX_CHUNKS)
+}
+
 /// `Set-Cookie` values that store `session`, clearing any of `present` (names of the
 /// request's cookies) that the new layout does not use.
 pub fn store(config: &Config, session: &Session, present: &[&str], now: u64) -> Result<Vec<String>, BffError> {

@@ -15,6 +15,7 @@ import { CookieJar } from '../support/http.mjs';
 
 const BILLING = 'https://billing.example/';
 const REPORTS = 'urn:example:reports';
+const PADDED = 'urn:example:padded';
 
 describe('route tokens with the real oidc-provider (resource indicators, client credentials)', () => {
   let idp;
@@ -27,7 +28,8 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
   before(async () => {
     idp = await startProvider({
       redirectOrigin: BASE,
-      resourceServers: { [BILLING]: 'billing:read billing:write', [REPORTS]: 'reports:read' },
+      resourceServers: { [BILLING]: 'billing:read billing:write', [REPORTS]: 'reports:read', [PADDED]: '' },
+      paddedResource: PADDED,
       clientCredentials: true,
       clientScope: 'openid profile email offline_access billing:read reports:read',
     });
@@ -45,6 +47,7 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
       { prefix: '/reports/', upstream: `${reports.base}/r/`, token_request: { resource: REPORTS, scope: 'reports:read' } },
       // The refresh token lacks this scope: the provider refuses (invalid_scope).
       { prefix: '/refused/', upstream: `${billing.base}/x/`, token_request: { resource: BILLING, scope: 'billing:admin' } },
+      { prefix: '/padded/', upstream: `${billing.base}/p/`, token_request: { resource: PADDED } },
       { prefix: '/app/', upstream: `${billing.base}/app/`, token: 'client', token_request: { resource: BILLING, scope: 'billing:read' } },
       { prefix: '/either/', upstream: `${reports.base}/either/`, token: 'access_or_client', token_request: { resource: REPORTS } },
     ];
@@ -77,7 +80,7 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
       const { jar, loginResponse } = await login(w);
       // The authorization request names every route resource (RFC 8707 section 2.1).
       const authorize = new URL(loginResponse.headers.get('location'));
-      assert.deepEqual(authorize.searchParams.getAll('resource'), [BILLING, REPORTS]);
+      assert.deepEqual(authorize.searchParams.getAll('resource'), [BILLING, REPORTS, PADDED]);
 
       const before = routeGrants().length;
       const [seenB, seenR] = [billing.seen.length, reports.seen.length];
@@ -160,6 +163,23 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
       assert.notEqual(billing.seen.at(-1).token, held);
     });
   }
+
+  test('cookie: a route token too large for the session cookie is refused (403), the session and its rotated refresh token kept', async () => {
+    const w = workers.cookie;
+    const { jar } = await login(w);
+    const before = billing.seen.length;
+    const padded = await call(w, jar, '/padded/x');
+    assert.equal(padded.status, 403);
+    assert.equal((await padded.json()).error, 'token_unavailable');
+    jar.update(padded);
+    assert.equal(billing.seen.length, before, 'the upstream was not called');
+    assert.ok(w.logs.some((l) => /route \/padded\/.*past 10 chunks; use SESSION_STORE=kv/.test(l)));
+    // The grant spent the refresh token: its successor was stored, so the next grant works.
+    const next = await call(w, jar, '/billing/after-padded');
+    assert.equal(next.status, 200);
+    const session = await w.fetch('/auth/session', { headers: { cookie: jar.header() } });
+    assert.equal((await session.json()).authenticated, true);
+  });
 
   test('client routes: no session read, one cached grant, a 401 leads to one new grant', async () => {
     const w = workers.cookie;

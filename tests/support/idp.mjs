@@ -120,6 +120,10 @@ export async function startProvider(opts = {}) {
     },
     // Put the scope claims into the ID token too, as most providers do.
     conformIdTokenClaims: false,
+    // `paddedResource`: that resource's access tokens carry 40 KB of padding (a token too
+    // large for the session cookie).
+    extraTokenClaims: (_ctx, token) =>
+      opts.paddedResource && token.resourceServer?.audience === opts.paddedResource ? { pad: 'x'.repeat(40_000) } : undefined,
     findAccount: async (_ctx, id) => {
       const user = USERS.find((u) => u.claims.sub === id);
       return user ? { accountId: id, claims: async () => ({ ...user.claims }) } : undefined;
