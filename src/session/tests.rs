@@ -214,3 +214,41 @@ fn debug_of_a_handle_hides_the_session_id() {
     assert!(shown.contains("[redacted]") && shown.contains("stale_key: true"), "{shown}");
     assert!(!shown.contains("171"), "no byte of the id: {shown}");
 }
+
+/// A session of typical size (a 1.2 KB login access token and a 1.2 KB ID token) with
+/// `count` route tokens of `token_len` bytes each.
+fn with_route_tokens(count: usize, token_len: usize) -> Session {
+    let jwt = |len: usize| format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "p".repeat(len.saturating_sub(24)));
+    Session {
+        access_token: jwt(1_200),
+        id_token: jwt(1_200),
+        refresh_token: Some("r".repeat(64)),
+        route_tokens: (0..count)
+            .map(|i| RouteTokenEntry {
+                key: format!("{i:016}"),
+                access_token: jwt(token_len),
+                expires_at: NOW + 3600,
+                dpop: false,
+            })
+            .collect(),
+        ..session(0)
+    }
+}
+
+/// The figures of docs/sessions.md ("Route tokens and the cookie limit"): how many route
+/// tokens fit beside a typical login in the 10 cookies of cookie mode.
+#[test]
+fn how_many_route_tokens_fit_in_cookies() {
+    let config = config_with(&[]);
+    let most = |token_len: usize| {
+        (0..100).take_while(|&n| cookie_store::fits(&config, &with_route_tokens(n, token_len))).last()
+    };
+    // 1 KB (a compact JWT), 2 KB (Entra ID, many claims) and 4 KB tokens.
+    assert_eq!(most(1_000), Some(24));
+    assert_eq!(most(2_000), Some(12));
+    assert_eq!(most(4_000), Some(6));
+    // What fits is stored, in 10 cookies at most; one more token is refused by `fits`.
+    let set = cookie_store::store(&config, &with_route_tokens(24, 1_000), &[], NOW).unwrap();
+    assert!(set.len() <= cookie_store::MAX_CHUNKS, "{}", set.len());
+    assert!(cookie_store::store(&config, &with_route_tokens(25, 1_000), &[], NOW).is_err());
+}
