@@ -310,16 +310,21 @@ describe('DPoP (RFC 9449)', () => {
    * `DPOP_KEY` (and the `SESSIONS` KV binding when `kv`: then every proxied call takes
    * the full path; without it cookie sessions take the direct path).
    */
-  async function dpopStack({ alg = 'ES256', kv = false, api: apiOptions = { nonce: true }, bindings = {}, idpOptions = () => ({}) } = {}) {
+  async function dpopStack({ alg = 'ES256', kv = false, api: apiOptions = { nonce: true }, bindings = {}, idpOptions = () => ({}), routes = (api) => [{ prefix: '/api/', upstream: `${api.url}/v1/` }] } = {}) {
     const port = await freePort();
     const origin = `http://localhost:${port}`;
     const idp = await startProvider({ redirectOrigin: origin, dpopRequired: true, dpopNonce: true, ...idpOptions(origin) });
-    const tokenJkt = async (token) => (await idp.provider.AccessToken.find(token))?.jkt;
+    // A JWT access token (a route's or the app's, for a resource) names its key in
+    // `cnf.jkt`; an opaque one is looked up at the provider.
+    const tokenJkt = async (token) =>
+      token.split('.').length === 3
+        ? JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).cnf?.jkt
+        : (await idp.provider.AccessToken.find(token))?.jkt;
     const api = await startDpopApi({ tokenJkt, ...apiOptions });
     const key = privateJwk(alg, `dpop-${alg}`);
     const common = {
       CLIENT_SECRET: 'edge-bff-local-secret',
-      API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${api.url}/v1/` }]),
+      API_ROUTES: JSON.stringify(routes(api)),
       COOKIE_KEYS: newCookieKeys(),
     };
     const w = await workerAt(port, idp, { ...common, DPOP_KEY: JSON.stringify(key), ...bindings }, { kv });
@@ -337,6 +342,41 @@ describe('DPoP (RFC 9449)', () => {
   }
 
   const verdicts = (api, from = 0) => api.seen.slice(from).map((r) => r.verdict);
+
+  for (const kv of [false, true]) {
+    test(`${kv ? 'full' : 'direct'} path: DPoP-bound route and app-only tokens (resource indicators, client credentials)`, async () => {
+      const billing = 'https://billing.example/';
+      const s = await dpopStack({
+        kv,
+        idpOptions: () => ({
+          resourceServers: { [billing]: 'billing:read' },
+          clientCredentials: true,
+          clientScope: 'openid profile email offline_access billing:read',
+        }),
+        bindings: { SCOPES: 'openid profile email billing:read' },
+        routes: (api) => [
+          { prefix: '/billing/', upstream: `${api.url}/b/`, token_request: { resource: billing } },
+          { prefix: '/app/', upstream: `${api.url}/app/`, token: 'client', token_request: { resource: billing, scope: 'billing:read' } },
+        ],
+      });
+      try {
+        const { jar } = await login(at(s.w, s.origin), { base: s.origin });
+        for (const path of ['/billing/1', '/billing/2', '/app/1', '/app/2']) {
+          const r = await s.call(path, {}, jar);
+          jar.update(r);
+          assert.equal(r.status, 200, `${path}: ${await r.clone().text()}`);
+          assert.equal((await r.json()).jkt, s.jkt, `${path}: the token is bound to DPOP_KEY`);
+        }
+        const accepted = s.api.seen.filter((r) => r.verdict === 'accepted');
+        assert.equal(accepted.length, 4, 'every call was sent once more at most (a nonce), then accepted');
+        for (const r of accepted) assert.match(r.authorization, /^DPoP ey/, 'a DPoP-bound JWT');
+        const aud = (r) => JSON.parse(Buffer.from(r.authorization.split(' ')[1].split('.')[1], 'base64url')).aud;
+        assert.ok(accepted.every((r) => aud(r) === billing), 'both tokens are the resource\'s');
+      } finally {
+        await s.close();
+      }
+    });
+  }
 
   for (const [alg, kv] of [['ES256', false], ['EdDSA', false], ['ES256', true]]) {
     test(`${alg}, ${kv ? 'full' : 'direct'} path: bound code, proofs with nonces at the token endpoint, upstream and UserInfo, refresh`, async () => {
