@@ -326,6 +326,22 @@ describe('route tokens over time and over a fleet (real oidc-provider, rotation 
     assert.deepEqual(counts.refused, ['invalid_grant']);
   });
 
+  test('the provider unreachable during a route grant: 502 idp_unavailable, the session kept', async () => {
+    const { fleet, idp } = await setup({ store: 'cookie', coordinator: false, isolates: 1, routes: (a) => [billingRoute(a)] });
+    const w = fleet.on(0);
+    const { jar } = await login(w);
+    const port = idp.port;
+    await idp.close();
+    const down = await w.fetch('/billing/1', { headers: { ...CSRF, cookie: jar.header() } });
+    assert.equal(down.status, 502);
+    assert.equal((await down.json()).error, 'idp_unavailable');
+    assert.ok(!down.headers.getSetCookie().some((c) => /Max-Age=0/.test(c)), 'no cookie cleared');
+    jar.update(down);
+    await new Promise((resolve) => idp.server.listen(port, '127.0.0.1', resolve));
+    const back = await w.fetch('/billing/2', { headers: { ...CSRF, cookie: jar.header() } });
+    assert.equal(back.status, 200, 'the same session gets its token once the provider is back');
+  });
+
   test('scope-only and params-only requests: the form carries exactly the route\'s parameters', async () => {
     const forms = [];
     const { fleet, idp } = await setup({
