@@ -215,6 +215,38 @@ mod tests {
     }
 
     #[test]
+    fn a_held_route_token_is_sent_on_the_direct_path_and_only_to_its_route() {
+        let routes = r#"[{"prefix":"/api/","upstream":"https://api.internal/v1/"},
+            {"prefix":"/billing/","upstream":"https://billing.internal/","token_request":{"resource":"https://billing.example/"}},
+            {"prefix":"/reports/","upstream":"https://reports.internal/","token_request":{"resource":"urn:example:reports"}},
+            {"prefix":"/app/","upstream":"https://app.internal/","token":"client"}]"#;
+        let c = config_with(&[("API_ROUTES", routes)]);
+        let billing_key = c.api_routes[1].token_request.as_ref().unwrap().key.clone();
+        let held = |expires_at| crate::session::RouteTokenEntry {
+            key: billing_key.clone(),
+            access_token: "billing-token".into(),
+            expires_at,
+            dpop: false,
+        };
+        let direct = |session: &Session, path: &str| {
+            let cookie = cookie_header(&c, session);
+            decide(&c, &request("GET", path, &[("cookie", &cookie), ("x-csrf", "1")]), false)
+        };
+        let with_token = Session { route_tokens: vec![held(NOW + 600)], ..session(NOW + 300) };
+        let call = direct(&with_token, "/billing/invoices").expect("a held route token is sent directly");
+        assert_eq!(call.headers["authorization"], "Bearer billing-token");
+        assert!(call.carries_token);
+        // The login's route keeps the login's token; another route's token is not sent to it.
+        assert_eq!(direct(&with_token, "/api/x").expect("direct").headers["authorization"], "Bearer at-secret-value");
+        assert!(direct(&with_token, "/reports/x").is_none(), "no token for this route yet: the full path grants one");
+        // Due (within 30 s of its end): the full path grants it anew.
+        let due = Session { route_tokens: vec![held(NOW + 20)], ..session(NOW + 300) };
+        assert!(direct(&due, "/billing/invoices").is_none());
+        // App-only tokens live in the isolate: the full path.
+        assert!(direct(&with_token, "/app/x").is_none());
+    }
+
+    #[test]
     fn debug_shows_no_token_cookie_query_or_proof() {
         let jwk = crate::testutil::TestKeys::new().private_jwk("ES256", "dpop-k1").to_string();
         for (c, dpop) in [(config(&[]), false), (config(&[("DPOP_KEY", &jwk)]), true)] {

@@ -47,7 +47,9 @@ const FRESH_ONLY = process.env.BENCH_FRESH_ONLY === '1';
 const up = await startUpstream({ record: false });
 const bffPort = await freePort();
 const origin = `http://localhost:${bffPort}`;
-const idp = await startProvider({ redirectOrigin: origin });
+// The provider knows one resource (RFC 8707), for (bt)'s route token.
+const BENCH_RESOURCE = 'https://bench-api.example/';
+const idp = await startProvider({ redirectOrigin: origin, resourceServers: { [BENCH_RESOURCE]: '' } });
 const bindings = {
   OIDC_ISSUER: idp.issuer, CLIENT_ID: 'edge-bff', CLIENT_SECRET: 'edge-bff-local-secret', PUBLIC_ORIGIN: origin,
   COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/` }]),
@@ -84,6 +86,15 @@ const bffReqPort = await freePort();
 const bffReq = await startWorker(
   { ...bindings, API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/`, require: { email_verified: true, sub: ['someone-else', 'demo-user-0001'] } }]) },
   { port: bffReqPort, kv: false, assets: false },
+);
+
+// The same as (b) on a route with its own token (docs/api.md section 4, "Route tokens"):
+// the session holds the route token (granted once, before measuring), which the direct
+// path picks and sends instead of the login's.
+const bffRouteTokenPort = await freePort();
+const bffRouteToken = await startWorker(
+  { ...bindings, API_ROUTES: JSON.stringify([{ prefix: '/api/', upstream: `${up.base}/`, token_request: { resource: BENCH_RESOURCE } }]) },
+  { port: bffRouteTokenPort, kv: false, assets: false },
 );
 
 // The same as (b) with an Analytics Engine dataset bound as METRICS (Miniflare's own
@@ -134,6 +145,19 @@ const withSessionH = { ...withSession, Host: `localhost:${bffHstsPort}` };
 const withSessionR = { ...withSession, Host: `localhost:${bffReqPort}` };
 const withSessionM = { ...withSession, Host: `localhost:${bffMetricsPort}` };
 const withSessionI = { ...withSession, Host: `localhost:${bffInfoPort}` };
+// (bt)'s session: its own login (the grant must cover the resource), then one call that
+// grants the route token and stores it in the cookie.
+const toRouteTokenWorker = (p) => {
+  const u = new URL(p, origin);
+  return `http://127.0.0.1:${bffRouteTokenPort}${u.pathname}${u.search}`;
+};
+const { jar: routeTokenJar } = await login({ fetch: (p, init = {}) => fetch(toRouteTokenWorker(p), { redirect: 'manual', ...init }) }, { base: origin });
+{
+  const first = await fetch(toRouteTokenWorker('/api/status/200'), { headers: { cookie: routeTokenJar.header(), 'x-csrf': '1' } });
+  if (first.status !== 200) throw new Error(`(bt): the route token was not granted (${first.status})`);
+  routeTokenJar.update(first);
+}
+const withSessionT = { Cookie: routeTokenJar.header(), 'X-CSRF': '1', Host: `localhost:${bffRouteTokenPort}` };
 const toDpopWorker = (p) => {
   const u = new URL(p, origin);
   return `http://127.0.0.1:${bffDpopPort}${u.pathname}${u.search}`;
@@ -183,6 +207,7 @@ const scenarios = [
   ['bc', '(b) with COORDINATOR bound', `http://127.0.0.1:${bffCoPort}/api/status/200`, { headers: withSessionC }],
   ['bh', '(b) on an https origin (HSTS added)', `http://127.0.0.1:${bffHstsPort}/api/status/200`, { headers: withSessionH }],
   ['br', '(b) on a route with require', `http://127.0.0.1:${bffReqPort}/api/status/200`, { headers: withSessionR }],
+  ['bt', '(b) on a route with its own token', `http://127.0.0.1:${bffRouteTokenPort}/api/status/200`, { headers: withSessionT }],
   ['au', '(a) with unseen cookies', `http://127.0.0.1:${bffPort}/auth/session`, { script: unseenScript(bffPort) }],
   ['bu', '(b) with unseen cookies', `http://127.0.0.1:${bffPort}/api/status/200`, { script: unseenScript(bffPort) }],
   ['ha', 'peer Hono: GET /auth/session', `http://127.0.0.1:${honoPort}/auth/session`, { headers: withPeerSession }],
@@ -255,6 +280,7 @@ console.log(`(bk)/(d) ${ratio('bk', 'd')}  (deny-list read from Miniflare's loca
 console.log(`(bc)/(b) ${ratio('bc', 'b')}  (COORDINATOR bound, no refresh due: must be 1.00x within noise)`);
 console.log(`(bh)/(d) ${ratio('bh', 'd')}  (https origin: HSTS on every answer, the upstream's response copied to add it)`);
 console.log(`(br)/(b) ${ratio('br', 'b')}  (a route with require: must be 1.00x within noise)`);
+console.log(`(bt)/(b) ${ratio('bt', 'b')}  (a route token held in the session, direct path: must be 1.00x within noise)`);
 console.log(`(bm)/(b) ${ratio('bm', 'b')}  (METRICS bound: one Analytics Engine data point per call)`);
 console.log(`(bi)/(b) ${ratio('bi', 'b')}  (LOG_LEVEL=info: one access line per call)`);
 console.log(`(bp)/(d) ${ratio('bp', 'd')}   target CPU <= 1.30x: ${verdict(paired('bp', 'd', (r) => r.cpuUs) <= 1.3)}  (a DPoP proof per call)`);
@@ -353,6 +379,7 @@ await bffCo.close();
 await bffHsts.close();
 await bffDpop.close();
 await bffReq.close();
+await bffRouteToken.close();
 await bffMetrics.close();
 await bffInfo.close();
 await hono.dispose();
