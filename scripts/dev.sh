@@ -56,7 +56,8 @@ CLIENT_ID=edge-bff-dev
 CLIENT_SECRET=edge-bff-dev-secret
 PUBLIC_ORIGIN=$ORIGIN
 COOKIE_KEYS=dev1:$(cat "$KEY_FILE")
-API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/api/"},{"prefix":"/admin/","upstream":"http://127.0.0.1:$API_PORT/admin/","require":{"groups":"admin"}},{"prefix":"/events/","upstream":"http://127.0.0.1:$API_PORT/events/","event_stream":true},{"prefix":"/ws/","upstream":"http://127.0.0.1:$API_PORT/ws/","websocket":true}]
+API_ROUTES=[{"prefix":"/api/","upstream":"http://127.0.0.1:$API_PORT/api/"},{"prefix":"/admin/","upstream":"http://127.0.0.1:$API_PORT/admin/","require":{"groups":"admin"}},{"prefix":"/events/","upstream":"http://127.0.0.1:$API_PORT/events/","event_stream":true},{"prefix":"/ws/","upstream":"http://127.0.0.1:$API_PORT/ws/","websocket":true},{"prefix":"/reports/","upstream":"http://127.0.0.1:$API_PORT/reports/","token_request":{"resource":"urn:edge-bff:demo-reports","scope":"reports:read"}},{"prefix":"/app-api/","upstream":"http://127.0.0.1:$API_PORT/app/","token":"client","token_request":{"resource":"urn:edge-bff:demo-reports","scope":"reports:read"}}]
+SCOPES=openid profile email reports:read
 SESSION_STORE=$SESSION_STORE
 LOG_LEVEL=info
 EOF

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { startProvider, DEMO_USER, ADMIN_USER } from '../support/idp.mjs';
+import { startProvider, DEMO_USER, ADMIN_USER, DEMO_REPORTS_RESOURCE } from '../support/idp.mjs';
 import { startWorker, newCookieKeys, freePort, ROOT } from '../support/worker.mjs';
 import { launchChromium } from '../support/browser.mjs';
 import { startDemoApi } from '../support/demo-api.mjs';
@@ -20,7 +20,13 @@ before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   const port = await freePort();
   origin = `http://localhost:${port}`;
-  idp = await startProvider({ redirectOrigin: origin, clientSecret: 'browser-test-secret' });
+  idp = await startProvider({
+    redirectOrigin: origin,
+    clientSecret: 'browser-test-secret',
+    resourceServers: { [DEMO_REPORTS_RESOURCE]: 'reports:read' },
+    clientCredentials: true,
+    clientScope: 'openid profile email offline_access reports:read',
+  });
   api = await startDemoApi({ tickMs: 300 });
   w = await startWorker(
     {
@@ -34,7 +40,10 @@ before(async () => {
         { prefix: '/admin/', upstream: `http://127.0.0.1:${api.port}/admin/`, require: { groups: 'admin' } },
         { prefix: '/events/', upstream: `http://127.0.0.1:${api.port}/events/`, event_stream: true },
         { prefix: '/ws/', upstream: `http://127.0.0.1:${api.port}/ws/`, websocket: true },
+        { prefix: '/reports/', upstream: `http://127.0.0.1:${api.port}/reports/`, token_request: { resource: DEMO_REPORTS_RESOURCE, scope: 'reports:read' } },
+        { prefix: '/app-api/', upstream: `http://127.0.0.1:${api.port}/app/`, token: 'client', token_request: { resource: DEMO_REPORTS_RESOURCE, scope: 'reports:read' } },
       ]),
+      SCOPES: 'openid profile email reports:read',
     },
     { port },
   );
@@ -95,6 +104,20 @@ test('log in through the demo SPA, see the user, call the API through the proxy,
     const body = JSON.parse(result.slice(4));
     assert.equal(body.message, 'Hello from the demo API');
     assert.equal(body.bearer_token_received, true, 'the proxy added the access token');
+    assert.equal(body.token_aud, null, 'the login route gets the login\'s own (opaque) token');
+
+    // Tokens for every API: the reports API gets a token for its resource, on behalf of the
+    // user; the app route gets the application's own token.
+    await page.click('#call-reports');
+    await page.waitForSelector('#reports-result:visible');
+    const reports = await page.textContent('#reports-result');
+    assert.match(reports, /^200\n/, reports);
+    assert.deepEqual([JSON.parse(reports.slice(4)).token_aud, JSON.parse(reports.slice(4)).token_sub], [DEMO_REPORTS_RESOURCE, DEMO_USER.claims.sub]);
+    await page.click('#call-app');
+    await page.waitForSelector('#app-result:visible');
+    const app = await page.textContent('#app-result');
+    assert.match(app, /^200\n/, app);
+    assert.deepEqual([JSON.parse(app.slice(4)).token_aud, JSON.parse(app.slice(4)).token_sub], [DEMO_REPORTS_RESOURCE, 'edge-bff']);
 
     const other = await context.newPage();
     await other.goto(`${origin}/`);

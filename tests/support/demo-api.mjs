@@ -1,15 +1,33 @@
 // The demo API behind the proxy: a plain HTTP server that answers JSON and says whether
 // (not what) a token arrived, with which scheme (`Bearer`, or `DPoP` with a proof in the
 // dev stack's strict mode). It also serves a live event stream (`/events/ticks`: one
-// server-sent event every `tickMs`) and a WebSocket echo (any path, upgraded).
+// server-sent event every `tickMs`) and a WebSocket echo (any path, upgraded). For a JWT
+// access token (a route token) it also says which API (`aud`) and whom (`sub`) it is for.
 // Usage: node tests/support/demo-api.mjs (env API_PORT).
 import http from 'node:http';
 import { WebSocketServer } from 'ws';
 
-const tokenInfo = (auth) => ({
-  bearer_token_received: /^Bearer \S+$/.test(auth),
-  token_scheme: /^(Bearer|DPoP) \S+$/.exec(auth)?.[1] ?? null,
-});
+/** A JWT's payload, read without checking it (this demo only shows it), or null. */
+const jwtPayload = (token) => {
+  try {
+    return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString());
+  } catch {
+    return null;
+  }
+};
+
+const tokenInfo = (auth) => {
+  const token = /^(?:Bearer|DPoP) (\S+)$/.exec(auth)?.[1];
+  const payload = token?.split('.').length === 3 ? jwtPayload(token) : null;
+  return {
+    bearer_token_received: /^Bearer \S+$/.test(auth),
+    token_scheme: /^(Bearer|DPoP) \S+$/.exec(auth)?.[1] ?? null,
+    // Route tokens are JWTs for one API: their audience and subject; the login's own
+    // token is opaque here (null).
+    token_aud: payload?.aud ?? null,
+    token_sub: payload?.sub ?? null,
+  };
+};
 
 export async function startDemoApi({ port = 0, tickMs = 2000 } = {}) {
   const server = http.createServer((req, res) => {

@@ -36,6 +36,9 @@ export const ADMIN_USER = {
 };
 const USERS = [DEMO_USER, ADMIN_USER];
 
+/** The demo's second API, known to the provider by this resource indicator (RFC 8707). */
+export const DEMO_REPORTS_RESOURCE = 'urn:edge-bff:demo-reports';
+
 const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function loginPage(uid, error) {
@@ -246,6 +249,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     : {};
   const p = await startProvider({
     ...strict,
+    // The demo's route tokens: a reports API known by its resource, and app-only tokens.
+    resourceServers: { [DEMO_REPORTS_RESOURCE]: 'reports:read' },
+    clientCredentials: true,
+    clientScope: 'openid profile email offline_access reports:read',
     port: Number(process.env.IDP_PORT ?? 9000),
     clientId: process.env.IDP_CLIENT_ID,
     clientSecret: process.env.IDP_CLIENT_SECRET,

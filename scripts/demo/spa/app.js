@@ -59,6 +59,15 @@ $('call-admin').addEventListener('click', async () => {
   show('admin-result', true);
 });
 
+// Route tokens: the Worker picks each route's token; the page only calls its own origin.
+for (const [button, path, out] of [['call-reports', '/reports/hello', 'reports-result'], ['call-app', '/app-api/hello', 'app-result']]) {
+  $(button).addEventListener('click', async () => {
+    const res = await bff.fetch(path);
+    $(out).textContent = `${res.status}\n${await res.text()}`;
+    show(out, true);
+  });
+}
+
 // Server-sent events: a plain EventSource. It is same-origin, so the browser sends the
 // session cookie and `Sec-Fetch-Site: same-origin`, which is what the Worker asks of
 // an event stream instead of `X-CSRF`.
