@@ -48,6 +48,8 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
       // The refresh token lacks this scope: the provider refuses (invalid_scope).
       { prefix: '/refused/', upstream: `${billing.base}/x/`, token_request: { resource: BILLING, scope: 'billing:admin' } },
       { prefix: '/padded/', upstream: `${billing.base}/p/`, token_request: { resource: PADDED } },
+      { prefix: '/ws/', upstream: `${plain.base}/ws/`, websocket: true, token_request: { resource: BILLING } },
+      { prefix: '/events/', upstream: `${plain.base}/ev/`, event_stream: true, token: 'client', token_request: { resource: REPORTS, scope: 'reports:read' } },
       { prefix: '/app/', upstream: `${billing.base}/app/`, token: 'client', token_request: { resource: BILLING, scope: 'billing:read' } },
       { prefix: '/either/', upstream: `${reports.base}/either/`, token: 'access_or_client', token_request: { resource: REPORTS } },
     ];
@@ -179,6 +181,43 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
     assert.equal(next.status, 200);
     const session = await w.fetch('/auth/session', { headers: { cookie: jar.header() } });
     assert.equal((await session.json()).authenticated, true);
+  });
+
+  test('WebSocket and event-stream routes carry route and app-only tokens', async () => {
+    const w = workers.kv;
+    const { jar } = await login(w);
+    const payload = (authorization) => JSON.parse(Buffer.from(authorization.split(' ')[1].split('.')[1], 'base64url'));
+    // A WebSocket handshake (Origin instead of X-CSRF) on a route with its own token.
+    const handshakes = plain.wsHandshakes.length;
+    const ws = await w.fetch('/ws/echo', {
+      headers: { upgrade: 'websocket', connection: 'Upgrade', origin: BASE, 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13', cookie: jar.header() },
+    });
+    assert.equal(ws.status, 101);
+    ws.webSocket?.accept?.();
+    ws.webSocket?.close?.();
+    const shake = plain.wsHandshakes.slice(handshakes)[0];
+    assert.equal(payload(shake.headers.authorization).aud, BILLING, 'the route token went with the handshake');
+    // An EventSource request (same-origin, no X-CSRF) on an app-only route.
+    const seen = plain.seen.length;
+    const events = await w.fetch('/events/sse', { headers: { accept: 'text/event-stream', 'sec-fetch-site': 'same-origin' } });
+    assert.equal(events.status, 200);
+    plain.releaseSse();
+    await events.text();
+    const request = plain.seen.slice(seen).find((r) => r.path === '/ev/sse');
+    assert.deepEqual([payload(request.headers.authorization).aud, payload(request.headers.authorization).sub], [REPORTS, idp.client.client_id]);
+  });
+
+  test('kv: logout ends the route tokens with the session', async () => {
+    const w = workers.kv;
+    const { jar } = await login(w);
+    const kept = jar.header();
+    assert.equal((await call(w, jar, '/billing/before-logout')).status, 200);
+    const out = await w.fetch('/auth/logout', { method: 'POST', headers: { 'x-csrf': '1', cookie: kept } });
+    assert.equal(out.status, 200);
+    const before = billing.seen.length;
+    const after = await w.fetch('/billing/after-logout', { headers: { 'x-csrf': '1', cookie: kept } });
+    assert.equal(after.status, 401, 'a kept copy of the cookie gets nothing');
+    assert.equal(billing.seen.length, before, 'the upstream is not called');
   });
 
   test('client routes: no session read, one cached grant, a 401 leads to one new grant', async () => {
