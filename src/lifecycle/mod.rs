@@ -242,7 +242,11 @@ impl SessionCall {
         let (next, produced) = match refresh::refresh_session(ctx, &self.session, &self.handle, route).await {
             Ok(refreshed) => refreshed,
             Err(e) => {
-                ctx.outcome.note(outcome::Outcome::RefreshFailed);
+                // A route's token refused is not a failed refresh: the session goes on.
+                ctx.outcome.note(match &e {
+                    BffError::TokenUnavailable(_) => outcome::Outcome::of_error(&e),
+                    _ => outcome::Outcome::RefreshFailed,
+                });
                 return Err(e);
             }
         };

@@ -252,3 +252,21 @@ fn how_many_route_tokens_fit_in_cookies() {
     assert!(set.len() <= cookie_store::MAX_CHUNKS, "{}", set.len());
     assert!(cookie_store::store(&config, &with_route_tokens(25, 1_000), &[], NOW).is_err());
 }
+
+/// Sessions written before v3 (no `rtk`) still open, and a session without route tokens
+/// is written as before (an older release can open it after a rollback).
+#[test]
+fn sessions_without_route_tokens_read_and_write_as_before() {
+    let v2 = r#"{"at":"a","ate":1800000300,"rt":"r","it":"i","sub":"u","ct":1800000000,"exp":1800003600,"ls":1800000000,"lid":"l","g":2}"#;
+    let session: Session = serde_json::from_str(v2).unwrap();
+    assert!(session.route_tokens.is_empty());
+    assert_eq!(session.generation, 2);
+    assert!(!serde_json::to_string(&session).unwrap().contains("rtk"));
+    let with = Session {
+        route_tokens: vec![RouteTokenEntry { key: "k".into(), access_token: "t".into(), expires_at: NOW, dpop: false }],
+        ..session
+    };
+    let text = serde_json::to_string(&with).unwrap();
+    assert!(text.contains(r#""rtk":[{"k":"k","at":"t","ate":1800000000}]"#), "{text}");
+    assert_eq!(serde_json::from_str::<Session>(&text).unwrap().route_tokens, with.route_tokens);
+}

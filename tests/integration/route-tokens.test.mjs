@@ -23,6 +23,7 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
   let reports;
   let plain;
   const grants = [];
+  const grantErrors = [];
   const workers = {};
 
   before(async () => {
@@ -33,6 +34,7 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
       clientCredentials: true,
       clientScope: 'openid profile email offline_access billing:read reports:read',
     });
+    idp.provider.on('grant.error', (_ctx, e) => grantErrors.push(e.error));
     // Every successful grant at the token endpoint, with the form it carried.
     idp.provider.on('grant.success', (ctx) => {
       const p = ctx.oidc.params;
@@ -138,9 +140,14 @@ describe('route tokens with the real oidc-provider (resource indicators, client 
     test(`${store}: a refused route request is 403 token_unavailable, the session kept`, async () => {
       const w = workers[store];
       const { jar } = await login(w);
+      const refusedBefore = grants.length;
+      const errorsBefore = grantErrors.length;
       const refused = await call(w, jar, '/refused/x');
       assert.equal(refused.status, 403);
       assert.equal((await refused.json()).error, 'token_unavailable');
+      assert.deepEqual(grantErrors.slice(errorsBefore), ['invalid_scope'], 'one request, never retried');
+      assert.equal(grants.length, refusedBefore);
+      assert.ok(w.logs.some((l) => /"path":"\/refused\/x".*"outcome":"token_unavailable"/.test(l)), 'the access line\'s outcome');
       assert.ok(!(refused.headers.getSetCookie?.() ?? []).some((c) => /Max-Age=0/.test(c)), 'no cookie cleared');
       jar.update(refused);
       assert.ok(w.logs.some((l) => /route \/refused\/.*invalid_scope/.test(l)), 'a warn line names the route and the code');
@@ -347,6 +354,26 @@ describe('route tokens over time and over a fleet (real oidc-provider, rotation 
     });
   }
 
+  for (const store of ['cookie', 'kv']) {
+    test(`${store}: a login refresh and two route grants at once in one isolate: one grant at a time, each on the newest refresh token`, async () => {
+      const { counts, fleet } = await setup({
+        store, coordinator: false, isolates: 1,
+        routes: (a) => [billingRoute(a), { prefix: '/billing-read/', upstream: `${a.base}/br/`, token_request: { resource: BILLING, scope: 'billing:read' } }],
+      });
+      const w = fleet.on(0);
+      const { jar } = await login(w);
+      const cookie = jar.header();
+      const [refresh, first, second] = await Promise.all([
+        w.fetch('/auth/refresh', { method: 'POST', headers: { ...CSRF, cookie } }),
+        w.fetch('/billing/x', { headers: { ...CSRF, cookie } }),
+        w.fetch('/billing-read/y', { headers: { ...CSRF, cookie } }),
+      ]);
+      assert.deepEqual([refresh.status, first.status, second.status], [200, 200, 200]);
+      assert.deepEqual(counts.refused, [], 'no refresh token was spent twice');
+      assert.deepEqual([counts.login, counts.route], [1, 2]);
+    });
+  }
+
   test('cookie: a route grant with a spent refresh token (invalid_grant) ends the session: 401 session_expired, cookies cleared', async () => {
     const { counts, fleet } = await setup({ store: 'cookie', coordinator: false, isolates: 1, routes: (a) => [billingRoute(a)] });
     const w = fleet.on(0);
@@ -379,6 +406,23 @@ describe('route tokens over time and over a fleet (real oidc-provider, rotation 
     await new Promise((resolve) => idp.server.listen(port, '127.0.0.1', resolve));
     const back = await w.fetch('/billing/2', { headers: { ...CSRF, cookie: jar.header() } });
     assert.equal(back.status, 200, 'the same session gets its token once the provider is back');
+  });
+
+  test('a session without a refresh token gets no route token: 403 token_unavailable, the session kept', async () => {
+    const idp = await startProvider({ redirectOrigin: BASE, resourceServers: { [BILLING]: 'billing:read' }, noRefreshToken: true });
+    const api = await startResourceApi({ issuer: idp.issuer, resource: BILLING });
+    const w = await startWorker({
+      OIDC_ISSUER: idp.issuer, CLIENT_ID: idp.client.client_id, CLIENT_SECRET: idp.client.client_secret,
+      PUBLIC_ORIGIN: BASE, COOKIE_KEYS: newCookieKeys(), API_ROUTES: JSON.stringify([billingRoute(api)]),
+    }, { kv: false });
+    cleanup.push(() => idp.close(), () => api.close(), () => w.close());
+    const { jar } = await login(w);
+    const r = await w.fetch('/billing/x', { headers: { ...CSRF, cookie: jar.header() } });
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).error, 'token_unavailable');
+    assert.equal(api.seen.length, 0);
+    const session = await w.fetch('/auth/session', { headers: { cookie: jar.header() } });
+    assert.equal((await session.json()).authenticated, true);
   });
 
   test('scope-only and params-only requests: the form carries exactly the route\'s parameters', async () => {

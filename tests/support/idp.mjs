@@ -160,7 +160,8 @@ export async function startProvider(opts = {}) {
     },
     pkce: { required: () => true },
     // A first-party client: refresh tokens without asking for offline_access.
-    issueRefreshToken: async (_ctx, c) => c.grantTypeAllowed('refresh_token'),
+    // `noRefreshToken`: a provider that issues none (a login without offline access).
+    issueRefreshToken: async (_ctx, c) => !opts.noRefreshToken && c.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     ttl: {
       // A resource server's own lifetime for its tokens (route tokens), else the login's.
