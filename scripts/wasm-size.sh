@@ -27,7 +27,14 @@ WASM="$ROOT/build/index_bg.wasm"
 # delete, tenant pin, require after a refresh), the coordinator's two-step ask and
 # redacted Debug brought it to 347,080 (the acknowledged answer is made in glue.js rather
 # than with worker's Rust streams: 820 bytes less). Budget = that + 1 %.
-BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-350551}
+# Raised 2026-12-07 (issue 26, tokens for every API) from 350,551: issue 25 ended at
+# 347,625; route tokens and app-only tokens brought it to 363,575 (+15.9 KB). Where, from
+# names-kept builds (wasm-opt --func-metrics, raw bytes): the grant loop in
+# SessionCall::grant +8 KB, the client-credentials path +7.7 KB (oauth2's request type;
+# a hand-built form through TokenHttp measured 735 bytes larger), configuration parsing
+# +5.6 KB, serde buffering of route tokens inside the coordinator's tagged answer
+# +3.5 KB. Issue 27 (a lean edge) owns winning it back. Budget = that + 1 %.
+BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-367211}
 [ -f "$WASM" ] || { echo "wasm-size: $WASM missing; run scripts/build.sh" >&2; exit 1; }
 raw=$(stat -c %s "$WASM")
 gz=$(gzip -9 -c "$WASM" | wc -c)
