@@ -7,7 +7,7 @@
 # and natively, and the runtime's WebCrypto AES-GCM in workerd.
 #
 # Environment: BENCH_SECONDS (5), BENCH_ROUNDS (5), BENCH_CONNECTIONS (16),
-# BENCH_FRESH_STARTS (7), BENCH_FRESH_ONLY=1 (only the fresh starts and upload sizes),
+# BENCH_FRESH_STARTS (15), BENCH_FRESH_ONLY=1 (only the fresh starts and upload sizes),
 # BENCH_PIN=0 (no pinning to cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
