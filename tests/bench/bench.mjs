@@ -13,7 +13,10 @@
 // the same provider, doing the jobs of (a) and (b). (au) and (bu) are (a) and (b) with
 // many distinct valid session cookies sent in turn, more than the isolate remembers, so
 // every request opens its cookie (a real app's users mostly arrive with cookies the
-// isolate has not seen).
+// isolate has not seen). Issue 27 adds a second peer: the contract's hot paths in plain
+// JavaScript with WebCrypto (tests/bench/peers/webcrypto-contract.js), reading edge-bff's
+// own cookies, so (ja)/(jb) and (jau)/(jbu) are measured on the very same cookies as
+// (a)/(b) and (au)/(bu).
 import path from 'node:path';
 import { writeFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';

@@ -12,7 +12,7 @@
 
 const NAME = '__Host-bff-session';
 const MAX_CHUNKS = 10;
-const REMEMBERED = 512;
+const REMEMBERED = 256; // as edge-bff's opened-session cache (session::opened_cache::CAPACITY)
 const decoder = new TextDecoder();
 let keys; // Map kid → CryptoKey, derived once per isolate
 const remembered = new Map(); // sealed text → session
