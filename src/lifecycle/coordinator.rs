@@ -171,10 +171,7 @@ impl Object {
             let work = || async {
                 let who = Login { sub: &ask.sub, id_token: base.id_token.as_deref() };
                 let response = call_token_endpoint(&env.calls, who, &refresh_token, route).await?;
-                let tokens = match route {
-                    Some(request) => response.after_route(&base, &request.key),
-                    None => response.after(&base),
-                };
+                let tokens = response.after(&base, route);
                 if self.cached.borrow().as_ref().is_some_and(|s| s.ended) {
                     // Logged out while the call was in flight.
                     return Err(RefreshError::Ended);

@@ -197,10 +197,5 @@ async fn obtain(ctx: &RequestContext<'_>, session: &Session, route: Option<&Toke
         route,
     )
     .await?;
-    let base = TokenSet::of(session);
-    let tokens = match route {
-        Some(request) => response.after_route(&base, &request.key),
-        None => response.after(&base),
-    };
-    Ok(Refreshed { tokens, fresh: true })
+    Ok(Refreshed { tokens: response.after(&TokenSet::of(session), route), fresh: true })
 }

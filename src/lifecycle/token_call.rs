@@ -72,38 +72,34 @@ pub struct TokenResponse {
 }
 
 impl TokenResponse {
-    /// The token set that follows `base`: one generation on, the refresh token and ID
-    /// token kept when the provider sent no new ones.
-    pub fn after(self, base: &TokenSet) -> TokenSet {
-        TokenSet {
-            access_token: self.access_token,
-            access_expires_at: self.access_expires_at,
-            refresh_token: self.refresh_token.or_else(|| base.refresh_token.clone()),
-            id_token: self.id_token.or_else(|| base.id_token.clone()),
-            generation: base.generation + 1,
-            dpop: self.dpop,
-            route_tokens: base.route_tokens.clone(),
-        }
-    }
-
-    /// The token set that follows `base` after a grant for the route token `key`: that
-    /// token replaced, the refresh token rotated when the provider sent a new one, the
-    /// login's tokens kept (an ID token in the answer is not used).
-    pub fn after_route(self, base: &TokenSet, key: &str) -> TokenSet {
+    /// The token set that follows `base` after this grant, one generation on, the refresh
+    /// token kept when the provider sent no new one. For the login (`route` `None`): its
+    /// access token replaced, and its ID token when the answer has one. For a route: that
+    /// route's token replaced, the login's tokens kept (an ID token in the answer is not
+    /// used).
+    pub fn after(self, base: &TokenSet, route: Option<&TokenRequest>) -> TokenSet {
+        let refresh_token = self.refresh_token.or_else(|| base.refresh_token.clone());
+        let generation = base.generation + 1;
+        let Some(request) = route else {
+            return TokenSet {
+                access_token: self.access_token,
+                access_expires_at: self.access_expires_at,
+                refresh_token,
+                id_token: self.id_token.or_else(|| base.id_token.clone()),
+                generation,
+                dpop: self.dpop,
+                route_tokens: base.route_tokens.clone(),
+            };
+        };
         let mut route_tokens: Vec<RouteTokenEntry> =
-            base.route_tokens.iter().filter(|t| t.key != key).cloned().collect();
+            base.route_tokens.iter().filter(|t| t.key != request.key).cloned().collect();
         route_tokens.push(RouteTokenEntry {
-            key: key.to_string(),
+            key: request.key.clone(),
             access_token: self.access_token,
             expires_at: self.access_expires_at,
             dpop: self.dpop,
         });
-        TokenSet {
-            refresh_token: self.refresh_token.or_else(|| base.refresh_token.clone()),
-            generation: base.generation + 1,
-            route_tokens,
-            ..base.clone()
-        }
+        TokenSet { refresh_token, generation, route_tokens, ..base.clone() }
     }
 }
 
