@@ -141,19 +141,31 @@ pub fn open_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&Ope
 /// text; docs/sessions.md has the arithmetic). A session that does not is refused before it
 /// is written, never cut.
 pub fn fits(config: &Config, session: &Session) -> bool {
-    let base = config.session_cookie_name();
-    serde_json::to_vec(session)
-        .ok()
-        .and_then(|json| seal(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &json).ok())
-        .is_some_and(|sealed| sealed.len() <= CHUNK_SIZE * MAX_CHUNKS)
+    sealed_session(config, session).is_ok_and(|sealed| within_limit(&sealed))
+}
+
+/// `session` sealed for the session cookie (its name as associated data).
+fn sealed_session(config: &Config, session: &Session) -> Result<String, BffError> {
+    let json = serde_json::to_vec(session).map_err(|e| BffError::Server(format!("session serialise: {e}")))?;
+    seal(&config.cookie_keys, Purpose::Cookie, config.session_cookie_name().as_bytes(), &json)
+}
+
+/// Whether sealed session text fits in [`MAX_CHUNKS`] cookies of [`CHUNK_SIZE`].
+fn within_limit(sealed: &str) -> bool {
+    sealed.len() <= CHUNK_SIZE * MAX_CHUNKS
 }
 
 /// `Set-Cookie` values that store `session`, clearing any of `present` (names of the
 /// request's cookies) that the new layout does not use.
 pub fn store(config: &Config, session: &Session, present: &[&str], now: u64) -> Result<Vec<String>, BffError> {
     let base = config.session_cookie_name();
-    let json = serde_json::to_vec(session).map_err(|e| BffError::Server(format!("session serialise: {e}")))?;
-    let sealed = seal(&config.cookie_keys, Purpose::Cookie, base.as_bytes(), &json)?;
+    let sealed = sealed_session(config, session)?;
+    if !within_limit(&sealed) {
+        return Err(BffError::Server(format!(
+            "sealed session is {} bytes, over the cookie limit; use SESSION_STORE=kv",
+            sealed.len()
+        )));
+    }
     let max_age = session.expires_at.saturating_sub(now);
     let mut written: Vec<String> = Vec::new();
     let mut headers = Vec::new();
@@ -167,12 +179,6 @@ pub fn store(config: &Config, session: &Session, present: &[&str], now: u64) -> 
             // base64url and the kid are ASCII, so byte chunks are valid UTF-8.
             .map(|c| std::str::from_utf8(c).unwrap_or_default())
             .collect();
-        if chunks.len() > MAX_CHUNKS {
-            return Err(BffError::Server(format!(
-                "sealed session is {} bytes, over the cookie limit; use SESSION_STORE=kv",
-                sealed.len()
-            )));
-        }
         for (i, chunk) in chunks.iter().enumerate() {
             let name = format!("{base}.{}", i + 1);
             headers.push(set_cookie(&name, chunk, max_age, SameSite::Strict));
