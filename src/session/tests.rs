@@ -270,3 +270,41 @@ fn sessions_without_route_tokens_read_and_write_as_before() {
     assert!(text.contains(r#""rtk":[{"k":"k","at":"t","ate":1800000000}]"#), "{text}");
     assert_eq!(serde_json::from_str::<Session>(&text).unwrap().route_tokens, with.route_tokens);
 }
+
+#[test]
+fn a_cookie_opened_by_the_glue_is_found_without_opening_it_again() {
+    use crate::crypto::{open, Purpose};
+    use crate::session::opened_cache::{OpenCounts, OpenedCache};
+    let config = config_with(&[]);
+    let s = session(10);
+    let header = browser_after(&cookie_store::store(&config, &s, &[], NOW).unwrap());
+    let cookies = parse_cookie_header([header.as_str()].into_iter());
+    let sealed = cookie_store::sealed_text(&config, &cookies).into_owned();
+    let name = config.session_cookie_name();
+    let plaintext = open(&config.cookie_keys, Purpose::Cookie, name.as_bytes(), &sealed).unwrap();
+
+    let cache = OpenedCache::default();
+    assert!(!cookie_store::remember_opened(&cache, &sealed, b"{not a session"), "not a session: not remembered");
+    assert!(cookie_store::remember_opened(&cache, &sealed, &plaintext));
+    assert_eq!(cache.counts(), OpenCounts { by_core: 0, handed_over: 1 });
+    match cookie_store::load_cached(&config, &cookies, Some(&cache)) {
+        Loaded::Valid { session, .. } => assert_eq!(*session, s),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(cache.counts().by_core, 0, "found, not opened again");
+
+    // The rules before the lookup still hold: a second cookie of the name is no session.
+    let doubled = format!("{header}; {header}");
+    let cookies = parse_cookie_header([doubled.as_str()].into_iter());
+    assert!(matches!(cookie_store::load_cached(&config, &cookies, Some(&cache)), Loaded::Invalid));
+
+    // Another cookie is opened by the core and counted as such.
+    let other = browser_after(&cookie_store::store(&config, &session(12), &[], NOW).unwrap());
+    let cookies = parse_cookie_header([other.as_str()].into_iter());
+    assert!(matches!(cookie_store::load_cached(&config, &cookies, Some(&cache)), Loaded::Valid { .. }));
+    assert_eq!(cache.counts(), OpenCounts { by_core: 1, handed_over: 1 });
+
+    // A text too long to be remembered is left to the core.
+    let long = format!("{sealed}{}", "A".repeat(crate::session::opened_cache::MAX_SEALED));
+    assert!(!cookie_store::remember_opened(&cache, &long, &plaintext));
+}
