@@ -8,6 +8,7 @@
 #
 # Environment: BENCH_SECONDS (5), BENCH_ROUNDS (5), BENCH_CONNECTIONS (16),
 # BENCH_FRESH_STARTS (15), BENCH_FRESH_ONLY=1 (only the fresh starts and upload sizes),
+# BENCH_ONLY=a,au,… (only these HTTP scenarios; ratios of rows not measured print NaN),
 # BENCH_PIN=0 (no pinning to cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

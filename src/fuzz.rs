@@ -437,3 +437,126 @@ fn configuration_values() {
         Ok(())
     });
 }
+
+/// The glue's cookie parsing and opening (src/runtime/cookie_opener.js), run by Node on
+/// the same generated input, against the core's: the sealed text found in a `Cookie`
+/// header, what it opens to, and base64url decoding must agree exactly. (A difference
+/// could only cost time, never admit a cookie, but the glue is there to save the core's
+/// work, and a drift would go unseen otherwise.) One Node process per batch of cases.
+#[test]
+fn glue_cookie_opener() {
+    use crate::session::opened_cache::MAX_SEALED;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    let config = config_with(&[]);
+    let name = config.session_cookie_name();
+    let small = cookie_store::store(&config, &session_at(NOW), &[], NOW).unwrap();
+    let chunked = Session { id_token: "i".repeat(4000), ..session_at(NOW) };
+    let chunked = cookie_store::store(&config, &chunked, &[], NOW).unwrap();
+    assert!(chunked.len() >= 2, "a chunked session the glue still opens");
+    let pairs: Vec<String> =
+        small.iter().chain(&chunked).map(|line| line.split(';').next().unwrap().to_string()).collect();
+    let valid_header = format!("a=1; {}; b=\"2\"", pairs[0]);
+    let chunked_header = pairs[1..].join("; ");
+    let names: Vec<String> = (0..=11)
+        .map(|i| if i == 0 { name.clone() } else { format!("{name}.{i}") })
+        .chain([format!("{name}.01"), format!("{name}x"), format!(" {name}"), "other".into()])
+        .collect();
+    let values: Vec<String> = pairs
+        .iter()
+        .map(|p| p.split_once('=').unwrap().1.to_string())
+        .chain(["".into(), "k1.AAAA".into(), "\"k1.AAAA\"".into(), "garbage".into(), "k9.AAAA".into()])
+        .collect();
+    const SEPARATORS: &[&str] = &["; ", ";", " ; ", ";\t", ", ", ";\u{a0}", ";\u{85}", ";\u{feff}"];
+    let built =
+        prop::collection::vec((0..names.len(), 0..values.len(), 0..SEPARATORS.len()), 0..8).prop_map(move |picked| {
+            let mut header = String::new();
+            for (n, v, s) in picked {
+                header.push_str(&format!("{}={}{}", names[n], values[v], SEPARATORS[s]));
+            }
+            header
+        });
+    const PIECES: &[&str] = &["__Host-bff-session", ".1", ".2", "=", ";", " ", "\"", "k1.", "AAAA", "a=1", "\u{a0}"];
+    const B64: &[&str] =
+        &["A", "Q", "g", "w", "-", "_", "=", "AA", "AQ", "Ag", "AB", "AAA", "AAE", " ", "+", "/", "\u{e9}"];
+    let header = prop_oneof![
+        any::<String>(),
+        from_pieces(PIECES, 30),
+        built,
+        mutated(valid_header.clone()),
+        mutated(chunked_header.clone()),
+        Just(valid_header),
+        Just(chunked_header),
+    ];
+    let cases = (header, prop_oneof![any::<String>(), from_pieces(B64, 12)]);
+
+    let key_bytes: Vec<u8> = config.cookie_keys.keys().flat_map(|k| k.key(Purpose::Cookie).to_vec()).collect();
+    let kids: Vec<&str> = config.cookie_keys.keys().map(|k| k.kid()).collect();
+    let oracle = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fuzz/cookie-opener-oracle.mjs");
+    let ask_glue = |batch: &[(String, String)]| -> Vec<serde_json::Value> {
+        let cases: Vec<serde_json::Value> =
+            batch.iter().map(|(header, b64)| serde_json::json!({ "header": header, "b64": b64 })).collect();
+        let input = serde_json::json!({
+            "name": name, "kids": kids, "keys": hex(&key_bytes), "maxSealed": MAX_SEALED, "cases": cases,
+        });
+        let mut node = Command::new("node")
+            .arg(oracle)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("node (the glue's oracle) must be on PATH: scripts/bootstrap.sh");
+        node.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
+        let output = node.wait_with_output().unwrap();
+        assert!(output.status.success(), "the glue's oracle failed");
+        serde_json::from_slice(&output.stdout).expect("the oracle's answer")
+    };
+
+    let budget = std::env::var("FUZZ_SECONDS").ok().and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+    let started = Instant::now();
+    let mut total: u64 = 0;
+    let mut opened_count = [0u64; 2]; // single cookie, chunked
+    loop {
+        let (batch_size, rng_seed) = match budget {
+            Some(_) => (BATCH, RngSeed::Random),
+            None => (SMOKE_CASES, RngSeed::Fixed(0xED6E_B0FF)),
+        };
+        let mut runner =
+            TestRunner::new(RunnerConfig { rng_seed, failure_persistence: None, ..RunnerConfig::default() });
+        let batch: Vec<(String, String)> = (0..batch_size)
+            .map(|_| proptest::strategy::ValueTree::current(&cases.new_tree(&mut runner).unwrap()))
+            .collect();
+        let answers = ask_glue(&batch);
+        assert_eq!(answers.len(), batch.len());
+        for ((header, b64), glue) in batch.iter().zip(&answers) {
+            // The core's reading: the sealed text `open_cached` would look up.
+            let cookies = parse_cookie_header([header.as_str()].into_iter());
+            let present = cookies.iter().any(|(n, _)| cookie_store::is_session_cookie(&config, n));
+            let sealed = (present && !cookie_store::has_duplicates(&config, &cookies))
+                .then(|| cookie_store::sealed_text(&config, &cookies).into_owned())
+                .filter(|s| !s.is_empty());
+            assert_eq!(glue["sealed"].as_str(), sealed.as_deref(), "sealed text of header {header:?}");
+            let opened = sealed
+                .filter(|s| s.len() <= MAX_SEALED)
+                .and_then(|s| open(&config.cookie_keys, Purpose::Cookie, name.as_bytes(), &s));
+            assert_eq!(glue["opened"].as_str(), opened.as_deref().map(hex).as_deref(), "opened from {header:?}");
+            if opened.is_some() {
+                opened_count[usize::from(header.contains(&format!("{name}.1=")))] += 1;
+            }
+            let decoded = crate::crypto::b64url_decode(b64);
+            assert_eq!(glue["bytes"].as_str(), decoded.as_deref().map(hex).as_deref(), "base64url {b64:?}");
+        }
+        total += batch.len() as u64;
+        if budget.is_none_or(|b| started.elapsed() >= b) {
+            break;
+        }
+    }
+    assert!(
+        opened_count.iter().all(|&n| n > 0),
+        "the cases reach a single and a chunked cookie that open: {opened_count:?}"
+    );
+    println!("\n# fuzz glue_cookie_opener: {total} cases, 0 failures, {:.1} s", started.elapsed().as_secs_f64());
+}

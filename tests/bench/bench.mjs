@@ -195,6 +195,10 @@ const withJsPeerSession = { ...withSession, Host: `localhost:${jsPeerPort}` };
   if (!(await r.json()).authenticated) throw new Error('the WebCrypto peer does not open edge-bff\'s cookie');
 }
 
+// The floor: a JavaScript Worker answering a constant (tests/bench/peers/constant.js).
+const floorPort = await freePort();
+const floor = await startPeer(path.resolve('bench/peers/constant.js'), {}, { port: floorPort });
+
 // Unseen cookies: a login of its own, then chained refreshes, each of which seals the
 // session anew (a distinct cookie). More than the isolate remembers (CAPACITY, 256).
 const UNSEEN = 600;
@@ -232,6 +236,7 @@ const scenarios = [
   ['jb', 'peer WebCrypto: proxied GET', `http://127.0.0.1:${jsPeerPort}/api/status/200`, { headers: withJsPeerSession }],
   ['jau', 'peer WebCrypto: (ja) with unseen cookies', `http://127.0.0.1:${jsPeerPort}/auth/session`, { script: unseenScript(jsPeerPort) }],
   ['jbu', 'peer WebCrypto: (jb) with unseen cookies', `http://127.0.0.1:${jsPeerPort}/api/status/200`, { script: unseenScript(jsPeerPort) }],
+  ['z', 'floor: JS Worker answering a constant', `http://127.0.0.1:${floorPort}/auth/session`, { headers: withSession }],
   ['bm', '(b) with METRICS bound', `http://127.0.0.1:${bffMetricsPort}/api/status/200`, { headers: withSessionM }],
   ['bi', '(b) at LOG_LEVEL=info (access lines)', `http://127.0.0.1:${bffInfoPort}/api/status/200`, { headers: withSessionI }],
   ['bp', '(b) with a DPoP-bound token (ES256 proof)', `http://127.0.0.1:${bffDpopPort}/api/status/200`, { headers: withSessionP }],
@@ -239,6 +244,11 @@ const scenarios = [
   ['b+', '(b) with assets in the Worker', `http://127.0.0.1:${bffAssetsPort}/api/status/200`, { headers: withSessionA }],
   ['d+', '(d) with assets in the Worker', `http://127.0.0.1:${passAssets.port}/status/200`, { headers: sameRequest(passAssets.port) }],
 ];
+
+// BENCH_ONLY=a,au,…: measure these scenarios only (quick comparisons while working; the
+// ratios of rows not measured print as NaN).
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
+if (ONLY) scenarios.splice(0, scenarios.length, ...scenarios.filter(([id]) => ONLY.has(id)));
 
 // Check every scenario answers 200 before measuring.
 // (The unseen-cookie scenarios are checked with their first cookie.)
@@ -287,7 +297,7 @@ for (const [id, name] of scenarios) console.log(row(`(${id}) ${name}`, results[i
 
 // Ratios of measurements taken next to each other (the same round), then the median:
 // this machine's speed drifts between minutes more than the differences measured.
-const paired = (x, y, f) => median(results[x].map((r, i) => f(r) / f(results[y][i])));
+const paired = (x, y, f) => (results[x] && results[y] ? median(results[x].map((r, i) => f(r) / f(results[y][i]))) : NaN);
 const ratio = (x, y) =>
   `throughput ${paired(x, y, (r) => r.rps).toFixed(2)}x, p50 latency ${paired(x, y, (r) => r.p50).toFixed(2)}x, CPU ${paired(x, y, (r) => r.cpuUs).toFixed(2)}x`;
 console.log(`\nratios against the pass-through Worker (medians of per-round ratios)`);
@@ -318,6 +328,7 @@ againstPeers('a', ['ha', 'ja'], 1.2);
 againstPeers('au', ['ha', 'jau'], 1.1, '  (unseen cookies)');
 againstPeers('b', ['hb', 'jb'], 1.0);
 againstPeers('bu', ['hb', 'jbu'], 1.0, '  (unseen cookies)');
+console.log(`the floor, a Worker that answers a constant (no work at all): (a)/(z) ${ratio('a', 'z')}; (ha)/(z) ${ratio('ha', 'z')}; (ja)/(z) ${ratio('ja', 'z')}`);
 console.log(`(b)/(d)    CPU ${paired('b', 'd', (r) => r.cpuUs).toFixed(2)}x   target CPU <= 1.05x of the pass-through: ${verdict(paired('b', 'd', (r) => r.cpuUs) <= 1.05)}`);
 console.log(`(bu)/(d)   ${ratio('bu', 'd')}   target CPU <= 1.05x: ${verdict(paired('bu', 'd', (r) => r.cpuUs) <= 1.05)}  (unseen cookies against the pass-through)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);
@@ -327,8 +338,10 @@ console.log(`asset-router hop: (d+)/(d) ${ratio('d+', 'd')}`);
 
 // Latency without load: one connection, so no request waits for another.
 const unloaded = Object.fromEntries(['b', 'd'].map((id) => [id, []]));
+if (!ONLY || (ONLY.has('b') && ONLY.has('d'))) {
 await measure(scenarios.filter(([id]) => id === 'b' || id === 'd'), unloaded, 1, 3);
 console.log(`\nunloaded (wrk -c1, 3 rounds): (b) proxied GET p50 ${median(unloaded.b.map((r) => r.p50)).toFixed(2)} ms, (d) pass-through p50 ${median(unloaded.d.map((r) => r.p50)).toFixed(2)} ms, ratio ${median(unloaded.b.map((r, i) => r.p50 / unloaded.d[i].p50)).toFixed(2)}x`);
+}
 
 // A refresh's latency: POST /auth/refresh one at a time (real oidc-provider, rotating
 // refresh tokens), through the coordinator against the isolate's own token call.
@@ -423,6 +436,7 @@ await bffMetrics.close();
 await bffInfo.close();
 await hono.dispose();
 await jsPeer.dispose();
+await floor.dispose();
 await pass.mf.dispose();
 await passAssets.mf.dispose();
 await up.close();
