@@ -21,15 +21,26 @@ const MAX_CHUNKS = 10;
 /// Bytes of an AES-GCM nonce and tag.
 const NONCE_LEN = 12;
 const TAG_LEN = 16;
+/** Characters at the end of a sealed text that key the memory of handed-over cookies. */
+const HASHED_TAIL = 32;
 
-// Rust's `str::trim` (`char::is_whitespace`), which differs from JavaScript's `trim`
-// (U+0085 is Rust's, U+FEFF is not).
-const EDGE_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
-const EDGE_QUOTES = /^"+|"+$/g;
+/** Whether the UTF-16 code unit `c` is white space to Rust's `char::is_whitespace`
+ * (JavaScript's `trim` differs: U+0085 is Rust's, U+FEFF is not). */
+function isSpace(c) {
+  return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0 || c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+}
 
-/** Rust's `trim`. */
-function trim(text) {
-  return text.replace(EDGE_SPACE, '');
+/** `text.slice(start, end)` without white space at either end (Rust's `trim`), and, when
+ * `quotes`, without `"` at either end after that (`trim_matches('"')`). */
+function trimmed(text, start, end, quotes) {
+  while (start < end && isSpace(text.charCodeAt(start))) start++;
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+  if (quotes) {
+    while (start < end && text.charCodeAt(start) === 0x22) start++;
+    while (end > start && text.charCodeAt(end - 1) === 0x22) end--;
+  }
+  return text.slice(start, end);
 }
 
 /** `1` to `MAX_CHUNKS` in edge-bff's own spelling (no sign, no leading zero). */
@@ -45,27 +56,39 @@ function isChunkNumber(text) {
  */
 export function sealedTextOf(header, name) {
   if (typeof header !== 'string' || header.indexOf(name) < 0) return null;
-  const session = new Map(); // session-cookie name → value, in the core's reading
+  let main = null; // the main cookie's value
+  let chunks = null; // chunk number → value
   let count = 0;
-  for (const piece of header.split(';')) {
-    if (count >= MAX_COOKIES) break;
-    const trimmed = trim(piece);
-    const eq = trimmed.indexOf('=');
-    if (eq < 0) continue;
-    const cookie = trim(trimmed.slice(0, eq));
+  for (let start = 0; start <= header.length && count < MAX_COOKIES; ) {
+    let end = header.indexOf(';', start);
+    if (end < 0) end = header.length;
+    const piece = start;
+    start = end + 1;
+    const eq = header.indexOf('=', piece);
+    if (eq < 0 || eq >= end) continue;
+    // Rust trims the piece first, then splits at its first `=`: the same `=`, as white
+    // space holds none.
+    const cookie = trimmed(header, piece, eq, false);
     if (cookie === '') continue;
     count++;
     if (!cookie.startsWith(name)) continue;
     const rest = cookie.slice(name.length);
     if (rest !== '' && !(rest.startsWith('.') && isChunkNumber(rest.slice(1)))) continue;
-    if (session.has(cookie)) return null;
-    session.set(cookie, trim(trimmed.slice(eq + 1)).replace(EDGE_QUOTES, ''));
+    const value = trimmed(header, eq + 1, end, true);
+    if (rest === '') {
+      if (main !== null) return null;
+      main = value;
+    } else {
+      chunks ??= new Map();
+      if (chunks.has(rest)) return null;
+      chunks.set(rest, value);
+    }
   }
-  const main = session.get(name);
   if (main) return main;
+  if (chunks === null) return null;
   let joined = '';
   for (let i = 1; i <= MAX_CHUNKS; i++) {
-    const chunk = session.get(`${name}.${i}`);
+    const chunk = chunks.get(`.${i}`);
     if (!chunk) break;
     joined += chunk;
   }
@@ -112,7 +135,10 @@ export class CookieOpener {
     // set does the same. The two can drift apart (the core also remembers cookies it
     // opened itself): a cookie missing here is opened once more, one missing there is
     // opened by the core.
-    this.handed = new Set();
+    // Kept by the text's last 32 characters (they hold the AES-GCM tag, which differs
+    // between any two seals): hashing the whole 1–4 KB text on every request would cost
+    // more than the rest of the lookup. A hit compares the whole text.
+    this.handed = new Map();
     this.capacity = 256;
   }
 
@@ -124,7 +150,7 @@ export class CookieOpener {
    */
   open(header) {
     const sealed = sealedTextOf(header, this.name);
-    if (sealed === null || sealed.length > this.maxSealed || this.handed.has(sealed)) return null;
+    if (sealed === null || sealed.length > this.maxSealed || this.handed.get(sealed.slice(-HASHED_TAIL)) === sealed) return null;
     const dot = sealed.indexOf('.');
     const key = dot > 0 ? this.keys.get(sealed.slice(0, dot)) : undefined;
     const raw = key ? base64urlBytes(sealed.slice(dot + 1)) : null;
@@ -138,7 +164,7 @@ export class CookieOpener {
   /** Note that the core was handed `sealed`. */
   handedOver(sealed) {
     if (this.handed.size >= this.capacity) this.handed.clear();
-    this.handed.add(sealed);
+    this.handed.set(sealed.slice(-HASHED_TAIL), sealed);
   }
 
   /** Forget every handed-over cookie (the core's memory was lost with its instance). */
