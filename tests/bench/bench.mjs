@@ -328,7 +328,13 @@ againstPeers('a', ['ha', 'ja'], 1.2);
 againstPeers('au', ['ha', 'jau'], 1.1, '  (unseen cookies)');
 againstPeers('b', ['hb', 'jb'], 1.0);
 againstPeers('bu', ['hb', 'jbu'], 1.0, '  (unseen cookies)');
-console.log(`the floor, a Worker that answers a constant (no work at all): (a)/(z) ${ratio('a', 'z')}; (ha)/(z) ${ratio('ha', 'z')}; (ja)/(z) ${ratio('ja', 'z')}`);
+// The floor bounds what any goal against a peer can reach: no Worker answers faster than
+// one that answers a constant, so against a peer at x of the floor, 1/x is the ceiling.
+console.log(`the floor, a Worker that answers a constant (no work at all):`);
+for (const id of ['a', 'ha', 'ja', 'au', 'jau']) console.log(`  (${id})/(z)`.padEnd(12) + ratio(id, 'z'));
+const ceiling = 1 / Math.max(paired('ha', 'z', (r) => r.rps), paired('ja', 'z', (r) => r.rps));
+console.log(`  the most any Worker can reach against the faster peer's GET /auth/session here: ${ceiling.toFixed(2)}x (goals: 1.2x remembered, 1.1x unseen)`);
+console.log(`the Rust pass-through (idiomatic worker crate, no session) against the JS peer's proxied GET: (d)/(jb) ${ratio('d', 'jb')}`);
 console.log(`(b)/(d)    CPU ${paired('b', 'd', (r) => r.cpuUs).toFixed(2)}x   target CPU <= 1.05x of the pass-through: ${verdict(paired('b', 'd', (r) => r.cpuUs) <= 1.05)}`);
 console.log(`(bu)/(d)   ${ratio('bu', 'd')}   target CPU <= 1.05x: ${verdict(paired('bu', 'd', (r) => r.cpuUs) <= 1.05)}  (unseen cookies against the pass-through)`);
 console.log(`with static assets in both Workers (Miniflare's asset router in front of each):`);

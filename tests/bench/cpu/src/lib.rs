@@ -46,6 +46,7 @@ pub const OPS: &[&str] = &[
     "aes_gcm_open_512",
     "aes_gcm_open_1536",
     "aes_gcm_open_4096",
+    "config_from_vars",
 ];
 
 /// The associated data of the AES-GCM rows (a session cookie's name).
@@ -420,6 +421,13 @@ pub fn run(op: &str, n: u32) -> u32 {
             for _ in 0..n {
                 let plain = edge_bff::crypto::open(&config.cookie_keys, Purpose::Cookie, AAD, &sealed).expect("opens");
                 sum = sum.wrapping_add(plain.len() as u32);
+            }
+        }
+        "config_from_vars" => {
+            // The isolate's set-up on its first request: the variables read and checked,
+            // the key ring derived (HKDF per purpose).
+            for _ in 0..n {
+                sum = sum.wrapping_add(self::config().api_routes.len() as u32);
             }
         }
         other => panic!("unknown benchmark {other}"),
