@@ -18,6 +18,9 @@ use zeroize::Zeroize;
 /// sessions kept in KV (the cookie then holds no session).
 #[wasm_bindgen]
 pub fn cookie_opener(env: Env) -> JsValue {
+    // The isolate may be set up here, before the first `fetch`: its start-up lines need
+    // the logger.
+    super::logger::init();
     let isolate = isolate(&env);
     let Ok(config) = isolate.config.as_ref() else { return JsValue::NULL };
     if config.session_store != SessionStoreKind::Cookie {
