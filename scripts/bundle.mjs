@@ -53,11 +53,6 @@ writeFileSync(indexPath, index);
 
 const staged = path.join(bindingsDir, path.basename(entry));
 copyFileSync(entry, staged);
-// The entry's own modules beside it (`import … from './name.js'`, other than the
-// bindings' index.js) are staged with it.
-for (const [, name] of readFileSync(entry, 'utf8').matchAll(/^import [^;]* from '\.\/([\w-]+\.js)';$/gm)) {
-  if (name !== 'index.js') copyFileSync(path.join(path.dirname(entry), name), path.join(bindingsDir, name));
-}
 const result = await esbuild.build({
   entryPoints: [staged],
   outfile: out,

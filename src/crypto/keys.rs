@@ -129,11 +129,6 @@ impl KeyRing {
         &self.keys[0]
     }
 
-    /// Every key of the ring, the sealing one first.
-    pub fn keys(&self) -> impl Iterator<Item = &RingKey> {
-        self.keys.iter()
-    }
-
     /// The key with id `kid`, if it is in the ring.
     pub fn find(&self, kid: &str) -> Option<&RingKey> {
         self.keys.iter().find(|k| k.kid == kid)

@@ -1,9 +1,7 @@
 // The Worker's entry module. scripts/build.sh bundles it with wasm-bindgen's bindings of
 // the Rust module (./index.js) into build/entry.mjs, the `main` of wrangler.toml.
 //
-// It does four things around the Rust `fetch` handler:
-// - a session cookie this isolate has not seen is opened first with the runtime's
-//   WebCrypto and handed to Rust already opened (src/runtime/cookie_opener.js);
+// It does three things around the Rust `fetch` handler:
 // - panic recovery: a trap (a Rust panic aborts the instance) marks the instance dead, and
 //   the next request runs on a fresh one (wasm-bindgen's reset-state function);
 // - a trap while the Rust handler runs before it returns its promise answers 500 JSON
@@ -12,7 +10,6 @@
 // - the coordinator's Durable Object class (docs/api.md section 8), rebuilt on the fresh
 //   instance after a trap.
 import * as bindings from './index.js';
-import { CookieOpener } from './cookie_opener.js';
 
 // The `worker` crate's shared state: `criticalError` is set when the instance is dead,
 // `instanceId` counts fresh instances.
@@ -32,26 +29,6 @@ function reinitialiseIfDead() {
     bindings.__wbg_reset_state();
     initState.criticalError = false;
     initState.instanceId++;
-    opener?.forget();
-  }
-}
-
-// The isolate's opener of unseen session cookies: undefined until the first request has
-// set the Rust module up, then a `CookieOpener`, or null when there is nothing to open
-// (sessions in KV, an invalid configuration).
-let opener;
-
-/**
- * Make the opener from what the Rust module hands over (once per isolate; this also sets
- * the module's isolate state up). Without one, every cookie is opened by Rust, as before.
- */
-function setUpOpener(env) {
-  try {
-    const handed = bindings.cookie_opener(env);
-    opener = handed ? new CookieOpener(...handed) : null;
-  } catch (e) {
-    markIfTrap(e);
-    opener = null;
   }
 }
 
@@ -71,39 +48,21 @@ function hstsOf(env) {
 
 export default {
   fetch(request, env, ctx) {
-    let opening = null;
+    reinitialiseIfDead();
     try {
-      opening = opener?.open(request.headers.get('cookie')) ?? null;
-    } catch {
-      opening = null; // the opener never throws; if it did, Rust opens the cookie
+      return bindings.fetch(request, env, ctx);
+    } catch (e) {
+      markIfTrap(e);
+      // A panic message can hold request data; log its kind only.
+      const msg = `request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`;
+      console.error(JSON.stringify({ level: 'error', msg }));
+      const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
+      const hsts = hstsOf(env);
+      if (hsts) headers['strict-transport-security'] = hsts;
+      return new Response(SERVER_ERROR, { status: 500, headers });
     }
-    if (!opening) return answer(request, env, ctx, null);
-    return opening.then((opened) => answer(request, env, ctx, opened));
   },
 };
-
-/**
- * The Rust handler's answer to `request`, after handing over `opened` (`{ sealed,
- * plaintext }` of its session cookie, or null), or a 500 JSON `server_error` when the
- * module traps.
- */
-function answer(request, env, ctx, opened) {
-  reinitialiseIfDead();
-  if (opener === undefined) setUpOpener(env);
-  try {
-    if (opened && bindings.remember_opened(opened.sealed, opened.plaintext)) opener.handedOver(opened.sealed);
-    return bindings.fetch(request, env, ctx);
-  } catch (e) {
-    markIfTrap(e);
-    // A panic message can hold request data; log its kind only.
-    const msg = `request failed inside the Wasm module (${e?.name ?? 'unknown'}); the module will be reinitialised`;
-    console.error(JSON.stringify({ level: 'error', msg }));
-    const headers = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
-    const hsts = hstsOf(env);
-    if (hsts) headers['strict-transport-security'] = hsts;
-    return new Response(SERVER_ERROR, { status: 500, headers });
-  }
-}
 
 /**
  * The coordinator's Durable Object class, which the `COORDINATOR` binding names: the

@@ -4,7 +4,6 @@
 
 mod assets;
 mod convert;
-mod cookie_opener;
 mod coordinator;
 mod env_vars;
 mod fetch_client;
@@ -249,13 +248,7 @@ async fn handle(
         let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
         let bytes = js_sys::ArrayBuffer::from(memory.buffer()).byte_length();
         let held = wasm_bindgen::externref_heap_live_count();
-        let opened = isolate.shared.opened.counts();
-        let body = serde_json::json!({
-            "wasm_memory_bytes": bytes,
-            "js_values_held": held,
-            "cookies_opened_by_core": opened.by_core,
-            "cookies_opened_by_glue": opened.handed_over,
-        });
+        let body = serde_json::json!({ "wasm_memory_bytes": bytes, "js_values_held": held });
         return convert::answer(config, crate::web::response::json_response(http::StatusCode::OK, &body));
     }
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };

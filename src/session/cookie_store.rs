@@ -129,30 +129,12 @@ pub fn open_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&Ope
         Ok(session) => {
             let opened = OpenedSession::new(session);
             if let Some(cache) = cache {
-                cache.count_open(true);
                 cache.put(sealed.into_owned(), opened.clone());
             }
             Opened::Valid { handle, opened }
         }
         Err(_) => Opened::Invalid,
     }
-}
-
-/// Remember `sealed` as opened to `plaintext`, where the Worker glue opened it with the
-/// platform's AES-GCM before the request reached the core (src/runtime/cookie_opener.js:
-/// the same key by kid, the cookie's name as associated data). The next
-/// [`open_cached`] of exactly `sealed` finds it; every rule that comes before the lookup
-/// there (duplicates, the stale-key re-seal) still applies. Returns whether it was
-/// remembered: not when the plaintext is not a session, or the text is too long to be
-/// remembered (the core then opens the cookie itself).
-pub fn remember_opened(cache: &OpenedCache, sealed: &str, plaintext: &[u8]) -> bool {
-    if sealed.len() > super::opened_cache::MAX_SEALED {
-        return false;
-    }
-    let Ok(session) = serde_json::from_slice::<Session>(plaintext) else { return false };
-    cache.count_open(false);
-    cache.put(sealed.to_string(), OpenedSession::new(session));
-    true
 }
 
 /// Whether `session` fits in [`MAX_CHUNKS`] cookies once sealed (about 38 KB of sealed

@@ -60,19 +60,6 @@ pub struct OpenedCache {
     /// Hash of the sealed text's tail → the remembered cookie.
     entries: RefCell<HashMap<u64, Remembered>>,
     hasher: RandomState,
-    /// Cookies opened by the core itself, and cookies the Worker glue opened and handed
-    /// over ([`crate::session::cookie_store::remember_opened`]): how the test hooks show
-    /// which side opened a request's cookie.
-    counts: std::cell::Cell<OpenCounts>,
-}
-
-/// How many session cookies were opened, by whom (see [`OpenedCache::counts`]).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct OpenCounts {
-    /// Opened by the core (AES-GCM in Rust).
-    pub by_core: u64,
-    /// Opened by the Worker glue (the platform's AES-GCM) and handed over.
-    pub handed_over: u64,
 }
 
 impl OpenedCache {
@@ -88,22 +75,6 @@ impl OpenedCache {
         let entry = entries.get(&self.key(sealed))?;
         // A sealed cookie is a bearer secret: compare in constant time.
         crate::crypto::ct_eq(entry.sealed.as_bytes(), sealed.as_bytes()).then(|| entry.opened.clone())
-    }
-
-    /// How many cookies were opened so far, by whom.
-    pub fn counts(&self) -> OpenCounts {
-        self.counts.get()
-    }
-
-    /// Count one cookie opened: by the core, or handed over by the glue.
-    pub fn count_open(&self, by_core: bool) {
-        let mut counts = self.counts.get();
-        if by_core {
-            counts.by_core += 1;
-        } else {
-            counts.handed_over += 1;
-        }
-        self.counts.set(counts);
     }
 
     /// Remember that `sealed` opened to `opened`.
