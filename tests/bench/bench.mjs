@@ -345,8 +345,8 @@ console.log(`asset-router hop: (d+)/(d) ${ratio('d+', 'd')}`);
 // Latency without load: one connection, so no request waits for another.
 const unloaded = Object.fromEntries(['b', 'd'].map((id) => [id, []]));
 if (!ONLY || (ONLY.has('b') && ONLY.has('d'))) {
-await measure(scenarios.filter(([id]) => id === 'b' || id === 'd'), unloaded, 1, 3);
-console.log(`\nunloaded (wrk -c1, 3 rounds): (b) proxied GET p50 ${median(unloaded.b.map((r) => r.p50)).toFixed(2)} ms, (d) pass-through p50 ${median(unloaded.d.map((r) => r.p50)).toFixed(2)} ms, ratio ${median(unloaded.b.map((r, i) => r.p50 / unloaded.d[i].p50)).toFixed(2)}x`);
+  await measure(scenarios.filter(([id]) => id === 'b' || id === 'd'), unloaded, 1, 3);
+  console.log(`\nunloaded (wrk -c1, 3 rounds): (b) proxied GET p50 ${median(unloaded.b.map((r) => r.p50)).toFixed(2)} ms, (d) pass-through p50 ${median(unloaded.d.map((r) => r.p50)).toFixed(2)} ms, ratio ${median(unloaded.b.map((r, i) => r.p50 / unloaded.d[i].p50)).toFixed(2)}x`);
 }
 
 // A refresh's latency: POST /auth/refresh one at a time (real oidc-provider, rotating
