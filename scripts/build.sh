@@ -34,8 +34,9 @@ have="$(lock_version tools/bindgen/Cargo.lock wasm-bindgen-cli-support)"
   exit 1
 }
 
-features=()
-[ -z "${BUILD_FEATURES:-}" ] || features=(--features "$BUILD_FEATURES")
+# Without the default `rust-crypto` feature: the Worker signs and verifies with WebCrypto.
+features=(--no-default-features)
+[ -z "${BUILD_FEATURES:-}" ] || features+=(--features "$BUILD_FEATURES")
 # The flags and the standard library built with the crate: wasm_cargo_build in scripts/env.sh.
 wasm_cargo_build -p "$PACKAGE" "${features[@]}"
 wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm"

@@ -115,7 +115,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
         .flatten()
         .ok_or_else(|| BffError::InvalidRequest("no single logout_token".into()))?;
     let meta = ctx.metadata().await?;
-    let claims = verify_signed(ctx.provider(), ctx.http, &meta, token, ctx.now)
+    let claims = verify_signed(ctx.provider(), ctx.http, ctx.verifier, &meta, token, ctx.now)
         .await
         .map_err(|e| BffError::InvalidRequest(format!("logout_token: {e}")))?;
     let issuer = crate::oidc::tenant::expected_issuer(ctx.config, &meta.issuer, &claims)

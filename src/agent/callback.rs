@@ -157,12 +157,14 @@ async fn complete(
 
     // 6. The ID token: signature against the JWKS, then the claims.
     let id_token = tokens.id_token.ok_or((CallbackError::InvalidIdToken, "token response has no id_token".into()))?;
-    let claims = verify_signed(ctx.provider(), ctx.http, &meta, &id_token, ctx.now).await.map_err(|e| match e {
-        VerifyError::Provider(ProviderError::Unavailable(d)) => {
-            (CallbackError::TokenExchangeFailed, format!("JWKS: {d}"))
-        }
-        other => (CallbackError::InvalidIdToken, other.to_string()),
-    })?;
+    let claims = verify_signed(ctx.provider(), ctx.http, ctx.verifier, &meta, &id_token, ctx.now).await.map_err(
+        |e| match e {
+            VerifyError::Provider(ProviderError::Unavailable(d)) => {
+                (CallbackError::TokenExchangeFailed, format!("JWKS: {d}"))
+            }
+            other => (CallbackError::InvalidIdToken, other.to_string()),
+        },
+    )?;
     let issuer = tenant::expected_issuer(ctx.config, &meta.issuer, &claims)
         .map_err(|e| (CallbackError::InvalidIdToken, e.to_string()))?;
     // A multi-tenant response's `iss` named a tenant: the ID token's must be the same.

@@ -33,6 +33,7 @@ impl Fixture {
             shared: &self.shared,
             http: &self.http,
             signer: &crate::crypto::signing::NativeSigner,
+            verifier: &crate::crypto::verifying::RustCryptoVerifier,
             store,
             kv: None,
             coordinator: None,

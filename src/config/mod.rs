@@ -337,6 +337,33 @@ impl Config {
         origin == self.public_origin || self.trusted_origins.iter().any(|o| o == origin)
     }
 
+    /// Whether every configured private key (`CLIENT_PRIVATE_KEY`, `DPOP_KEY`) is one key
+    /// pair: what its private members sign, its public members verify. The configuration's
+    /// last check, run once per isolate before a key is used, because the signature is the
+    /// platform's (WebCrypto in the Worker) and asynchronous; [`Config::from_vars`] has
+    /// already checked each key's shape.
+    pub async fn check_key_pairs(
+        &self,
+        signer: &dyn crate::crypto::signing::Signer,
+        verifier: &dyn crate::crypto::verifying::Verifier,
+    ) -> Result<(), ConfigError> {
+        use crate::crypto::signing::check_pairs;
+        check_pairs(&self.client_private_keys, signer, verifier)
+            .await
+            .map_err(|e| err("CLIENT_PRIVATE_KEY", e.to_string()))?;
+        if let Some(dpop) = &self.dpop_key {
+            check_pairs(std::slice::from_ref(dpop.key()), signer, verifier)
+                .await
+                .map_err(|e| err("DPOP_KEY", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether there are private keys for [`Config::check_key_pairs`] to check.
+    pub fn has_private_keys(&self) -> bool {
+        !self.client_private_keys.is_empty() || self.dpop_key.is_some()
+    }
+
     /// Settings that are valid but weaker than they should be, for a `warn` line each at
     /// start-up.
     pub fn warnings(&self) -> Vec<String> {

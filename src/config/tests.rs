@@ -381,16 +381,20 @@ fn rsa_client_keys_must_be_one_key_pair() {
     }
     let mut empty_n = good.clone();
     empty_n["n"] = "".into();
+    // The shape is checked when the settings are read, the pair by the pairwise test.
+    let checked = |text: &str| {
+        let config = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", text)])?;
+        let verifier = crate::crypto::verifying::RustCryptoVerifier;
+        crate::testutil::block_on(config.check_key_pairs(&crate::crypto::signing::NativeSigner, &verifier))
+    };
     for (jwk, why) in [(&mismatched, "not one key pair"), (&empty_n, "not a usable private key")] {
         let text = jwk.to_string();
-        let e = with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &text)])
-            .unwrap_err();
+        let e = checked(&text).unwrap_err();
         assert_eq!(e.setting, "CLIENT_PRIVATE_KEY");
         assert!(e.reason.contains(why), "{}", e.reason);
         assert!(!e.to_string().contains(other["d"].as_str().unwrap()));
     }
-    let good = good.to_string();
-    assert!(with(&[("CLIENT_AUTH", "private_key_jwt"), ("CLIENT_SECRET", ""), ("CLIENT_PRIVATE_KEY", &good)]).is_ok());
+    assert!(checked(&good.to_string()).is_ok());
 }
 
 #[test]
@@ -440,5 +444,34 @@ fn route_token_errors_name_the_route() {
         let e = with(&[("API_ROUTES", &route(extra))]).unwrap_err();
         assert_eq!(e.setting, "API_ROUTES", "{extra}");
         assert!(e.to_string().contains(expected), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn dpop_keys_must_be_one_key_pair() {
+    use crate::testutil::TestKeys;
+    let checked = |text: &str| {
+        let config = with(&[("DPOP_KEY", text)])?;
+        let verifier = crate::crypto::verifying::RustCryptoVerifier;
+        crate::testutil::block_on(config.check_key_pairs(&crate::crypto::signing::NativeSigner, &verifier))
+    };
+    for alg in ["ES256", "EdDSA"] {
+        let good = TestKeys::new().private_jwk(alg, "d");
+        let other = TestKeys::with_seed(9).private_jwk(alg, "d");
+        assert!(checked(&good.to_string()).is_ok(), "{alg}");
+        // The other key's public point: a valid point, but not this key's.
+        let mut mismatched = good.clone();
+        for member in ["x", "y"].into_iter().filter(|m| good.get(m).is_some()) {
+            mismatched[member] = other[member].clone();
+        }
+        // For ES256 also half of it: most likely a point off the curve.
+        let mut half = good.clone();
+        half["x"] = other["x"].clone();
+        for jwk in [mismatched, half] {
+            let e = checked(&jwk.to_string()).unwrap_err();
+            assert_eq!(e.setting, "DPOP_KEY", "{alg}");
+            assert!(e.reason.contains("not one key pair"), "{alg}: {}", e.reason);
+            assert!(!e.to_string().contains(good["d"].as_str().unwrap()));
+        }
     }
 }

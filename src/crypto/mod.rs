@@ -1,6 +1,6 @@
 //! Cryptography: the cookie key ring, AES-256-GCM sealing, edge-bff's own signing keys
-//! and its DPoP key, the JOSE vocabulary (`jose`), randomness and constant-time
-//! comparison. It may use `error` and the HTTP building blocks of `web` only.
+//! and its DPoP key, public keys and signature checks (`verifying`), the JOSE vocabulary
+//! (`jose`), randomness and constant-time comparison. It may use `error` and the HTTP building blocks of `web` only.
 
 pub mod dpop_key;
 pub mod jose;
@@ -8,6 +8,7 @@ pub mod keys;
 pub mod random;
 pub mod seal;
 pub mod signing;
+pub mod verifying;
 
 pub use keys::{KeyRing, KeyRingError, Purpose};
 pub use random::{random_bytes, random_token};

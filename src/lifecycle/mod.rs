@@ -69,6 +69,8 @@ pub struct RequestContext<'a> {
     pub http: &'a dyn HttpClient,
     /// Signs edge-bff's JWTs (client assertions).
     pub signer: &'a dyn crate::crypto::signing::Signer,
+    /// Checks the provider's signatures (ID and logout tokens).
+    pub verifier: &'a dyn crate::crypto::verifying::Verifier,
     /// Where sessions live (cookies or KV).
     pub store: &'a dyn SessionStore,
     /// The `SESSIONS` KV namespace, when bound (back-channel logout).

@@ -189,6 +189,7 @@ async fn obtain(ctx: &RequestContext<'_>, session: &Session, route: Option<&Toke
             provider: ctx.provider(),
             http: ctx.http,
             signer: ctx.signer,
+            verifier: ctx.verifier,
             nonces: Some(&ctx.shared.dpop_nonces),
             now: ctx.now,
         },

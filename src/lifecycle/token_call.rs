@@ -56,6 +56,8 @@ pub struct TokenCall<'a> {
     pub http: &'a dyn HttpClient,
     /// Signs client assertions and DPoP proofs.
     pub signer: &'a dyn crate::crypto::signing::Signer,
+    /// Checks refreshed ID tokens' signatures.
+    pub verifier: &'a dyn crate::crypto::verifying::Verifier,
     /// The isolate's DPoP nonces (the token endpoint's), when there is an isolate state.
     pub nonces: Option<&'a crate::oidc::dpop::NonceMemory>,
     /// Current Unix time in seconds.
@@ -153,7 +155,7 @@ async fn token_call(
     let id_token = if route.is_some() { None } else { tokens.id_token.as_deref() };
     if let Some(id_token) = id_token {
         // OIDC Core §12.2: same iss and sub; signature and audience as at login.
-        let claims = verify_signed(call.provider, call.http, &meta, id_token, call.now)
+        let claims = verify_signed(call.provider, call.http, call.verifier, &meta, id_token, call.now)
             .await
             .map_err(|e| RefreshError::InvalidIdToken(e.to_string()))?;
         // With ALLOWED_TENANTS: the token's own (accepted) tenant's issuer.

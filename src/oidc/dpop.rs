@@ -124,7 +124,7 @@ mod tests {
         let header: serde_json::Value =
             serde_json::from_slice(&crate::crypto::b64url_decode(proof.split('.').next().unwrap()).unwrap()).unwrap();
         let set = JwkSet::parse(json!({ "keys": [header["jwk"]] }).to_string().as_bytes()).unwrap();
-        let claims = UntrustedJws::parse(proof).unwrap().verify(&set).unwrap();
+        let claims = UntrustedJws::parse(proof).unwrap().verify_in_rust(&set).unwrap();
         (header, serde_json::Value::Object(claims))
     }
 

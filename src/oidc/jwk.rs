@@ -1,20 +1,11 @@
 //! JSON Web Key sets (RFC 7517): the provider's signing keys, parsed once per fetch into
-//! ready-to-use verifying keys. Keys edge-bff cannot use (encryption keys, other curves,
-//! RSA under 2048 bits) are skipped, not errors.
+//! [`PublicKey`]s. Keys edge-bff cannot use (encryption keys, other curves, RSA under 2048
+//! or over 4096 bits, members of the wrong size) are skipped, not errors; a point off its
+//! curve is found by the verifier, which then counts the key as unusable.
 
 use crate::crypto::b64url_decode;
+pub use crate::crypto::verifying::PublicKey;
 use serde::Deserialize;
-
-/// A verifying key of one of the accepted algorithm families.
-#[derive(Clone)]
-pub enum PublicKey {
-    /// RSA, for RS256 and PS256.
-    Rsa(rsa::RsaPublicKey),
-    /// P-256, for ES256.
-    P256(p256::ecdsa::VerifyingKey),
-    /// Ed25519, for EdDSA.
-    Ed25519(ed25519_dalek::VerifyingKey),
-}
 
 /// One usable key of the set.
 #[derive(Clone)]
@@ -75,7 +66,7 @@ struct RawKey {
     y: Option<String>,
 }
 
-pub use crate::crypto::jose::MIN_RSA_BITS;
+pub use crate::crypto::verifying::{MAX_RSA_VERIFY_BITS, MIN_RSA_BITS};
 
 impl JwkSet {
     /// Parse a JWKS document; unusable keys are left out.
@@ -98,23 +89,15 @@ fn convert(raw: RawKey) -> Option<Jwk> {
     }
     let key = match raw.kty.as_str() {
         "RSA" => {
-            let n = b64url_decode(raw.n.as_deref()?)?;
-            let e = b64url_decode(raw.e.as_deref()?)?;
-            let key = rsa::RsaPublicKey::new(rsa::BigUint::from_bytes_be(&n), rsa::BigUint::from_bytes_be(&e)).ok()?;
-            if rsa::traits::PublicKeyParts::size(&key) * 8 < MIN_RSA_BITS {
-                return None;
-            }
-            PublicKey::Rsa(key)
+            let (n, e) = (b64url_decode(raw.n.as_deref()?)?, b64url_decode(raw.e.as_deref()?)?);
+            PublicKey::rsa(&n, &e, MAX_RSA_VERIFY_BITS)?
         }
-        "EC" if raw.crv.as_deref() == Some("P-256") => {
-            let x: [u8; 32] = b64url_decode(raw.x.as_deref()?)?.try_into().ok()?;
-            let y: [u8; 32] = b64url_decode(raw.y.as_deref()?)?.try_into().ok()?;
-            let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
-            PublicKey::P256(p256::ecdsa::VerifyingKey::from_encoded_point(&point).ok()?)
-        }
+        "EC" if raw.crv.as_deref() == Some("P-256") => PublicKey::P256 {
+            x: b64url_decode(raw.x.as_deref()?)?.try_into().ok()?,
+            y: b64url_decode(raw.y.as_deref()?)?.try_into().ok()?,
+        },
         "OKP" if raw.crv.as_deref() == Some("Ed25519") => {
-            let x: [u8; 32] = b64url_decode(raw.x.as_deref()?)?.try_into().ok()?;
-            PublicKey::Ed25519(ed25519_dalek::VerifyingKey::from_bytes(&x).ok()?)
+            PublicKey::Ed25519 { x: b64url_decode(raw.x.as_deref()?)?.try_into().ok()? }
         }
         _ => return None,
     };

@@ -5,9 +5,10 @@
 //! refused; `jku`, `x5u` and `jwk` headers are ignored (keys come only from the
 //! provider's JWKS); a `crit` header is refused (we understand no extensions).
 
-use super::jwk::{JwkSet, PublicKey};
+use super::jwk::JwkSet;
 use crate::crypto::b64url_decode;
 pub use crate::crypto::jose::{Alg, Claims};
+use crate::crypto::verifying::Verifier;
 use serde::Deserialize;
 
 /// Longest compact JWS accepted.
@@ -100,12 +101,23 @@ impl<'a> UntrustedJws<'a> {
         self.alg
     }
 
-    /// Verify the signature with a key from `keys` and return the claims.
+    /// [`Self::verify`] with [`crate::crypto::verifying::RustCryptoVerifier`], whose answer
+    /// is ready at once: for tests, fuzz targets and benchmarks.
+    #[cfg(feature = "rust-crypto")]
+    pub fn verify_in_rust(&self, keys: &JwkSet) -> Result<Claims, JwsError> {
+        use futures_util::FutureExt;
+        let verifier = crate::crypto::verifying::RustCryptoVerifier;
+        // Never pending: every step of the Rust verifier is synchronous.
+        self.verify(keys, &verifier).now_or_never().unwrap_or(Err(JwsError::NoMatchingKey))
+    }
+
+    /// Verify the signature with a key from `keys`, checked by `verifier`, and return the
+    /// claims.
     ///
     /// With a `kid`, only keys with that `kid` are tried ([`JwsError::UnknownKid`] if
     /// none). Without one, the set must hold a single usable key (OIDC Core §10.1:
     /// "if there are multiple keys … a kid value MUST be provided").
-    pub fn verify(&self, keys: &JwkSet) -> Result<Claims, JwsError> {
+    pub async fn verify(&self, keys: &JwkSet, verifier: &dyn Verifier) -> Result<Claims, JwsError> {
         match &self.kid {
             Some(kid) if !keys.has_kid(kid) => return Err(JwsError::UnknownKid),
             None if keys.keys.len() > 1 => return Err(JwsError::KidRequired),
@@ -119,7 +131,11 @@ impl<'a> UntrustedJws<'a> {
             if jwk.alg.as_deref().is_some_and(|a| a != self.alg.name()) {
                 continue;
             }
-            let Some(ok) = verify_with(self.alg, &jwk.key, self.signing_input.as_bytes(), &self.signature) else {
+            if !jwk.key.fits(self.alg) {
+                continue;
+            }
+            let verdict = verifier.verify(self.alg, &jwk.key, self.signing_input.as_bytes(), &self.signature).await;
+            let Some(ok) = verdict else {
                 continue;
             };
             tried = true;
@@ -134,27 +150,4 @@ impl<'a> UntrustedJws<'a> {
         }
         Err(if tried { JwsError::BadSignature } else { JwsError::NoMatchingKey })
     }
-}
-
-/// `None` if `key` cannot check `alg`, else whether the signature verifies.
-fn verify_with(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Option<bool> {
-    use rsa::signature::Verifier;
-    use sha2::Sha256;
-    Some(match (alg, key) {
-        (Alg::Rs256, PublicKey::Rsa(k)) => {
-            let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(k.clone());
-            rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
-        }
-        (Alg::Ps256, PublicKey::Rsa(k)) => {
-            let vk = rsa::pss::VerifyingKey::<Sha256>::new(k.clone());
-            rsa::pss::Signature::try_from(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
-        }
-        (Alg::Es256, PublicKey::P256(vk)) => {
-            p256::ecdsa::Signature::from_slice(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
-        }
-        (Alg::EdDsa, PublicKey::Ed25519(vk)) => {
-            ed25519_dalek::Signature::from_slice(signature).is_ok_and(|s| vk.verify_strict(message, &s).is_ok())
-        }
-        _ => return None,
-    })
 }

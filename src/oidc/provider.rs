@@ -5,6 +5,7 @@
 use super::discovery::{discovery_url, DiscoveryError, ProviderMetadata};
 use super::jwk::JwkSet;
 use super::jws::{Claims, JwsError, UntrustedJws};
+use crate::crypto::verifying::Verifier;
 use crate::web::client::HttpClient;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -265,13 +266,14 @@ pub enum VerifyError {
 pub async fn verify_signed(
     cache: &RefCell<ProviderCache>,
     http: &dyn HttpClient,
+    verifier: &dyn Verifier,
     meta: &ProviderMetadata,
     token: &str,
     now: u64,
 ) -> Result<Claims, VerifyError> {
     let jws = UntrustedJws::parse(token)?;
     let keys = jwks(cache, http, meta, now, false).await?;
-    match jws.verify(&keys) {
+    match jws.verify(&keys, verifier).await {
         Err(JwsError::UnknownKid) | Err(JwsError::NoMatchingKey) => {
             let may_refetch =
                 cache.borrow().last_forced_jwks.is_none_or(|t| now.saturating_sub(t) >= JWKS_REFETCH_INTERVAL);
@@ -279,7 +281,7 @@ pub async fn verify_signed(
                 return Err(JwsError::UnknownKid.into());
             }
             let keys = jwks(cache, http, meta, now, true).await?;
-            Ok(jws.verify(&keys)?)
+            Ok(jws.verify(&keys, verifier).await?)
         }
         other => Ok(other?),
     }

@@ -39,7 +39,7 @@ fn every_accepted_algorithm_verifies() {
     for alg in ["RS256", "PS256", "ES256", "EdDSA"] {
         let token = k.sign(alg, &claims());
         let jws = UntrustedJws::parse(&token).unwrap();
-        let c = jws.verify(&set).unwrap_or_else(|e| panic!("{alg}: {e}"));
+        let c = jws.verify_in_rust(&set).unwrap_or_else(|e| panic!("{alg}: {e}"));
         assert_eq!(c["sub"], "user-1", "{alg}");
     }
 }
@@ -64,20 +64,20 @@ fn bad_signature_wrong_key_and_algorithm_confusion() {
     let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
     parts[1] = crate::crypto::b64url(json!({"sub":"admin"}).to_string().as_bytes());
     let forged = parts.join(".");
-    assert_eq!(UntrustedJws::parse(&forged).unwrap().verify(&set), Err(JwsError::BadSignature));
+    assert_eq!(UntrustedJws::parse(&forged).unwrap().verify_in_rust(&set), Err(JwsError::BadSignature));
     // ES256 signature presented as the RSA key's.
     let es = k.sign_with_header(&json!({"alg":"ES256","kid":"rsa1"}), &claims(), b"");
-    assert_eq!(UntrustedJws::parse(&es).unwrap().verify(&set), Err(JwsError::NoMatchingKey));
+    assert_eq!(UntrustedJws::parse(&es).unwrap().verify_in_rust(&set), Err(JwsError::NoMatchingKey));
     // Unknown kid.
     let unknown = k.sign_with_header(&json!({"alg":"RS256","kid":"rotated-2"}), &claims(), b"");
-    assert_eq!(UntrustedJws::parse(&unknown).unwrap().verify(&set), Err(JwsError::UnknownKid));
+    assert_eq!(UntrustedJws::parse(&unknown).unwrap().verify_in_rust(&set), Err(JwsError::UnknownKid));
     // No kid: refused while the set has several keys, accepted with a single key.
     let no_kid = k.sign_with_header(&json!({"alg":"ES256"}), &claims(), b"");
-    assert_eq!(UntrustedJws::parse(&no_kid).unwrap().verify(&set), Err(JwsError::KidRequired));
+    assert_eq!(UntrustedJws::parse(&no_kid).unwrap().verify_in_rust(&set), Err(JwsError::KidRequired));
     let single = JwkSet::parse(json!({"keys":[k.jwks()["keys"][1].clone()]}).to_string().as_bytes()).unwrap();
-    assert!(UntrustedJws::parse(&no_kid).unwrap().verify(&single).is_ok());
+    assert!(UntrustedJws::parse(&no_kid).unwrap().verify_in_rust(&single).is_ok());
     let wrong_single = JwkSet::parse(json!({"keys":[k.jwks()["keys"][0].clone()]}).to_string().as_bytes()).unwrap();
-    assert_eq!(UntrustedJws::parse(&no_kid).unwrap().verify(&wrong_single), Err(JwsError::NoMatchingKey));
+    assert_eq!(UntrustedJws::parse(&no_kid).unwrap().verify_in_rust(&wrong_single), Err(JwsError::NoMatchingKey));
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn embedded_keys_are_ignored_and_crit_refused() {
     let attacker = TestKeys::with_seed(42);
     let header = json!({"alg":"ES256","kid":"ec1","jwk": attacker.ec_public_jwk(),"jku":"https://evil.example/jwks","x5u":"https://evil.example/x"});
     let token = attacker.sign_with_header(&header, &claims(), b"");
-    assert_eq!(UntrustedJws::parse(&token).unwrap().verify(&set), Err(JwsError::BadSignature));
+    assert_eq!(UntrustedJws::parse(&token).unwrap().verify_in_rust(&set), Err(JwsError::BadSignature));
     let crit = k.sign_with_header(&json!({"alg":"ES256","kid":"ec1","crit":["exp"]}), &claims(), b"");
     assert_eq!(UntrustedJws::parse(&crit).unwrap_err(), JwsError::CriticalHeader);
 }
@@ -286,7 +286,7 @@ fn fuzz_jws_parser_and_verifier_never_panic() {
             rng.mutate(&seeds[pick])
         };
         if let Ok(jws) = UntrustedJws::parse(&input) {
-            if jws.verify(&set).is_ok() {
+            if jws.verify_in_rust(&set).is_ok() {
                 accepted += 1;
             }
         }
@@ -393,7 +393,7 @@ fn private_key_jwt_assertions_carry_the_rfc_7523_claims() {
             let set = crate::oidc::jwk::JwkSet::parse(public.to_string().as_bytes()).unwrap();
             let jws = UntrustedJws::parse(&assertion).unwrap();
             assert_eq!(jws.kid(), Some("client-k1"));
-            let claims = jws.verify(&set).unwrap();
+            let claims = jws.verify_in_rust(&set).unwrap();
             assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some("spa"), Some("spa")));
             assert_eq!(claims["aud"], expected_aud);
             assert_eq!(claims["iat"], NOW);
@@ -416,7 +416,7 @@ fn open_proof(proof: &str) -> (serde_json::Value, serde_json::Map<String, serde_
     let header: serde_json::Value =
         serde_json::from_slice(&crate::crypto::b64url_decode(proof.split('.').next().unwrap()).unwrap()).unwrap();
     let set = crate::oidc::jwk::JwkSet::parse(json!({ "keys": [header["jwk"]] }).to_string().as_bytes()).unwrap();
-    (header, UntrustedJws::parse(proof).unwrap().verify(&set).unwrap())
+    (header, UntrustedJws::parse(proof).unwrap().verify_in_rust(&set).unwrap())
 }
 
 #[test]

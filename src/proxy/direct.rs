@@ -345,7 +345,7 @@ mod tests {
         let set =
             crate::oidc::jwk::JwkSet::parse(serde_json::json!({ "keys": [header["jwk"]] }).to_string().as_bytes())
                 .unwrap();
-        let claims = crate::oidc::jws::UntrustedJws::parse(&proof).unwrap().verify(&set).unwrap();
+        let claims = crate::oidc::jws::UntrustedJws::parse(&proof).unwrap().verify_in_rust(&set).unwrap();
         assert_eq!(claims["htm"], "DELETE");
         assert_eq!(claims["htu"], "https://api.internal/v1/things/7", "without the query");
         assert_eq!(claims["nonce"], "api-nonce-7", "the upstream's remembered nonce");

@@ -462,6 +462,7 @@ mod tests {
             config: &config,
             shared: &shared,
             signer: &crate::crypto::signing::NativeSigner,
+            verifier: &crate::crypto::verifying::RustCryptoVerifier,
             http: &http,
             store: &store,
             kv: None,

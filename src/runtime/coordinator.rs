@@ -36,7 +36,7 @@ impl DurableObject for EdgeBffCoordinator {
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         super::logger::init();
         let isolate = isolate(&self.env);
-        if isolate.config.is_err() {
+        if isolate.checked_config().await.is_err() {
             return Response::error("configuration error", 500);
         }
         let login = req.path().rsplit('/').next().unwrap_or_default().to_string();
@@ -59,7 +59,7 @@ impl DurableObject for EdgeBffCoordinator {
         let object = Rc::clone(&self.object);
         let storage = DoStorage(self.state.storage());
         let answer = async move {
-            let Ok(config) = isolate.config.as_ref() else {
+            let Ok(config) = isolate.checked_config().await else {
                 return Err(JsValue::from_str("configuration error"));
             };
             let http = WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
@@ -69,6 +69,7 @@ impl DurableObject for EdgeBffCoordinator {
                 nonces: Some(&isolate.shared.dpop_nonces),
                 http: &http,
                 signer: &super::signer::WebCryptoSigner,
+                verifier: &super::signer::WebCryptoVerifier,
                 now: now(),
             };
             let env = ObjectEnv { calls, storage: &storage };

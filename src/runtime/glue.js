@@ -326,6 +326,39 @@ export async function signJws(jwkText, alg, data) {
   return new Uint8Array(await crypto.subtle.sign(params.sign, key, data));
 }
 
+// Imported public keys, by their JWK text: the provider's keys and the public halves of
+// edge-bff's own (the pairwise test). Bounded: a provider rotates a few keys, but a
+// multi-tenant configuration meets many; past the bound the map starts again.
+const verifyingKeys = new Map();
+const MAX_VERIFYING_KEYS = 64;
+
+/**
+ * Whether `signature` (bytes, JWS form) is the signature of `data` (bytes) under the
+ * public JWK `jwkText` for `alg`, checked by WebCrypto. Resolves to `true` or `false`, or
+ * to `null` when WebCrypto refuses the key itself (a point off its curve): the caller then
+ * counts the key as unusable rather than the signature as bad.
+ */
+export async function verifyJws(jwkText, alg, data, signature) {
+  const params = SIGNING[alg];
+  if (!params) return null;
+  let key = verifyingKeys.get(jwkText);
+  if (!key) {
+    try {
+      key = await crypto.subtle.importKey('jwk', JSON.parse(jwkText), params.key, false, ['verify']);
+    } catch {
+      return null;
+    }
+    if (verifyingKeys.size >= MAX_VERIFYING_KEYS) verifyingKeys.clear();
+    verifyingKeys.set(jwkText, key);
+  }
+  try {
+    return await crypto.subtle.verify(params.sign, key, signature, data);
+  } catch {
+    // A signature WebCrypto cannot parse (the wrong length) is not a signature of `data`.
+    return false;
+  }
+}
+
 // --- The access line and the metrics data point (docs/api.md section 9) ----------------------
 // Rust wraps a request's answer in `observed` only when the configuration asks for one
 // or the other (`LOG_LEVEL` info or debug, a `METRICS` binding), so a Worker at the

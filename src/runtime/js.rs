@@ -102,6 +102,12 @@ extern "C" {
     #[wasm_bindgen(js_name = signJws)]
     pub fn sign_jws(jwk: &str, alg: &str, data: &[u8]) -> js_sys::Promise;
 
+    /// Whether `signature` is the JWS signature of `data` under the public JWK `jwk` for
+    /// `alg`, by WebCrypto; resolves to `true`, `false`, or `null` when WebCrypto refuses
+    /// the key (a point off its curve).
+    #[wasm_bindgen(js_name = verifyJws)]
+    pub fn verify_jws(jwk: &str, alg: &str, data: &[u8], signature: &[u8]) -> js_sys::Promise;
+
     /// A new response from status, header lines and body bytes.
     #[wasm_bindgen(js_name = newResponse, catch)]
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;

@@ -38,6 +38,9 @@ pub const IDP_TIMEOUT_MS: u32 = 5_000;
 /// State that lives as long as the isolate: configuration parsed once, provider caches.
 struct Isolate {
     config: std::result::Result<Config, ConfigError>,
+    /// The pairwise test of the configured private keys ([`Config::check_key_pairs`]):
+    /// run by the first request through the full path, before any key is used.
+    keys: RefCell<KeyCheck>,
     shared: SharedState,
     /// Whether the `SESSIONS` KV binding exists (looking up a missing binding per
     /// request costs an error value each time).
@@ -47,6 +50,52 @@ struct Isolate {
     /// Whether requests are observed: an access line (`LOG_LEVEL` info or debug) or a
     /// metrics data point (a `METRICS` binding) per request.
     observing: bool,
+}
+
+/// Where the pairwise test of the configured private keys stands in this isolate.
+#[derive(Clone)]
+enum KeyCheck {
+    /// Not run yet: requests take the full path, which runs it.
+    Pending,
+    /// Passed, or there are no private keys.
+    Passed,
+    /// Failed: the configuration is refused as if it had not parsed.
+    Failed(ConfigError),
+}
+
+impl Isolate {
+    /// Whether the configuration can be used without waiting: it parsed, and its private
+    /// keys (if any) passed their pairwise test.
+    fn ready(&self) -> bool {
+        self.config.is_ok() && matches!(*self.keys.borrow(), KeyCheck::Passed)
+    }
+
+    /// The configuration, once it parsed and its private keys passed their pairwise test
+    /// (WebCrypto signs a fixed input with each and verifies it with the public members;
+    /// run here the first time, and again only if two requests raced to it).
+    async fn checked_config(&self) -> std::result::Result<&Config, ConfigError> {
+        let config = self.config.as_ref().map_err(Clone::clone)?;
+        let state = self.keys.borrow().clone();
+        match state {
+            KeyCheck::Passed => Ok(config),
+            KeyCheck::Failed(e) => Err(e),
+            KeyCheck::Pending => {
+                let result = config.check_key_pairs(&signer::WebCryptoSigner, &signer::WebCryptoVerifier).await;
+                let mut keys = self.keys.borrow_mut();
+                if matches!(*keys, KeyCheck::Pending) {
+                    match &result {
+                        Ok(()) => log::info!("configured private keys passed their pairwise test"),
+                        Err(e) => log::error!("configuration error: {e}"),
+                    }
+                }
+                *keys = match &result {
+                    Ok(()) => KeyCheck::Passed,
+                    Err(e) => KeyCheck::Failed(e.clone()),
+                };
+                result.map(|()| config)
+            }
+        }
+    }
 }
 
 /// What the full path noted of a request, for its access line and data point.
@@ -96,7 +145,9 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                 js::set_resume(&resume);
                 resume.forget();
                 let observing = access_lines || has_metrics;
-                Rc::new(Isolate { config, shared: SharedState::default(), has_kv, has_coordinator, observing })
+                let pending = config.as_ref().is_ok_and(Config::has_private_keys);
+                let keys = RefCell::new(if pending { KeyCheck::Pending } else { KeyCheck::Passed });
+                Rc::new(Isolate { config, keys, shared: SharedState::default(), has_kv, has_coordinator, observing })
             })
             .clone()
     })
@@ -211,7 +262,7 @@ async fn handle(
 ) -> Result<web_sys::Response> {
     use crate::lifecycle::outcome::Outcome;
     noted.kind.set("unknown");
-    let config = match &isolate.config {
+    let config = match isolate.checked_config().await {
         Ok(config) => config,
         Err(e) => {
             let refused = BffError::Configuration(e.to_string());
@@ -281,6 +332,7 @@ async fn handle(
         shared: &isolate.shared,
         http: &http,
         signer: &signer::WebCryptoSigner,
+        verifier: &signer::WebCryptoVerifier,
         store,
         kv: kv_backend,
         coordinator: coordinator.as_ref().map(|c| c as &dyn crate::lifecycle::coordinator::Coordinator),

@@ -36,6 +36,9 @@ pub enum Direct {
 /// I/O ([`direct_call`]), or answer it at once when it is a `GET /session` that needs no
 /// I/O ([`crate::agent::session_info::direct`]).
 pub fn try_direct(isolate: &Isolate, request: &web_sys::Request, env: &Env) -> Direct {
+    if !isolate.ready() {
+        return Direct::FullPath(None);
+    }
     let Ok(config) = isolate.config.as_ref() else { return Direct::FullPath(None) };
     let Ok(uri) = request.url().parse::<http::Uri>() else { return Direct::FullPath(None) };
     let (index, rest) = match router::route(config, uri.path()) {

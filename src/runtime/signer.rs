@@ -1,8 +1,11 @@
-//! The Worker's [`Signer`]: the runtime's WebCrypto (`glue.js` `signJws`), constant-time
-//! native code for every algorithm, RSA included.
+//! The Worker's [`Signer`] and [`Verifier`]: the runtime's WebCrypto (`glue.js` `signJws`,
+//! `verifyJws`), constant-time native code for every algorithm, RSA included, and no
+//! signature arithmetic in the module.
 
 use super::js;
+use crate::crypto::jose::Alg;
 use crate::crypto::signing::{PrivateKey, SignError, Signer};
+use crate::crypto::verifying::{PublicKey, Verifier};
 use crate::web::client::LocalFuture;
 use worker::js_sys;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -17,6 +20,28 @@ impl Signer for WebCryptoSigner {
                 .await
                 .map_err(|_| SignError(format!("WebCrypto refused key {} ({})", key.kid(), key.alg().name())))?;
             Ok(js_sys::Uint8Array::new(&signed).to_vec())
+        })
+    }
+}
+
+/// Verifies with WebCrypto; imported keys are cached per isolate by `glue.js`.
+pub struct WebCryptoVerifier;
+
+impl Verifier for WebCryptoVerifier {
+    fn verify<'a>(
+        &'a self,
+        alg: Alg,
+        key: &'a PublicKey,
+        message: &'a [u8],
+        signature: &'a [u8],
+    ) -> LocalFuture<'a, Option<bool>> {
+        Box::pin(async move {
+            if !key.fits(alg) {
+                return None;
+            }
+            let verdict = JsFuture::from(js::verify_jws(&key.jwk(), alg.name(), message, signature)).await;
+            // A rejection (WebCrypto refused the key) counts as an unusable key, as `null` does.
+            verdict.ok().and_then(|v| v.as_bool())
         })
     }
 }

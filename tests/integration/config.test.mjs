@@ -81,6 +81,79 @@ test('CLIENT_PRIVATE_KEY: an RSA key whose public members are another key\'s is 
   await expectConfigurationError({ ...good('http://localhost:9'), CLIENT_AUTH: 'private_key_jwt', CLIENT_PRIVATE_KEY: JSON.stringify(mismatched) }, 'CLIENT_PRIVATE_KEY', b.d, 'not one key pair');
 });
 
+test('DPOP_KEY: a key whose public members are another key\'s is a configuration error, on the proxy\'s direct path too', async () => {
+  const keyOf = (alg) => {
+    const [type, options] = alg === 'ES256' ? ['ec', { namedCurve: 'P-256' }] : ['ed25519', {}];
+    return { ...generateKeyPairSync(type, options).privateKey.export({ format: 'jwk' }), kid: 'd1', alg };
+  };
+  for (const alg of ['ES256', 'EdDSA']) {
+    const [a, b] = [keyOf(alg), keyOf(alg)];
+    // Well-formed, a valid public point, but another key's: only a signature shows it.
+    const mismatched = { ...b, x: a.x, ...(a.y ? { y: a.y } : {}) };
+    const bindings = { ...good('http://localhost:9'), DPOP_KEY: JSON.stringify(mismatched), API_ROUTES: '[{"prefix":"/api/","upstream":"http://127.0.0.1:9/"}]' };
+    await expectConfigurationError(bindings, 'DPOP_KEY', b.d, 'not one key pair');
+    // The requests the direct path answers or sends (the session query, a proxied call) as
+    // an isolate's first requests: they wait for the test and are refused like the rest.
+    const w = await startWorker(bindings);
+    try {
+      for (const path of ['/auth/session', '/api/things', '/auth/session']) {
+        const res = await w.fetch(path, { headers: { 'x-csrf': '1' } });
+        assert.equal(res.status, 500, `${alg} ${path}`);
+        assert.equal(JSON.parse(await res.text()).error, 'configuration_error');
+      }
+      assert.equal(w.logs.filter((l) => /(?<!refused, )configuration error: DPOP_KEY/.test(l)).length, 1, 'the failed test is logged once');
+    } finally {
+      await w.close();
+    }
+    // The key itself, unmixed, is accepted: the proxied call without a session is a 401.
+    const fine = await startWorker({ ...bindings, DPOP_KEY: JSON.stringify(b) });
+    try {
+      const res = await fine.fetch('/api/things', { headers: { 'x-csrf': '1' } });
+      assert.equal(res.status, 401, alg);
+    } finally {
+      await fine.close();
+    }
+  }
+});
+
+test('a failed key test holds back the direct path: a session made by a sound Worker is refused on an isolate\'s first request', async () => {
+  const idp = await startProvider({ clientSecret: SECRET });
+  const keyOf = () => ({ ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'd1', alg: 'ES256' });
+  const [a, b] = [keyOf(), keyOf()];
+  // Cookie sessions without KV: the direct path's conditions (it answers GET /auth/session
+  // and sends proxied calls without entering async Rust).
+  const base = { ...good(idp.issuer), API_ROUTES: '[{"prefix":"/api/","upstream":"http://127.0.0.1:9/"}]' };
+  let jar;
+  const sound = await startWorker({ ...base, DPOP_KEY: JSON.stringify(b) }, { kv: false });
+  try {
+    ({ jar } = await login(sound));
+  } finally {
+    await sound.close();
+  }
+  const session = (w) => w.fetch('/auth/session', { headers: { cookie: jar.header() } });
+  // The same cookie keys and a sound key: the session is good on a fresh isolate.
+  const again = await startWorker({ ...base, DPOP_KEY: JSON.stringify(b) }, { kv: false });
+  try {
+    const res = await session(again);
+    assert.equal(res.status, 200);
+    assert.equal(JSON.parse(await res.text()).authenticated, true);
+  } finally {
+    await again.close();
+  }
+  // A mixed key: the first request, and every one after it, is refused.
+  const mixed = await startWorker({ ...base, DPOP_KEY: JSON.stringify({ ...b, x: a.x, y: a.y }) }, { kv: false });
+  try {
+    for (const round of [1, 2]) {
+      const res = await session(mixed);
+      assert.equal(res.status, 500, `round ${round}`);
+      assert.equal(JSON.parse(await res.text()).error, 'configuration_error');
+    }
+  } finally {
+    await mixed.close();
+    await idp.close();
+  }
+});
+
 test('client authentication parameters can be neither fixed nor allowed to callers', async () => {
   await expectConfigurationError({ ...good('http://localhost:9'), AUTH_PARAMS: 'client_secret=not-the-secret' }, 'AUTH_PARAMS', 'not-the-secret', 'client_secret is set by edge-bff');
   await expectConfigurationError({ ...good('http://localhost:9'), AUTH_PARAMS: 'client_assertion_type=x' }, 'AUTH_PARAMS', undefined, 'client_assertion_type is set by edge-bff');

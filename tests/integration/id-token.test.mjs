@@ -41,7 +41,11 @@ describe('accepted', () => {
 
 describe('refused with invalid_id_token', () => {
   const defects = [
+    // One bit of the signature flipped, for each algorithm (checked by WebCrypto).
     ['bad-signature', 'RS256'],
+    ['bad-signature', 'PS256'],
+    ['bad-signature', 'ES256'],
+    ['bad-signature', 'EdDSA'],
     ['alg-none', 'RS256'],
     ['hs256-client-secret', 'RS256'],
     ['embedded-jwk', 'RS256'],
@@ -57,7 +61,7 @@ describe('refused with invalid_id_token', () => {
     ['no-kid', 'RS256'],
   ];
   for (const [defect, alg] of defects) {
-    test(defect, async () => {
+    test(`${defect} (${alg})`, async () => {
       idp.scenario = { alg, defect, accessTtl: 3600, refresh: 'rotate' };
       assertRefused(await loginOnce(w), 'invalid_id_token', defect);
     });

@@ -94,6 +94,7 @@ impl Fixture {
                 provider: &self.provider,
                 http: &self.http,
                 signer: &crate::crypto::signing::NativeSigner,
+                verifier: &crate::crypto::verifying::RustCryptoVerifier,
                 nonces: None,
                 now,
             },

@@ -319,7 +319,7 @@ pub fn run(op: &str, n: u32) -> u32 {
             let alg = if op.ends_with("rs256") { "RS256" } else { "ES256" };
             let token = sign(&k, alg, &claims("n-1"));
             for _ in 0..n {
-                let verified = UntrustedJws::parse(&token).and_then(|j| j.verify(&set)).expect("verify");
+                let verified = UntrustedJws::parse(&token).and_then(|j| j.verify_in_rust(&set)).expect("verify");
                 let v = validate(
                     verified,
                     Expectations { issuer: ISSUER, client_id: "spa", nonce: Some("n-1"), now: NOW, requested: None },
@@ -398,6 +398,7 @@ pub fn run(op: &str, n: u32) -> u32 {
                 shared: &shared,
                 http: &idp,
                 signer: &edge_bff::crypto::signing::NativeSigner,
+                verifier: &edge_bff::crypto::verifying::RustCryptoVerifier,
                 store: &store,
                 kv: None,
                 coordinator: None,
