@@ -3,6 +3,7 @@
 //! `COORDINATOR` namespace. No decisions here: `lifecycle::coordinator` makes them.
 
 use super::fetch_client::WorkerFetch;
+use super::js;
 use super::{isolate, now, IDP_TIMEOUT_MS};
 use crate::lifecycle::coordinator::{
     Coordinator, CoordinatorError, CoordinatorRequest, Object, ObjectEnv, ObjectStorage, PendingAnswer,
@@ -10,12 +11,9 @@ use crate::lifecycle::coordinator::{
 use crate::lifecycle::token_call::TokenCall;
 use crate::web::client::LocalFuture;
 use std::rc::Rc;
-use worker::wasm_bindgen::JsValue;
-use worker::wasm_bindgen_futures::future_to_promise;
-use worker::{
-    durable_object, js_sys, DurableObject, Env, Method, ObjectNamespace, Request, RequestInit, Response, ScheduledTime,
-    State, Storage,
-};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
+use worker::{durable_object, js_sys, web_sys, DurableObject, Env, Request, Response, State};
 
 /// The storage key of a login's sealed state.
 const STATE_KEY: &str = "state";
@@ -23,14 +21,17 @@ const STATE_KEY: &str = "state";
 /// One login's coordinator (a SQLite-backed Durable Object, named by the login's id).
 #[durable_object(alarm)]
 pub struct EdgeBffCoordinator {
-    state: State,
+    /// The object's storage (`state.storage`, called through `glue.js`).
+    storage: JsValue,
     env: Env,
     object: Rc<Object>,
 }
 
 impl DurableObject for EdgeBffCoordinator {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env, object: Rc::default() }
+        let state: JsValue = state._inner().into();
+        let storage = js_sys::Reflect::get(&state, &JsValue::from_str("storage")).unwrap_or(JsValue::NULL);
+        Self { storage, env, object: Rc::default() }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -57,7 +58,7 @@ impl DurableObject for EdgeBffCoordinator {
         // (a failure before any token call ends the body with an error, and the isolate
         // then acts alone). The work starts at once, whether or not the body is read.
         let object = Rc::clone(&self.object);
-        let storage = DoStorage(self.state.storage());
+        let storage = DoStorage(self.storage.clone());
         let answer = async move {
             let Ok(config) = isolate.checked_config().await else {
                 return Err(JsValue::from_str("configuration error"));
@@ -85,31 +86,38 @@ impl DurableObject for EdgeBffCoordinator {
     async fn alarm(&self) -> worker::Result<Response> {
         // The session's end: nothing of the login is kept.
         self.object.forget();
-        self.state.storage().delete_all().await?;
+        JsFuture::from(js::storage_clear(&self.storage))
+            .await
+            .map_err(|e| worker::Error::RustError(js::error_text(&e)))?;
         Response::ok("")
     }
 }
 
 /// The object's storage: one sealed value and an alarm at the session's end.
-struct DoStorage(Storage);
+struct DoStorage(JsValue);
 
 impl ObjectStorage for DoStorage {
     fn get(&self) -> LocalFuture<'_, Result<Option<String>, String>> {
-        Box::pin(async move { self.0.get::<String>(STATE_KEY).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            let value = JsFuture::from(js::storage_get(&self.0, STATE_KEY)).await.map_err(|e| js::error_text(&e))?;
+            Ok(value.as_string())
+        })
     }
 
     fn put(&self, value: String, until: u64) -> LocalFuture<'_, Result<(), String>> {
         Box::pin(async move {
-            self.0.put(STATE_KEY, value).await.map_err(|e| e.to_string())?;
-            let at = js_sys::Date::new(&JsValue::from_f64(until as f64 * 1000.0));
-            self.0.set_alarm(ScheduledTime::new(at)).await.map_err(|e| e.to_string())
+            let alarm_at_ms = until as f64 * 1000.0;
+            JsFuture::from(js::storage_put(&self.0, STATE_KEY, &value, alarm_at_ms))
+                .await
+                .map_err(|e| js::error_text(&e))?;
+            Ok(())
         })
     }
 }
 
 /// The isolates' side: one request per ask to the object named by the login (the wait is
 /// bounded by the core's callers).
-pub struct WorkerCoordinator(pub ObjectNamespace);
+pub struct WorkerCoordinator(pub JsValue);
 
 impl Coordinator for WorkerCoordinator {
     fn ask<'a>(
@@ -118,21 +126,18 @@ impl Coordinator for WorkerCoordinator {
         request: &'a CoordinatorRequest,
     ) -> LocalFuture<'a, Result<PendingAnswer<'a>, CoordinatorError>> {
         Box::pin(async move {
-            let unreachable = |e: worker::Error| CoordinatorError::Unreachable(e.to_string());
-            let stub = self.0.get_by_name(login).map_err(unreachable)?;
+            let unreachable = |e: JsValue| CoordinatorError::Unreachable(js::error_text(&e));
             let body = serde_json::to_string(request).map_err(|_| CoordinatorError::Malformed)?;
-            let mut init = RequestInit::new();
-            init.with_method(Method::Post).with_body(Some(JsValue::from_str(&body)));
-            let outgoing =
-                Request::new_with_init(&format!("https://coordinator/login/{login}"), &init).map_err(unreachable)?;
             // Resolves with the response's head: the object's acknowledgement.
-            let mut response = stub.fetch_with_request(outgoing).await.map_err(unreachable)?;
-            let status = response.status_code();
+            let response: web_sys::Response =
+                JsFuture::from(js::ask_object(&self.0, login, &body)).await.map_err(unreachable)?.unchecked_into();
+            let status = response.status();
             if status != 200 {
                 return Err(CoordinatorError::Unreachable(format!("status {status}")));
             }
             let answer: PendingAnswer<'a> = Box::pin(async move {
-                let text = response.text().await.map_err(|e| CoordinatorError::Unreachable(e.to_string()))?;
+                let text = JsFuture::from(response.text().map_err(unreachable)?).await.map_err(unreachable)?;
+                let text = text.as_string().ok_or(CoordinatorError::Malformed)?;
                 serde_json::from_str(&text).map_err(|_| CoordinatorError::Malformed)
             });
             Ok(answer)

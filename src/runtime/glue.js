@@ -359,6 +359,70 @@ export async function verifyJws(jwkText, alg, data, signature) {
   }
 }
 
+// --- Bindings: Workers KV, the coordinator's namespace and its objects' storage ----------
+// Called here rather than through the `worker` crate's wrappers: their option and key
+// conversions (serde through JS values) and its request-init conversion cost about 25 KB
+// of module for four calls (docs/performance.md, issue 27).
+
+/** `env[name]` when it is a KV namespace (it lists and puts), else null. */
+export function kvBinding(env, name) {
+  const binding = env[name];
+  return binding && typeof binding.list === 'function' && typeof binding.put === 'function' ? binding : null;
+}
+
+/** `env[name]` when it is a Durable Object namespace, else null. */
+export function objectBinding(env, name) {
+  const binding = env[name];
+  return binding && typeof binding.idFromName === 'function' ? binding : null;
+}
+
+/** The value of `key` as bytes, or null; `cacheTtl` in seconds, 0 for KV's default. */
+export async function kvGet(ns, key, cacheTtl) {
+  const options = cacheTtl > 0 ? { type: 'arrayBuffer', cacheTtl } : { type: 'arrayBuffer' };
+  const value = await ns.get(key, options);
+  return value === null ? null : new Uint8Array(value);
+}
+
+/** Store `value` (bytes) under `key` for `ttl` seconds. */
+export async function kvPut(ns, key, value, ttl) {
+  await ns.put(key, value, { expirationTtl: ttl });
+}
+
+/** Delete `key`. */
+export async function kvDelete(ns, key) {
+  await ns.delete(key);
+}
+
+/** The names of up to 1000 keys that start with `prefix`. */
+export async function kvList(ns, prefix) {
+  const listed = await ns.list({ prefix, limit: 1000 });
+  return listed.keys.map((key) => key.name);
+}
+
+/** POST `body` to the object of `ns` named `login`; resolves to its response's head. */
+export function askObject(ns, login, body) {
+  return ns.get(ns.idFromName(login)).fetch(`https://coordinator/login/${login}`, { method: 'POST', body });
+}
+
+/** An object's stored text under `key`, or null; anything but text is an error. */
+export async function storageGet(storage, key) {
+  const value = await storage.get(key);
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new Error('stored value is not text');
+  return value;
+}
+
+/** Store `value` (text) under `key`, and set the object's alarm to `alarmAtMs`. */
+export async function storagePut(storage, key, value, alarmAtMs) {
+  await storage.put(key, value);
+  await storage.setAlarm(alarmAtMs);
+}
+
+/** Delete everything the object stored. */
+export async function storageClear(storage) {
+  await storage.deleteAll();
+}
+
 // --- The access line and the metrics data point (docs/api.md section 9) ----------------------
 // Rust wraps a request's answer in `observed` only when the configuration asks for one
 // or the other (`LOG_LEVEL` info or debug, a `METRICS` binding), so a Worker at the

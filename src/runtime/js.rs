@@ -108,9 +108,58 @@ extern "C" {
     #[wasm_bindgen(js_name = verifyJws)]
     pub fn verify_jws(jwk: &str, alg: &str, data: &[u8], signature: &[u8]) -> js_sys::Promise;
 
+    /// `env[name]` when it is a KV namespace, else `null`.
+    #[wasm_bindgen(js_name = kvBinding)]
+    pub fn kv_binding(env: &worker::Env, name: &str) -> JsValue;
+
+    /// `env[name]` when it is a Durable Object namespace, else `null`.
+    #[wasm_bindgen(js_name = objectBinding)]
+    pub fn object_binding(env: &worker::Env, name: &str) -> JsValue;
+
+    /// KV `get` as bytes; resolves to a `Uint8Array` or `null` (`cache_ttl` 0: KV's default).
+    #[wasm_bindgen(js_name = kvGet)]
+    pub fn kv_get(ns: &JsValue, key: &str, cache_ttl: f64) -> js_sys::Promise;
+
+    /// KV `put` of bytes with an expiration TTL in seconds.
+    #[wasm_bindgen(js_name = kvPut)]
+    pub fn kv_put(ns: &JsValue, key: &str, value: &[u8], ttl: f64) -> js_sys::Promise;
+
+    /// KV `delete`.
+    #[wasm_bindgen(js_name = kvDelete)]
+    pub fn kv_delete(ns: &JsValue, key: &str) -> js_sys::Promise;
+
+    /// KV `list` of up to 1000 key names under `prefix`; resolves to an array of strings.
+    #[wasm_bindgen(js_name = kvList)]
+    pub fn kv_list(ns: &JsValue, prefix: &str) -> js_sys::Promise;
+
+    /// POST `body` to the coordinator object named `login`; resolves to its `Response`.
+    #[wasm_bindgen(js_name = askObject)]
+    pub fn ask_object(ns: &JsValue, login: &str, body: &str) -> js_sys::Promise;
+
+    /// A Durable Object's stored text under `key`; resolves to a string or `null`.
+    #[wasm_bindgen(js_name = storageGet)]
+    pub fn storage_get(storage: &JsValue, key: &str) -> js_sys::Promise;
+
+    /// Store text under `key` and set the object's alarm (milliseconds since the epoch).
+    #[wasm_bindgen(js_name = storagePut)]
+    pub fn storage_put(storage: &JsValue, key: &str, value: &str, alarm_at_ms: f64) -> js_sys::Promise;
+
+    /// Delete everything a Durable Object stored.
+    #[wasm_bindgen(js_name = storageClear)]
+    pub fn storage_clear(storage: &JsValue) -> js_sys::Promise;
+
     /// A new response from status, header lines and body bytes.
     #[wasm_bindgen(js_name = newResponse, catch)]
     pub fn new_response(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
+}
+
+/// The message of a rejected promise's value (a JS `Error`'s `message`), for logs.
+pub fn error_text(error: &JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| "the runtime refused the call".into())
 }
 
 /// The headers of header lines (`name:value\n`, as `headerBlock` writes them); the error

@@ -128,8 +128,8 @@ fn isolate(env: &Env) -> Rc<Isolate> {
                     }
                     Err(e) => log::error!("configuration error: {e}"),
                 }
-                let has_kv = env.kv("SESSIONS").is_ok();
-                let has_coordinator = env.durable_object("COORDINATOR").is_ok();
+                let has_kv = !js::kv_binding(env, "SESSIONS").is_null();
+                let has_coordinator = !js::object_binding(env, "COORDINATOR").is_null();
                 let access_lines = config.as_ref().is_ok_and(|c| c.log_level.filter() >= log::LevelFilter::Info);
                 let has_metrics = js_sys::Reflect::get(env, &JsValue::from_str("METRICS"))
                     .is_ok_and(|binding| !binding.is_undefined());
@@ -303,7 +303,7 @@ async fn handle(
         return convert::answer(config, crate::web::response::json_response(http::StatusCode::OK, &body));
     }
     let http = fetch_client::WorkerFetch { timeout_ms: IDP_TIMEOUT_MS };
-    let kv = if isolate.has_kv { env.kv("SESSIONS").ok().map(kv::WorkerKv) } else { None };
+    let kv = isolate.has_kv.then(|| kv::WorkerKv(js::kv_binding(env, "SESSIONS")));
     let kv_backend = kv.as_ref().map(|k| k as &dyn KvBackend);
     let cookie_store = CookieStore { config, deny_list: kv_backend, cache: Some(&isolate.shared.opened) };
     let kv_store = kv_backend.map(|kv| KvStore { config, kv });
@@ -322,11 +322,8 @@ async fn handle(
         }
         (SessionStoreKind::Cookie, _) => &cookie_store,
     };
-    let coordinator = if isolate.has_coordinator {
-        env.durable_object("COORDINATOR").ok().map(coordinator::WorkerCoordinator)
-    } else {
-        None
-    };
+    let coordinator =
+        isolate.has_coordinator.then(|| coordinator::WorkerCoordinator(js::object_binding(env, "COORDINATOR")));
     let ctx = RequestContext {
         config,
         shared: &isolate.shared,
