@@ -8,7 +8,7 @@
 //! time, RUSTSEC-2023-0071, and take tens of milliseconds in wasm), natively
 //! [`NativeSigner`] (the same algorithms in Rust, for tests and benchmarks).
 
-use crate::crypto::verifying::{PublicKey, Verifier};
+use crate::crypto::verifying::{PublicKey, Signed, Verifier};
 use crate::crypto::{b64url, b64url_decode};
 use crate::web::client::LocalFuture;
 use serde_json::{json, Map, Value};
@@ -232,7 +232,10 @@ const PAIRWISE_INPUT: &[u8] = b"edge-bff: pairwise consistency test of a configu
 /// RSA primes and CRT members, of two keys. A key the signer refuses fails too.
 pub async fn signs_for_its_public_half(signer: &dyn Signer, verifier: &dyn Verifier, key: &PrivateKey) -> bool {
     match signer.sign(key, PAIRWISE_INPUT).await {
-        Ok(signature) => verifier.verify(key.alg, &key.public_key, PAIRWISE_INPUT, &signature).await == Some(true),
+        Ok(signature) => {
+            let signed = Signed { alg: key.alg, message: PAIRWISE_INPUT, signature: &signature };
+            verifier.verify(&key.public_key, signed).await == Some(true)
+        }
         Err(_) => false,
     }
 }

@@ -104,18 +104,23 @@ impl PublicKey {
     }
 }
 
+/// A message and the signature to check on it.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// The algorithm the signature claims.
+    pub alg: Alg,
+    /// The signed bytes (a JWS signing input).
+    pub message: &'a [u8],
+    /// The signature, in JWS form (`r ‖ s` for ES256).
+    pub signature: &'a [u8],
+}
+
 /// Checks JWS signatures.
 pub trait Verifier {
-    /// Whether `signature` (JWS form: `r ‖ s` for ES256) is `key`'s signature of
-    /// `message` under `alg`; `None` when the key cannot check `alg` or is not a valid key
-    /// (a point off its curve), so that the key counts as unusable, not as a bad signature.
-    fn verify<'a>(
-        &'a self,
-        alg: Alg,
-        key: &'a PublicKey,
-        message: &'a [u8],
-        signature: &'a [u8],
-    ) -> LocalFuture<'a, Option<bool>>;
+    /// Whether `signed` carries `key`'s signature; `None` when the key cannot check the
+    /// algorithm or is not a valid key (a point off its curve), so that the key counts as
+    /// unusable, not as a bad signature.
+    fn verify<'a>(&'a self, key: &'a PublicKey, signed: Signed<'a>) -> LocalFuture<'a, Option<bool>>;
 }
 
 /// The verifier in Rust (RustCrypto's `rsa`, `p256`, `ed25519-dalek`), for native tests,
@@ -126,21 +131,15 @@ pub struct RustCryptoVerifier;
 
 #[cfg(feature = "rust-crypto")]
 impl Verifier for RustCryptoVerifier {
-    fn verify<'a>(
-        &'a self,
-        alg: Alg,
-        key: &'a PublicKey,
-        message: &'a [u8],
-        signature: &'a [u8],
-    ) -> LocalFuture<'a, Option<bool>> {
-        let verdict = verify_in_rust(alg, key, message, signature);
+    fn verify<'a>(&'a self, key: &'a PublicKey, signed: Signed<'a>) -> LocalFuture<'a, Option<bool>> {
+        let verdict = verify_in_rust(key, signed);
         Box::pin(async move { verdict })
     }
 }
 
 /// [`RustCryptoVerifier`]'s check, synchronous.
 #[cfg(feature = "rust-crypto")]
-pub fn verify_in_rust(alg: Alg, key: &PublicKey, message: &[u8], signature: &[u8]) -> Option<bool> {
+pub fn verify_in_rust(key: &PublicKey, Signed { alg, message, signature }: Signed<'_>) -> Option<bool> {
     use rsa::signature::Verifier as _;
     use sha2::Sha256;
     if !key.fits(alg) {
@@ -213,7 +212,8 @@ mod tests {
     #[test]
     fn a_point_off_the_curve_is_unusable_not_a_bad_signature() {
         let off = PublicKey::P256 { x: [1; 32], y: [2; 32] };
-        assert_eq!(verify_in_rust(Alg::Es256, &off, b"m", &[1; 64]), None);
-        assert_eq!(verify_in_rust(Alg::Rs256, &off, b"m", &[1; 64]), None, "wrong family");
+        let signed = |alg| Signed { alg, message: b"m", signature: &[1; 64] };
+        assert_eq!(verify_in_rust(&off, signed(Alg::Es256)), None);
+        assert_eq!(verify_in_rust(&off, signed(Alg::Rs256)), None, "wrong family");
     }
 }

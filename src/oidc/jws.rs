@@ -8,7 +8,7 @@
 use super::jwk::JwkSet;
 use crate::crypto::b64url_decode;
 pub use crate::crypto::jose::{Alg, Claims};
-use crate::crypto::verifying::Verifier;
+use crate::crypto::verifying::{Signed, Verifier};
 use serde::Deserialize;
 
 /// Longest compact JWS accepted.
@@ -134,7 +134,8 @@ impl<'a> UntrustedJws<'a> {
             if !jwk.key.fits(self.alg) {
                 continue;
             }
-            let verdict = verifier.verify(self.alg, &jwk.key, self.signing_input.as_bytes(), &self.signature).await;
+            let signed = Signed { alg: self.alg, message: self.signing_input.as_bytes(), signature: &self.signature };
+            let verdict = verifier.verify(&jwk.key, signed).await;
             let Some(ok) = verdict else {
                 continue;
             };

@@ -3,9 +3,8 @@
 //! signature arithmetic in the module.
 
 use super::js;
-use crate::crypto::jose::Alg;
 use crate::crypto::signing::{PrivateKey, SignError, Signer};
-use crate::crypto::verifying::{PublicKey, Verifier};
+use crate::crypto::verifying::{PublicKey, Signed, Verifier};
 use crate::web::client::LocalFuture;
 use worker::js_sys;
 use worker::wasm_bindgen_futures::JsFuture;
@@ -28,18 +27,13 @@ impl Signer for WebCryptoSigner {
 pub struct WebCryptoVerifier;
 
 impl Verifier for WebCryptoVerifier {
-    fn verify<'a>(
-        &'a self,
-        alg: Alg,
-        key: &'a PublicKey,
-        message: &'a [u8],
-        signature: &'a [u8],
-    ) -> LocalFuture<'a, Option<bool>> {
+    fn verify<'a>(&'a self, key: &'a PublicKey, signed: Signed<'a>) -> LocalFuture<'a, Option<bool>> {
         Box::pin(async move {
-            if !key.fits(alg) {
+            if !key.fits(signed.alg) {
                 return None;
             }
-            let verdict = JsFuture::from(js::verify_jws(&key.jwk(), alg.name(), message, signature)).await;
+            let call = js::verify_jws(&key.jwk(), signed.alg.name(), signed.message, signed.signature);
+            let verdict = JsFuture::from(call).await;
             // A rejection (WebCrypto refused the key) counts as an unusable key, as `null` does.
             verdict.ok().and_then(|v| v.as_bool())
         })
