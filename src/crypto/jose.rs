@@ -52,3 +52,6 @@ pub fn unverified_claims(token: &str) -> Option<Claims> {
 
 /// Smallest RSA modulus accepted (bits), for the provider's keys and for `CLIENT_PRIVATE_KEY`.
 pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA modulus accepted for edge-bff's own keys (bits), far above any key in use.
+pub const MAX_RSA_BITS: usize = 16_384;

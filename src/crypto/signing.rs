@@ -178,8 +178,7 @@ pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<Private
     Ok(keys)
 }
 
-/// Largest RSA modulus accepted for edge-bff's own keys (bits), far above any key in use.
-pub const MAX_RSA_BITS: usize = 16_384;
+pub use super::jose::MAX_RSA_BITS;
 
 /// The public key of a private JWK for `alg` when its members have the right shape: the
 /// right type and curve, every member the algorithm needs, decodable and of the right

@@ -149,7 +149,7 @@ pub fn verify_in_rust(key: &PublicKey, Signed { alg, message, signature }: Signe
         PublicKey::Rsa { n, e } => {
             let (n, e) = (rsa::BigUint::from_bytes_be(n), rsa::BigUint::from_bytes_be(e));
             // The size was bounded when the key was made (PublicKey::rsa).
-            let key = rsa::RsaPublicKey::new_with_max_size(n, e, super::signing::MAX_RSA_BITS).ok()?;
+            let key = rsa::RsaPublicKey::new_with_max_size(n, e, super::jose::MAX_RSA_BITS).ok()?;
             if alg == Alg::Rs256 {
                 let vk = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
                 rsa::pkcs1v15::Signature::try_from(signature).is_ok_and(|s| vk.verify(message, &s).is_ok())
