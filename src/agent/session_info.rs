@@ -1,7 +1,7 @@
 //! `GET /session`: whether the browser is logged in, and as whom. Never 401.
 
 use super::{request_cookies, RequestContext};
-use crate::config::Config;
+use crate::config::{Config, SessionStoreKind};
 use crate::error::BffError;
 use crate::lifecycle;
 use crate::proxy::direct::session_without_io;
@@ -19,7 +19,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: &HttpRequest) -> Result<H
     let call = match lifecycle::open(ctx, &cookies).await {
         Ok(call) => call,
         Err(e) => {
-            let mut response = json_response(StatusCode::OK, &json!({ "authenticated": false }));
+            let mut response = json_text_response(StatusCode::OK, NOT_LOGGED_IN.to_vec());
             match e {
                 // No cookie at all, or a KV record not found (yet): the cookie is left alone.
                 BffError::SessionUnavailable(why) => log::info!("session record unavailable: {why}"),
@@ -56,6 +56,9 @@ fn logged_in_body(session: &Session) -> serde_json::Value {
     })
 }
 
+/// The answer's body when there is no session: `{"authenticated":false}`.
+const NOT_LOGGED_IN: &[u8] = br#"{"authenticated":false}"#;
+
 /// The only request headers [`direct`] reads: the Worker glue hands it a request with
 /// these alone (reading one header is cheaper than reading them all).
 pub const DIRECT_HEADERS: [&str; 2] = ["cookie", "origin"];
@@ -77,8 +80,16 @@ pub fn direct(
         return None;
     }
     let cookies = request_cookies(request);
-    let opened = session_without_io(config, &cookies, kv_bound, opened, now)?;
-    let body = opened.session_answer(|session| logged_in_body(session).to_string().into_bytes()).to_vec();
+    let absent = !cookies.iter().any(|(name, _)| cookie_store::is_session_cookie(config, name));
+    let body = if absent && config.session_store == SessionStoreKind::Cookie {
+        // No session cookie at all (a first visit): [`handle`] would read nothing and set
+        // nothing either, deny list or not. Answered here, a fresh isolate's first request
+        // does not compile the full path.
+        NOT_LOGGED_IN.to_vec()
+    } else {
+        let opened = session_without_io(config, &cookies, kv_bound, opened, now)?;
+        opened.session_answer(|session| logged_in_body(session).to_string().into_bytes()).to_vec()
+    };
     let mut response = json_text_response(StatusCode::OK, body);
     for (name, value) in crate::web::cors::response_headers(config, request.headers()) {
         response.headers_mut().append(name, value);

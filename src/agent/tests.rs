@@ -507,8 +507,7 @@ fn session_is_answered_without_io_exactly_as_the_full_path_would() {
     assert!(direct.headers().get("set-cookie").is_none() && full.headers().get("set-cookie").is_none());
     assert!(f.http.seen.borrow().is_empty(), "no I/O either way");
 
-    // Left to the full path: a KV binding (deny-list), activity to record, another method,
-    // no session.
+    // Left to the full path: a KV binding (deny-list), activity to record, another method.
     assert!(super::session_info::direct(&f.config, &request("GET", &[]), true, None, NOW).is_none());
     let idle = f.config.session_idle_timeout;
     let later = (NOW..NOW + 3000).step_by(30).find(|t| session.activity_due(*t, idle)).expect("activity falls due");
@@ -516,8 +515,33 @@ fn session_is_answered_without_io_exactly_as_the_full_path_would() {
     assert!(super::session_info::direct(&f.config, &request("GET", &[]), false, None, later).is_none());
     assert!(super::session_info::direct(&f.config, &request("GET", &[]), false, None, later - 30).is_some());
     assert!(super::session_info::direct(&f.config, &request("POST", &[]), false, None, NOW).is_none());
-    let bare = http::Request::builder().uri("https://app.example.com/auth/session").body(Vec::new()).unwrap();
-    assert!(super::session_info::direct(&f.config, &bare, false, None, NOW).is_none());
+    // No session cookie at all (other cookies or none; KV bound or not): answered without
+    // I/O, byte for byte and header for header as the full path answers it, nothing set.
+    let visitor = |cookie: Option<&str>| {
+        let b = http::Request::builder().uri("https://app.example.com/auth/session");
+        let b = match cookie {
+            Some(c) => b.header("cookie", c),
+            None => b,
+        };
+        b.body(Vec::new()).unwrap()
+    };
+    for cookie in [None, Some("theme=dark; __Host-bff-login-abc=x")] {
+        for kv_bound in [false, true] {
+            let direct = super::session_info::direct(&f.config, &visitor(cookie), kv_bound, None, NOW)
+                .expect("a first visit is answered without I/O");
+            let full = f.run(visitor(cookie), NOW);
+            assert_eq!((direct.status(), direct.body()), (full.status(), full.body()), "{cookie:?}");
+            assert_eq!(direct.body(), br#"{"authenticated":false}"#);
+            for (name, value) in full.headers() {
+                assert_eq!(direct.headers().get(name), Some(value), "{name}");
+            }
+            assert!(direct.headers().get("set-cookie").is_none());
+        }
+    }
+    // A session store in KV: left to the full path (which reports a missing binding).
+    let kv = crate::testutil::config_with(&[("SESSION_STORE", "kv")]);
+    assert!(super::session_info::direct(&kv, &visitor(None), false, None, NOW).is_none());
+    assert!(f.http.seen.borrow().is_empty(), "no I/O either way");
 }
 
 #[test]
