@@ -14,6 +14,8 @@
 #   BUILD_PACKAGE, BUILD_ENTRY                      another Worker crate of the workspace
 #                                                   and its entry (scripts/bench.sh's
 #                                                   pass-through Worker)
+#   WASM_OPT_FLAGS="-ocimfs 10"                     extra wasm-opt flags, for experiments
+#                                                   with a BUILD_OUT of their own
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/env.sh"
@@ -47,7 +49,7 @@ wasm="$WASM_TARGET_DIR/wasm32-unknown-unknown/release/${PACKAGE//-/_}.wasm"
 # then take a second, not the bindings, wasm-opt and the bundle again).
 stamp_of() {
   {
-    echo "out=$OUT features=${BUILD_FEATURES:-} names=${BUILD_KEEP_NAMES:-0} entry=$ENTRY"
+    echo "out=$OUT features=${BUILD_FEATURES:-} names=${BUILD_KEEP_NAMES:-0} entry=$ENTRY opt=${WASM_OPT_FLAGS:-}"
     sha256sum "$wasm" "$ENTRY" src/runtime/*.js src/runtime/*.mjs scripts/build.sh scripts/bundle.mjs \
       "$BINDGEN_BIN" "$WASM_OPT_BIN" 2>/dev/null | awk '{print $1}'
   } | sha256sum | awk '{print $1}'
@@ -71,7 +73,8 @@ echo '*' >"$OUT/.gitignore"
 # read yet is emitted.
 sections=(--strip-debug --strip-producers)
 [ "${BUILD_KEEP_NAMES:-0}" != 1 ] || sections=(--debuginfo)
-"$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$OUT/index_bg.wasm" -Oz "${sections[@]}" \
+# shellcheck disable=SC2086
+"$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$OUT/index_bg.wasm" -Oz "${sections[@]}" ${WASM_OPT_FLAGS:-} \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 
