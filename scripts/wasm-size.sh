@@ -38,7 +38,10 @@ WASM="$ROOT/build/index_bg.wasm"
 # keys checked by WebCrypto (a pairwise test) instead of RustCrypto in the module
 # (`rsa`, `num-bigint-dig`, `p256`, `curve25519-dalek`, SHA-512 gone): 363,430 → 330,747.
 # Budget = that + 1 %.
-BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-334054}
+# Lowered again 2026-12-07 (issue 27, same session) from 334,054: KV, the coordinator's
+# ask and its storage through glue.js (−11.3 KB) and wasm-opt inlining single-caller
+# functions only when small (-ocimfs 100, −10.6 KB): measured 308,818. Budget = that + 1 %.
+BUDGET_GZIP_BYTES=${WASM_GZIP_BUDGET:-311906}
 [ -f "$WASM" ] || { echo "wasm-size: $WASM missing; run scripts/build.sh" >&2; exit 1; }
 raw=$(stat -c %s "$WASM")
 gz=$(gzip -9 -c "$WASM" | wc -c)
