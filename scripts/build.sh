@@ -73,10 +73,10 @@ echo '*' >"$OUT/.gitignore"
 # read yet is emitted.
 sections=(--strip-debug --strip-producers)
 [ "${BUILD_KEEP_NAMES:-0}" != 1 ] || sections=(--debuginfo)
-# shellcheck disable=SC2086
 # -ocimfs 100: a function with one caller is inlined only when small (the default inlines
 # every such function): 10.6 KB less gzip, CPU per request unchanged in paired runs
 # (docs/performance.md, "wasm-opt's inlining of single-caller functions").
+# shellcheck disable=SC2086
 "$WASM_OPT_BIN" "$stage/index_bg.wasm" -o "$OUT/index_bg.wasm" -Oz -ocimfs 100 "${sections[@]}" ${WASM_OPT_FLAGS:-} \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling

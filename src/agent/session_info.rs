@@ -80,16 +80,16 @@ pub fn direct(
         return None;
     }
     let cookies = request_cookies(request);
-    let absent = !cookies.iter().any(|(name, _)| cookie_store::is_session_cookie(config, name));
-    let body = if absent && config.session_store == SessionStoreKind::Cookie {
-        // No session cookie at all (a first visit): [`handle`] would read nothing and set
-        // nothing either, deny list or not. Answered here, a fresh isolate's first request
-        // does not compile the full path.
-        NOT_LOGGED_IN.to_vec()
-    } else {
-        let opened = session_without_io(config, &cookies, kv_bound, opened, now)?;
-        opened.session_answer(|session| logged_in_body(session).to_string().into_bytes()).to_vec()
-    };
+    let body =
+        if !cookie_store::has_session_cookie(config, &cookies) && config.session_store == SessionStoreKind::Cookie {
+            // No session cookie at all (a first visit): [`handle`] would read nothing and set
+            // nothing either, deny list or not. Answered here, a fresh isolate's first request
+            // does not compile the full path.
+            NOT_LOGGED_IN.to_vec()
+        } else {
+            let opened = session_without_io(config, &cookies, kv_bound, opened, now)?;
+            opened.session_answer(|session| logged_in_body(session).to_string().into_bytes()).to_vec()
+        };
     let mut response = json_text_response(StatusCode::OK, body);
     for (name, value) in crate::web::cors::response_headers(config, request.headers()) {
         response.headers_mut().append(name, value);

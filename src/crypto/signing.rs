@@ -8,7 +8,8 @@
 //! time, RUSTSEC-2023-0071, and take tens of milliseconds in wasm), natively
 //! [`NativeSigner`] (the same algorithms in Rust, for tests and benchmarks).
 
-use crate::crypto::verifying::{PublicKey, Signed, Verifier};
+use super::jose::MAX_RSA_BITS;
+use crate::crypto::verifying::{trimmed, PublicKey, Signed, Verifier};
 use crate::crypto::{b64url, b64url_decode};
 use crate::web::client::LocalFuture;
 use serde_json::{json, Map, Value};
@@ -178,8 +179,6 @@ pub fn parse_private_keys(text: &str, algs: &[SigningAlg]) -> Result<Vec<Private
     Ok(keys)
 }
 
-pub use super::jose::MAX_RSA_BITS;
-
 /// The public key of a private JWK for `alg` when its members have the right shape: the
 /// right type and curve, every member the algorithm needs, decodable and of the right
 /// length, and (RSA) a modulus of 2048 to 16384 bits, an odd public exponent from 3 to
@@ -199,10 +198,11 @@ fn public_key_of(jwk: &Map<String, Value>, alg: SigningAlg) -> Option<PublicKey>
             let key = PublicKey::rsa(&n, &e, MAX_RSA_BITS)?;
             let PublicKey::Rsa { n, e } = &key else { return None };
             let longest = n.len();
-            let odd = e.last().is_some_and(|b| b & 1 == 1) && e.as_slice() != [1];
+            // `PublicKey::rsa` already refused an exponent under 2.
+            let odd = e.last().is_some_and(|b| b & 1 == 1);
             let private_fit = ["d", "p", "q", "dp", "dq", "qi"]
                 .iter()
-                .all(|m| bytes(m).is_some_and(|b| b.iter().skip_while(|x| **x == 0).count() <= longest));
+                .all(|m| bytes(m).is_some_and(|b| trimmed(&b).len() <= longest));
             (odd && private_fit).then_some(key)
         }
         SigningAlg::Es256 => {

@@ -57,7 +57,7 @@ impl std::fmt::Debug for PublicKey {
 }
 
 /// Big-endian bytes without their leading zeros.
-fn trimmed(bytes: &[u8]) -> &[u8] {
+pub(crate) fn trimmed(bytes: &[u8]) -> &[u8] {
     let zeros = bytes.iter().take_while(|b| **b == 0).count();
     &bytes[zeros..]
 }

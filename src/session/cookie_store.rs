@@ -30,6 +30,12 @@ pub fn is_session_cookie(config: &Config, name: &str) -> bool {
     }
 }
 
+/// Whether the request's `cookies` hold any of edge-bff's session cookies
+/// ([`is_session_cookie`]); without one there is no session to open.
+pub fn has_session_cookie(config: &Config, cookies: &[(&str, &str)]) -> bool {
+    cookies.iter().any(|(name, _)| is_session_cookie(config, name))
+}
+
 /// `1` to [`MAX_CHUNKS`] in edge-bff's own spelling.
 fn is_chunk_number(n: &str) -> bool {
     !n.starts_with('0')
@@ -106,8 +112,7 @@ pub enum Opened {
 /// opened only when not remembered; an opened cookie is then remembered.
 pub fn open_cached(config: &Config, cookies: &[(&str, &str)], cache: Option<&OpenedCache>) -> Opened {
     let base = config.session_cookie_name();
-    let present = cookies.iter().any(|(n, _)| is_session_cookie(config, n));
-    if !present {
+    if !has_session_cookie(config, cookies) {
         return Opened::Absent;
     }
     if has_duplicates(config, cookies) {

@@ -85,11 +85,7 @@ impl KvStore<'_> {
             return Err(());
         }
         let Some((_, value)) = cookies.iter().find(|(n, v)| *n == name && !v.is_empty()) else {
-            return if cookies.iter().any(|(n, _)| cookie_store::is_session_cookie(self.config, n)) {
-                Err(())
-            } else {
-                Ok(None)
-            };
+            return if cookie_store::has_session_cookie(self.config, cookies) { Err(()) } else { Ok(None) };
         };
         let plain = open(&self.config.cookie_keys, Purpose::Cookie, name.as_bytes(), value).ok_or(())?;
         let id: [u8; 32] = plain.try_into().map_err(|_| ())?;
